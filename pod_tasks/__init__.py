@@ -1,0 +1,33 @@
+"""pod-tasks: pin data files to code.
+
+``assets.yaml`` pins every asset name to one version in an append-only store (an S3
+bucket or a folder); `resolve` turns a name into the local path of verified bytes, and
+the doit tasks in `pod_tasks.tasks` fetch and publish them.
+"""
+
+from .errors import (
+    AssetNotFound,
+    IntegrityError,
+    ManifestError,
+    OfflineError,
+    PodError,
+    PublishConflict,
+    StoreError,
+    UnsafePathError,
+    VersionError,
+)
+from .resolver import AssetPath, resolve
+
+__all__ = [
+    "resolve",
+    "AssetPath",
+    "PodError",
+    "AssetNotFound",
+    "IntegrityError",
+    "ManifestError",
+    "OfflineError",
+    "PublishConflict",
+    "StoreError",
+    "UnsafePathError",
+    "VersionError",
+]

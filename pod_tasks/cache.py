@@ -1,0 +1,539 @@
+"""The local cache: the only module that writes into the cache dir.
+
+Layout (the old tool's, so old caches stay usable)::
+
+    <cache_dir>/<bucket>/<key>                 the bytes
+    <cache_dir>/.pod/<bucket>/<key>.json       the record: etag, size, mtime_ns, md5, sha256, checked
+    <cache_dir>/.pod/<bucket>/<key>.lock       the inter-process lock
+    <cache_dir>/.timestamps/<bucket>/<key>     the old tool's "last checked" marks (read only)
+    <cache_dir>/missing_assets.yaml            URLs wanted while the store was out of reach
+
+Contracts:
+
+- A file at a final path is always complete and verified (length, single-part or
+  multipart ETag, pinned sha256): downloads stream to a temporary file in the same
+  folder, hashing as they go, and are renamed into place.
+- "Fresh" is decided by `AssetCache.is_fresh` alone; ``resolve()`` and doit's
+  ``uptodate`` both call it. Immutable objects are fresh while the file matches its
+  record; mutable ones while ``timeout`` has not passed since the last check, after
+  which one HEAD decides. A file unchanged since it was hashed (same size and
+  ``mtime_ns``) is never hashed again.
+- One download per object across threads and processes (a file lock per object).
+- No write ever lands outside the cache dir: keys are checked and symlinks inside the
+  cache are refused on the way to a write.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import math
+import os
+import time
+import uuid
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+from typing import Callable, Iterator
+
+from .config import Settings
+from .errors import AssetNotFound, IntegrityError, OfflineError, UnsafePathError
+from .names import check_relative_key
+from .store import CHUNK, Head, Store
+
+__all__ = ["ObjectRef", "Record", "Entry", "AssetCache", "Digester", "Progress"]
+
+log = logging.getLogger("pod_tasks")
+
+META = ".pod"
+OLD_MARKS = ".timestamps"
+MISSING = "missing_assets.yaml"
+_ATTEMPTS = 3
+_MIB = 1 << 20
+_PART_SIZES = (5 * _MIB, 8 * _MIB, 15 * _MIB, 16 * _MIB, 32 * _MIB, 64 * _MIB, 100 * _MIB, 128 * _MIB)
+
+#: Called during a download with (bytes so far, total bytes).
+Progress = Callable[[int, int], None]
+
+
+@dataclass(frozen=True)
+class ObjectRef:
+    """One remote object as the cache sees it.
+
+    ``label`` names it in messages (the asset name, or the URL); ``sha256`` is the pin
+    the bytes must match, if any.
+    """
+
+    store: Store
+    key: str
+    immutable: bool
+    sha256: str | None = None
+    label: str = ""
+
+    @property
+    def url(self) -> str:
+        return self.store.url(self.key)
+
+    def __str__(self) -> str:
+        return self.label or self.url
+
+
+@dataclass(frozen=True)
+class Record:
+    """What the cache knows of one cached file. ``checked`` None = must be checked."""
+
+    url: str
+    size: int
+    mtime_ns: int
+    md5: str
+    etag: str | None = None
+    sha256: str | None = None
+    checked: float | None = None
+    immutable: bool = False
+
+    def matches(self, st: os.stat_result) -> bool:
+        """The file is the one that was hashed (no re-hash needed)."""
+        return st.st_size == self.size and st.st_mtime_ns == self.mtime_ns
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One cached file, for listings."""
+
+    path: Path
+    url: str | None
+    size: int
+    checked: float | None
+    due: bool
+
+
+def _multipart_sizes(size: int, parts: int) -> list[int]:
+    """Part sizes that split ``size`` bytes into exactly ``parts`` parts, most common first."""
+    guess = -(-size // parts)
+    candidates = list(_PART_SIZES) + [-(-guess // _MIB) * _MIB, guess]
+    seen: list[int] = []
+    for part in candidates:
+        if part > 0 and -(-size // part) == parts and part not in seen:
+            seen.append(part)
+    return seen
+
+
+class _Parts:
+    """MD5 of each ``part_size`` slice, for a multipart ETag."""
+
+    def __init__(self, part_size: int) -> None:
+        self.part_size = part_size
+        self.digests: list[bytes] = []
+        self.current = hashlib.md5()
+        self.filled = 0
+
+    def update(self, chunk: memoryview) -> None:
+        while chunk:
+            take = min(len(chunk), self.part_size - self.filled)
+            self.current.update(chunk[:take])
+            self.filled += take
+            chunk = chunk[take:]
+            if self.filled == self.part_size:
+                self.digests.append(self.current.digest())
+                self.current, self.filled = hashlib.md5(), 0
+
+    def etag(self) -> str:
+        digests = self.digests + ([self.current.digest()] if self.filled else [])
+        return f"{hashlib.md5(b''.join(digests)).hexdigest()}-{len(digests)}"
+
+
+class Digester:
+    """Hashes a stream in one pass: MD5, sha256 when asked, and the multipart ETag
+    candidates that ``etag`` (``md5-of-parts-N``) may need."""
+
+    def __init__(self, etag: str | None = None, size: int = 0, sha256: bool = False) -> None:
+        self.size = 0
+        self.md5 = hashlib.md5()
+        self.sha256 = hashlib.sha256() if sha256 else None
+        parts = int(etag.rsplit("-", 1)[1]) if etag and "-" in etag else 0
+        self.parts = [_Parts(p) for p in _multipart_sizes(size, parts)] if parts else []
+
+    def update(self, chunk: bytes) -> None:
+        self.size += len(chunk)
+        self.md5.update(chunk)
+        if self.sha256 is not None:
+            self.sha256.update(chunk)
+        view = memoryview(chunk)
+        for part in self.parts:
+            part.update(view)
+
+    def matches_etag(self, etag: str | None) -> bool:
+        """The bytes hashed give ``etag``. An unknown ETag (directory store) matches;
+        a multipart one whose part size cannot be guessed is judged by the length alone."""
+        if not etag:
+            return True
+        if "-" not in etag:
+            return self.md5.hexdigest() == etag
+        return not self.parts or any(p.etag() == etag for p in self.parts)
+
+    def etag_for(self, etag: str | None) -> str | None:
+        """The ETag these bytes have, in the form of ``etag`` (for the record)."""
+        if etag and "-" in etag:
+            return etag if self.matches_etag(etag) else None
+        return self.md5.hexdigest()
+
+    @classmethod
+    def of_file(cls, path: Path, etag: str | None = None, sha256: bool = False) -> "Digester":
+        digester = cls(etag, path.stat().st_size, sha256)
+        with open(path, "rb") as source:
+            while chunk := source.read(CHUNK):
+                digester.update(chunk)
+        return digester
+
+
+def _write_atomic(path: Path, data: bytes) -> None:
+    """Replace ``path`` with ``data``: temp file in the same folder, fsync, rename."""
+    temp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.part")
+    try:
+        with open(temp, "xb") as out:
+            out.write(data)
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(temp, path)
+    finally:
+        temp.unlink(missing_ok=True)
+
+
+class AssetCache:
+    """Local copies of remote objects. Safe to share between threads and processes."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.root = Path(os.path.realpath(settings.cache_dir))
+
+    # --- layout -------------------------------------------------------------------
+
+    def path_for(self, ref: ObjectRef) -> Path:
+        """Where ``ref`` lives in the cache (whether or not it is there)."""
+        check_relative_key(ref.key, "key")
+        return self.root / ref.store.name / ref.key
+
+    def _meta(self, ref: ObjectRef, suffix: str) -> Path:
+        return self.root / META / ref.store.name / (ref.key + suffix)
+
+    def _safe_dir(self, folder: Path) -> Path:
+        """Create ``folder`` under the root, refusing any symlink on the way."""
+        rel = folder.relative_to(self.root)
+        current = self.root
+        current.mkdir(parents=True, exist_ok=True)
+        for part in rel.parts:
+            current = current / part
+            if current.is_symlink():
+                raise UnsafePathError(
+                    f"{current} is a symlink inside the cache dir: remove it (pod-tasks never writes through links)"
+                )
+            current.mkdir(exist_ok=True)
+        return folder
+
+    # --- records ------------------------------------------------------------------
+
+    def record(self, ref: ObjectRef) -> Record | None:
+        """The stored record of ``ref``, or None."""
+        try:
+            data = json.loads(self._meta(ref, ".json").read_bytes())
+            return Record(**data)
+        except (OSError, ValueError, TypeError):
+            return None
+
+    def _save(self, ref: ObjectRef, record: Record) -> None:
+        path = self._meta(ref, ".json")
+        self._safe_dir(path.parent)
+        _write_atomic(path, json.dumps(asdict(record), sort_keys=True).encode())
+
+    def _old_mark(self, rel: str) -> float | None:
+        """When the old tool last checked the cache-relative ``rel`` (its empty mark file)."""
+        try:
+            return (self.root / OLD_MARKS / rel).stat().st_mtime
+        except OSError:
+            return None
+
+    def _verified(self, ref: ObjectRef, path: Path, st: os.stat_result) -> Record | None:
+        """A record that describes the file at ``path`` now, hashing only if it changed.
+
+        None when the file does not match the sha256 pin (it must be fetched again).
+        A file with no record (an old cache) is adopted: its old mark counts as the
+        last check.
+        """
+        record = self.record(ref)
+        if record is not None and record.url == ref.url and record.matches(st):
+            if not ref.sha256 or record.sha256 == ref.sha256:
+                return record
+        elif record is not None and record.url != ref.url:
+            record = None
+        digest = Digester.of_file(path, record.etag if record else None, sha256=bool(ref.sha256))
+        sha = digest.sha256.hexdigest() if digest.sha256 else None
+        if ref.sha256 and sha != ref.sha256:
+            return None
+        if record is not None and record.md5 == digest.md5.hexdigest():
+            fresh = replace(record, size=st.st_size, mtime_ns=st.st_mtime_ns, sha256=sha or record.sha256)
+        else:
+            fresh = Record(
+                url=ref.url, size=st.st_size, mtime_ns=st.st_mtime_ns, md5=digest.md5.hexdigest(),
+                etag=None, sha256=sha, checked=self._old_mark(f"{ref.store.name}/{ref.key}") if record is None else None,
+                immutable=ref.immutable,
+            )
+        self._save(ref, fresh)
+        return fresh
+
+    def _in_time(self, ref: ObjectRef, record: Record) -> bool:
+        if record.checked is None:
+            return False
+        if ref.immutable or self.settings.timeout == math.inf:
+            return True
+        return time.time() - record.checked < self.settings.timeout
+
+    # --- freshness ------------------------------------------------------------------
+
+    def is_fresh(self, ref: ObjectRef, *, network: bool = True) -> bool:
+        """The cached file can be used as it is.
+
+        Without a request when immutable or inside the timeout. Otherwise, unless
+        ``network`` is False or offline mode is on, one HEAD compares the remote ETag
+        with the local hash and, when they agree, marks the file checked. A store that
+        cannot be reached makes a cached file count as fresh (with a warning).
+        """
+        path = self.path_for(ref)
+        try:
+            st = path.stat()
+        except OSError:
+            return False
+        record = self._verified(ref, path, st)
+        if record is None:
+            return False
+        if self._in_time(ref, record):
+            return True
+        if self.settings.offline or not network:
+            return self.settings.offline
+        return self._revalidate(ref, path, record)
+
+    def _revalidate(self, ref: ObjectRef, path: Path, record: Record) -> bool:
+        try:
+            head = ref.store.head(ref.key)
+        except OfflineError as exc:
+            log.warning("%s: serving the cached copy, could not check it: %s", ref, exc)
+            return True
+        except AssetNotFound:
+            log.warning("%s: no longer in the store; serving the cached copy at %s", ref, path)
+            return True
+        if head.etag and record.etag != head.etag:
+            if "-" in head.etag:
+                same = Digester.of_file(path, head.etag).matches_etag(head.etag) and head.size == record.size
+            else:
+                same = record.md5 == head.etag
+            if not same:
+                return False
+        elif head.size != record.size:
+            return False
+        self._save(ref, replace(record, etag=head.etag, checked=time.time()))
+        return True
+
+    # --- fetching -------------------------------------------------------------------
+
+    def fetch(self, ref: ObjectRef, *, force: bool = False, progress: Progress | None = None) -> Path:
+        """Make ``ref`` present and fresh in the cache; return its path.
+
+        ``force`` checks with the store even when the file would count as fresh.
+        Raises `AssetNotFound`, `IntegrityError`, or `OfflineError` (the file is not
+        cached and the store cannot be reached; its URL then goes to
+        ``missing_assets.yaml``).
+        """
+        path = self.path_for(ref)
+        from filelock import FileLock
+
+        lock_path = self._meta(ref, ".lock")
+        self._safe_dir(lock_path.parent)
+        with FileLock(str(lock_path)):
+            if force and path.exists():
+                record = self._verified(ref, path, path.stat())
+                if record is not None and not self.settings.offline and self._revalidate(ref, path, record):
+                    return path
+            elif self.is_fresh(ref):
+                return path
+            if self.settings.offline:
+                raise self._missing(ref, path, OfflineError("offline mode is on (POD_OFFLINE=1)"))
+            try:
+                self._download(ref, path, progress)
+            except OfflineError as exc:
+                if path.exists():
+                    log.warning("%s: serving the cached copy, could not update it: %s", ref, exc)
+                    return path
+                raise self._missing(ref, path, exc) from None
+        return path
+
+    def _download(self, ref: ObjectRef, path: Path, progress: Progress | None) -> None:
+        self._safe_dir(path.parent)
+        for stale in path.parent.glob(f".{path.name}.*.part"):
+            stale.unlink(missing_ok=True)  # we hold the lock: its writer is dead
+        error: IntegrityError | None = None
+        for attempt in range(1, _ATTEMPTS + 1):
+            try:
+                self._download_once(ref, path, progress)
+                return
+            except IntegrityError as exc:
+                error = exc
+                log.warning("%s: %s (attempt %d of %d)", ref, exc, attempt, _ATTEMPTS)
+        assert error is not None
+        raise IntegrityError(f"{ref}: {error}; nothing was kept at {path}. {_INTEGRITY_HINT}")
+
+    def _download_once(self, ref: ObjectRef, path: Path, progress: Progress | None) -> None:
+        temp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.part")
+        try:
+            with open(temp, "xb") as out:
+                digester = Digester()
+
+                def start(head: Head) -> Callable[[bytes], None]:
+                    nonlocal digester
+                    digester = Digester(head.etag, head.size, sha256=bool(ref.sha256))
+
+                    def sink(chunk: bytes) -> None:
+                        out.write(chunk)
+                        digester.update(chunk)
+                        if progress is not None:
+                            progress(digester.size, head.size)
+
+                    return sink
+
+                head = ref.store.download_to(ref.key, start)
+                if digester.size != head.size:
+                    raise IntegrityError(f"got {digester.size} bytes of {head.size}")
+                if not digester.matches_etag(head.etag):
+                    raise IntegrityError(f"the bytes do not match the store's ETag {head.etag}")
+                sha = digester.sha256.hexdigest() if digester.sha256 else None
+                if ref.sha256 and sha != ref.sha256:
+                    raise IntegrityError(f"sha256 {sha} does not match the pin {ref.sha256} in assets.yaml")
+                out.flush()
+                os.fsync(out.fileno())
+            os.replace(temp, path)
+        finally:
+            temp.unlink(missing_ok=True)
+        st = path.stat()
+        self._save(ref, Record(
+            url=ref.url, size=st.st_size, mtime_ns=st.st_mtime_ns, md5=digester.md5.hexdigest(),
+            etag=digester.etag_for(head.etag), sha256=sha, checked=time.time(), immutable=ref.immutable,
+        ))
+
+    def _missing(self, ref: ObjectRef, path: Path, cause: OfflineError) -> OfflineError:
+        """The error for a file that is not cached and cannot be fetched; remembers its URL."""
+        self.remember_missing([ref.url])
+        return OfflineError(
+            f"{ref}: not in the cache and {cause}; expected {ref.url} at {path} "
+            f"(listed in {self.root / MISSING})",
+            no_credentials=cause.no_credentials,
+        )
+
+    def remember_missing(self, urls: list[str]) -> None:
+        """Add ``urls`` to ``missing_assets.yaml`` (kept sorted and unique)."""
+        import yaml
+        from filelock import FileLock
+
+        target = self.root / MISSING
+        self._safe_dir(self.root / META)
+        with FileLock(str(self.root / META / "missing.lock")):
+            try:
+                known = yaml.safe_load(target.read_text(encoding="utf-8")) or []
+            except (OSError, yaml.YAMLError):
+                known = []
+            merged = sorted({str(u) for u in known if isinstance(u, str)} | set(urls))
+            _write_atomic(target, yaml.safe_dump(merged, default_flow_style=False).encode())
+
+    # --- housekeeping ---------------------------------------------------------------
+
+    def relative(self, target: str | os.PathLike[str]) -> str:
+        """The cache-relative POSIX path of an ``s3://`` URL or a path in the cache."""
+        text = os.fspath(target)
+        if text.startswith("s3://"):
+            rel = text[len("s3://"):].rstrip("/")
+        else:
+            try:
+                rel = Path(os.path.realpath(text)).relative_to(self.root).as_posix()
+            except ValueError:
+                raise UnsafePathError(f"{text} is not inside the cache dir {self.root}") from None
+        if rel in ("", "."):
+            return ""
+        return check_relative_key(rel, "cache path")
+
+    def _records_under(self, rel: str) -> Iterator[tuple[Path, Path]]:
+        """(record file, data file) pairs at or below the cache-relative ``rel``."""
+        meta = self.root / META
+        base = meta / rel if rel else meta
+        candidates = [base.with_name(base.name + ".json")] if rel else []
+        if base.is_dir():
+            candidates += list(base.rglob("*.json"))
+        for record_path in candidates:
+            if record_path.is_file():
+                data_rel = record_path.relative_to(meta).as_posix()[: -len(".json")]
+                yield record_path, self.root / data_rel
+
+    def invalidate(self, target: str | os.PathLike[str] | None = None) -> int:
+        """Force a check with the store on next use, for a file, a tree, or everything
+        (None), immutable or not. Returns how many records were marked."""
+        count = 0
+        for record_path, _ in self._records_under(self.relative(target) if target is not None else ""):
+            try:
+                data = json.loads(record_path.read_bytes())
+            except (OSError, ValueError):
+                continue
+            data["checked"] = None
+            _write_atomic(record_path, json.dumps(data, sort_keys=True).encode())
+            count += 1
+        return count
+
+    def delete(self, target: str | os.PathLike[str]) -> int:
+        """Remove a cached file or tree and its records. Returns how many files went."""
+        rel = self.relative(target)
+        if not rel:
+            raise UnsafePathError("refusing to delete the whole cache: name a file or folder in it")
+        count = 0
+        for record_path, data_path in list(self._records_under(rel)):
+            record_path.unlink(missing_ok=True)
+            if data_path.is_file():
+                data_path.unlink()
+                count += 1
+        data = self.root / rel
+        if data.is_file():
+            data.unlink()
+            count += 1
+        elif data.is_dir():
+            for path in sorted(data.rglob("*"), reverse=True):
+                if path.is_file() or path.is_symlink():
+                    path.unlink()
+                    count += 1
+        return count
+
+    def entries(self) -> Iterator[Entry]:
+        """Every cached file (old-cache files without a record included), sorted by path."""
+        skip = {META, OLD_MARKS, MISSING}
+        if not self.root.is_dir():
+            return
+        for top in sorted(self.root.iterdir()):
+            if top.name in skip or top.name.startswith("."):
+                continue
+            paths = [top] if top.is_file() else sorted(p for p in top.rglob("*") if p.is_file())
+            for path in paths:
+                if path.name.startswith(".") and path.name.endswith(".part"):
+                    continue
+                rel = path.relative_to(self.root).as_posix()
+                try:
+                    record = Record(**json.loads((self.root / META / (rel + ".json")).read_bytes()))
+                except (OSError, ValueError, TypeError):
+                    record = None
+                bucket = rel.split("/", 1)[0]
+                immutable = record.immutable if record else bucket in self.settings.immutable
+                checked = record.checked if record else self._old_mark(rel)
+                due = checked is None or (
+                    not immutable and self.settings.timeout != math.inf
+                    and time.time() - checked >= self.settings.timeout
+                )
+                url = record.url if record else (None if bucket.startswith("_dir-") else f"s3://{rel}")
+                yield Entry(path, url, path.stat().st_size, checked, due)
+
+
+_INTEGRITY_HINT = (
+    "If assets.yaml pins the right sha256, the stored copy is damaged: tell the store's owner; "
+    "if the pin is wrong, fix it in assets.yaml"
+)

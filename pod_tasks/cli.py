@@ -1,0 +1,53 @@
+"""``python -m pod_tasks``: shell commands that print only what they say.
+
+``path NAME [VERSION]``, ``cat NAME [VERSION]``, ``path-remote NAME [VERSION]``, ``loc``.
+A failure prints one line to stderr and exits 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import sys
+from typing import Sequence
+
+from .errors import PodError
+from .resolver import Project
+
+__all__ = ["main"]
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m pod_tasks", description=__doc__.split("\n")[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+    for name, help_text in (
+        ("path", "fetch if needed, then print the local path"),
+        ("cat", "fetch if needed, then write the bytes to stdout"),
+        ("path-remote", "print the remote URL"),
+    ):
+        command = commands.add_parser(name, help=help_text)
+        command.add_argument("name", help="an asset name from assets.yaml, or an s3:// URL")
+        command.add_argument("version", nargs="?", help="a version other than the pinned one")
+    commands.add_parser("loc", help="print the cache dir")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        project = Project.get()
+        if args.command == "loc":
+            print(project.cache.root)
+        elif args.command == "path-remote":
+            target = project.ref(args.name, args.version)
+            print(getattr(target, "url", target))
+        elif args.command == "path":
+            print(project.resolve(args.name, args.version))
+        elif args.command == "cat":
+            with open(project.resolve(args.name, args.version), "rb") as handle:
+                shutil.copyfileobj(handle, sys.stdout.buffer)
+            sys.stdout.flush()
+    except PodError as exc:
+        print(f"pod-tasks: {exc}", file=sys.stderr)
+        return 1
+    return 0

@@ -1,0 +1,121 @@
+"""Settings and where they come from: call arguments > environment > assets.yaml > defaults.
+
+Environment: ``POD_CACHE_DIR``, ``POD_TIMEOUT``, ``POD_OFFLINE``, ``POD_ASSETS``, and the
+old tool's ``STATIC_CACHE_DIR``, ``STATIC_CACHE_TIMEOUT``,
+``STATIC_CACHE_IMMUTABLE_BUCKETS`` (colon-separated), which the ``POD_`` names beat.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Mapping
+
+__all__ = ["Settings", "parse_timeout", "format_timeout", "NEVER", "DEFAULT_TIMEOUT"]
+
+NEVER = math.inf
+DEFAULT_TIMEOUT = 86400.0
+_UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw]?)\s*$")
+
+
+def parse_timeout(text: str | float | int) -> float:
+    """Seconds from ``3600``, ``90s``, ``15m``, ``12h``, ``1d``, ``2w`` or ``never``.
+
+    ``0`` means "check every time"; ``never`` (returned as `NEVER`) means "never check".
+    Raises ValueError for anything else.
+    """
+    if isinstance(text, (int, float)) and not isinstance(text, bool):
+        if text < 0:
+            raise ValueError(f"timeout {text!r} is negative")
+        return float(text)
+    value = str(text).strip().lower()
+    if value in ("never", "inf", "infinity"):
+        return NEVER
+    match = _DURATION.match(value)
+    if not match:
+        raise ValueError(f"timeout {text!r} is not a duration: write e.g. 0, 3600, 15m, 12h, 1d or never")
+    return float(match[1]) * _UNITS[match[2]]
+
+
+def format_timeout(seconds: float) -> str:
+    """Inverse of `parse_timeout` for display."""
+    if seconds == NEVER:
+        return "never"
+    for unit in ("w", "d", "h", "m"):
+        if seconds and seconds % _UNITS[unit] == 0:
+            return f"{int(seconds // _UNITS[unit])}{unit}"
+    return f"{seconds:g}s"
+
+
+def _default_cache_dir() -> Path:
+    import platformdirs
+
+    return Path(platformdirs.user_cache_dir("pod-tasks", appauthor=False))
+
+
+def _truthy(value: str | None) -> bool:
+    return (value or "").strip().lower() in ("1", "true", "yes", "on")
+
+
+@dataclass(frozen=True)
+class Settings:
+    """How the cache behaves. Build one with `Settings.load`."""
+
+    cache_dir: Path
+    timeout: float = DEFAULT_TIMEOUT
+    offline: bool = False
+    immutable: frozenset[str] = field(default_factory=frozenset)
+
+    @classmethod
+    def load(
+        cls,
+        *,
+        cache_dir: str | os.PathLike[str] | None = None,
+        timeout: str | float | None = None,
+        offline: bool | None = None,
+        immutable: frozenset[str] | set[str] | None = None,
+        manifest_cache_dir: Path | None = None,
+        manifest_timeout: float | None = None,
+        manifest_immutable: frozenset[str] = frozenset(),
+        environ: Mapping[str, str] | None = None,
+    ) -> "Settings":
+        """Merge call arguments, the environment, manifest values and defaults.
+
+        Immutable buckets are the union of every source. Raises ValueError naming the
+        variable when an environment timeout is malformed.
+        """
+        env = os.environ if environ is None else environ
+        env_dir = env.get("POD_CACHE_DIR") or env.get("STATIC_CACHE_DIR")
+        if cache_dir is not None:
+            folder = Path(cache_dir)
+        elif env_dir:
+            folder = Path(env_dir)
+        elif manifest_cache_dir is not None:
+            folder = manifest_cache_dir
+        else:
+            folder = _default_cache_dir()
+
+        if timeout is None:
+            for var in ("POD_TIMEOUT", "STATIC_CACHE_TIMEOUT"):
+                if env.get(var):
+                    try:
+                        timeout = parse_timeout(env[var])
+                    except ValueError as exc:
+                        raise ValueError(f"${var}: {exc}") from None
+                    break
+        seconds = (
+            parse_timeout(timeout) if timeout is not None
+            else manifest_timeout if manifest_timeout is not None
+            else DEFAULT_TIMEOUT
+        )
+        env_immutable = {b for b in env.get("STATIC_CACHE_IMMUTABLE_BUCKETS", "").split(":") if b}
+        return cls(
+            cache_dir=folder.expanduser().absolute(),
+            timeout=seconds,
+            offline=_truthy(env.get("POD_OFFLINE")) if offline is None else offline,
+            immutable=frozenset(immutable or ()) | env_immutable | manifest_immutable,
+        )

@@ -1,0 +1,62 @@
+"""One exception hierarchy for every failure a user can cause or meet.
+
+Every message is one line that names the thing at fault and says what to do next;
+the doit and command-line layers print ``str(error)`` and exit non-zero.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "PodError",
+    "ManifestError",
+    "AssetNotFound",
+    "IntegrityError",
+    "VersionError",
+    "OfflineError",
+    "StoreError",
+    "PublishConflict",
+    "UnsafePathError",
+]
+
+
+class PodError(Exception):
+    """Base of every pod-tasks error; catch this to handle them all."""
+
+
+class ManifestError(PodError):
+    """``assets.yaml`` (or another input file) is unreadable or invalid.
+
+    The message starts ``FILE:LINE:`` so editors can jump to it.
+    """
+
+
+class AssetNotFound(PodError, LookupError):
+    """The asset, version or remote object does not exist (a remote 404 included)."""
+
+
+class IntegrityError(PodError):
+    """Bytes did not match their length, ETag or pinned sha256; nothing was kept."""
+
+
+class VersionError(PodError, ValueError):
+    """A version is malformed, or does not strictly increase."""
+
+
+class OfflineError(PodError):
+    """The store cannot be reached, there are no credentials, or offline mode is on."""
+
+    def __init__(self, message: str, *, no_credentials: bool = False) -> None:
+        super().__init__(message)
+        self.no_credentials = no_credentials
+
+
+class StoreError(PodError):
+    """The store answered with an error that is neither a 404 nor a conflict."""
+
+
+class PublishConflict(VersionError):
+    """The version being published already exists in the store (someone else won)."""
+
+
+class UnsafePathError(PodError):
+    """A path would land outside the folder it must stay in."""

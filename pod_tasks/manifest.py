@@ -1,0 +1,317 @@
+"""``assets.yaml``: parse once, validate everything up front, edit one pin in place.
+
+Every problem is a `ManifestError` whose message starts ``assets.yaml:LINE:`` and says
+what to do. `set_pin` rewrites the text of one entry only: every other byte of the
+file (comments, order, quoting, blank lines) survives, and the file is replaced
+atomically.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import tempfile
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .config import parse_timeout
+from .errors import AssetNotFound, ManifestError, PodError, UnsafePathError
+from .names import normalise_name
+from .store import parse_s3_url
+from .versions import VERSION_PATTERN, Version, parse_version
+
+__all__ = ["Pin", "Manifest", "load_manifest", "parse_manifest", "set_pin", "find_manifest", "FILENAME"]
+
+FILENAME = "assets.yaml"
+_TOP_KEYS = ("store", "cache_dir", "timeout", "immutable", "assets", "files")
+_PIN_KEYS = ("version", "sha256", "source")
+_SHA256 = re.compile(r"^[0-9a-fA-F]{64}$")
+_VERSION = re.compile(rf"^{VERSION_PATTERN}$")
+
+
+@dataclass(frozen=True)
+class Pin:
+    """What ``assets.yaml`` says of one name.
+
+    Exactly one of: ``version`` (with an optional ``sha256``), ``override`` (an
+    absolute local path or an ``s3://`` URL used as is), or only ``source`` (declared,
+    not yet published). ``source`` is the file ``publish`` uploads by default.
+    """
+
+    name: str
+    line: int
+    version: Version | None = None
+    sha256: str | None = None
+    source: Path | None = None
+    override: str | None = None
+
+
+@dataclass(frozen=True)
+class Manifest:
+    """A validated ``assets.yaml``."""
+
+    path: Path
+    store: str | None = None
+    cache_dir: Path | None = None
+    timeout: float | None = None
+    immutable: frozenset[str] = frozenset()
+    assets: dict[str, Pin] = field(default_factory=dict)
+    files: tuple[str, ...] = ()
+
+    @property
+    def folder(self) -> Path:
+        return self.path.parent
+
+    def pin(self, name: str) -> Pin:
+        """The pin for ``name`` (a leading ``/`` allowed); `AssetNotFound` if absent."""
+        try:
+            key = normalise_name(name)
+        except UnsafePathError as exc:
+            raise AssetNotFound(f"{exc}; asset names look like foo/bar.csv") from None
+        try:
+            return self.assets[key]
+        except KeyError:
+            raise AssetNotFound(
+                f"{name!r} is not in {self.path}: add it under `assets:` (see `doit list`)"
+            ) from None
+
+
+def find_manifest(start: Path | None = None) -> Path | None:
+    """The nearest ``assets.yaml`` in ``start`` (default: the current directory) or above."""
+    folder = (start or Path.cwd()).absolute()
+    for candidate in (folder, *folder.parents):
+        path = candidate / FILENAME
+        if path.is_file():
+            return path
+    return None
+
+
+class _Reader:
+    """Turns composed YAML nodes into a `Manifest`, raising located errors."""
+
+    def __init__(self, path: Path, label: str) -> None:
+        self.path = path
+        self.label = label
+
+    def fail(self, node: yaml.Node | None, message: str) -> ManifestError:
+        line = node.start_mark.line + 1 if node is not None else 1
+        return ManifestError(f"{self.label}:{line}: {message}")
+
+    def scalar(self, node: yaml.Node, what: str) -> str:
+        if not isinstance(node, yaml.ScalarNode) or node.tag == "tag:yaml.org,2002:null":
+            raise self.fail(node, f"{what} must be a single value")
+        return node.value
+
+    def mapping(self, node: yaml.Node, what: str) -> list[tuple[str, yaml.Node, yaml.Node]]:
+        if not isinstance(node, yaml.MappingNode):
+            raise self.fail(node, f"{what} must be a mapping of `key: value` lines")
+        return [(self.scalar(k, f"a key in {what}"), k, v) for k, v in node.value]
+
+    def sequence(self, node: yaml.Node, what: str) -> list[tuple[str, yaml.Node]]:
+        if isinstance(node, yaml.ScalarNode) and node.tag == "tag:yaml.org,2002:null":
+            return []
+        if not isinstance(node, yaml.SequenceNode):
+            raise self.fail(node, f"{what} must be a list (`- item` lines)")
+        return [(self.scalar(item, f"an item of {what}"), item) for item in node.value]
+
+    def read(self, root: yaml.Node | None) -> Manifest:
+        if root is None:
+            raise self.fail(None, "the file is empty: it needs at least `store:` and `assets:`")
+        top = {}
+        for key, knode, value in self.mapping(root, "the file"):
+            if key not in _TOP_KEYS:
+                raise self.fail(knode, f"unknown key {key!r}: the keys are {', '.join(_TOP_KEYS)}")
+            if key in top:
+                raise self.fail(knode, f"{key!r} appears twice: keep one")
+            top[key] = value
+        fields: dict[str, Any] = {}
+        if "store" in top:
+            fields["store"] = self.store(top["store"])
+        if "cache_dir" in top:
+            fields["cache_dir"] = (self.path.parent / Path(self.scalar(top["cache_dir"], "cache_dir")).expanduser())
+        if "timeout" in top:
+            try:
+                fields["timeout"] = parse_timeout(self.scalar(top["timeout"], "timeout"))
+            except ValueError as exc:
+                raise self.fail(top["timeout"], str(exc)) from None
+        if "immutable" in top:
+            fields["immutable"] = frozenset(b for b, _ in self.sequence(top["immutable"], "immutable"))
+        assets: dict[str, Pin] = {}
+        if "assets" in top and not (isinstance(top["assets"], yaml.ScalarNode) and top["assets"].value == ""):
+            for raw, knode, value in self.mapping(top["assets"], "assets"):
+                try:
+                    name = normalise_name(raw)
+                except UnsafePathError as exc:
+                    raise self.fail(knode, f"{exc}: write names like foo/bar.csv") from None
+                if name in assets:
+                    raise self.fail(knode, f"{raw!r} is listed twice (line {assets[name].line}): keep one")
+                assets[name] = self.pin(name, knode, value)
+        files: list[str] = []
+        for url, node in self.sequence(top.get("files", yaml.ScalarNode("tag:yaml.org,2002:null", "")), "files"):
+            self.s3_url(node, url, "a `files:` entry")
+            if url in files:
+                raise self.fail(node, f"{url} is listed twice under `files:`: keep one")
+            files.append(url)
+        needs_store = any(p.version is not None or (p.source and p.override is None) for p in assets.values())
+        if needs_store and "store" not in fields:
+            raise self.fail(root, "no `store:`: add `store: s3://bucket` or `store: path/to/folder`")
+        return Manifest(path=self.path, assets=assets, files=tuple(files), **fields)
+
+    def store(self, node: yaml.Node) -> str:
+        spec = self.scalar(node, "store")
+        if spec.startswith("s3://"):
+            self.s3_url(node, spec, "store", key_required=False)
+        elif "://" in spec and not spec.startswith("file://"):
+            raise self.fail(node, f"store {spec!r}: use s3://bucket[/prefix], file:///path or a folder path")
+        return spec
+
+    def s3_url(self, node: yaml.Node, url: str, what: str, key_required: bool = True) -> str:
+        try:
+            _, key = parse_s3_url(url)
+        except ValueError:
+            raise self.fail(node, f"{what} {url!r} is not an s3://bucket/key URL") from None
+        if key_required and not key:
+            raise self.fail(node, f"{what} {url!r} names a bucket but no object")
+        return url
+
+    def pin(self, name: str, knode: yaml.Node, node: yaml.Node) -> Pin:
+        line = knode.start_mark.line + 1
+        if isinstance(node, yaml.MappingNode):
+            items = {}
+            for key, k, v in self.mapping(node, f"the pin of {name}"):
+                if key not in _PIN_KEYS:
+                    raise self.fail(k, f"{name}: unknown key {key!r}: a pin has {', '.join(_PIN_KEYS)}")
+                items[key] = (self.scalar(v, f"{name}: {key}"), v)
+            version = sha = source = None
+            if "version" in items:
+                text, vnode = items["version"]
+                if not _VERSION.match(text):
+                    raise self.fail(vnode, f"{name}: {text!r} is not a version: write MAJOR.MINOR.PATCH, e.g. 1.2.5")
+                version = parse_version(text)
+            if "sha256" in items:
+                text, snode = items["sha256"]
+                if not _SHA256.match(text):
+                    raise self.fail(snode, f"{name}: sha256 must be 64 hex digits")
+                sha = text.lower()
+            if "source" in items:
+                source = self.path.parent / Path(items["source"][0]).expanduser()
+            if version is None and source is None:
+                raise self.fail(knode, f"{name}: a pin needs `version:` (published) or `source:` (to publish)")
+            if version is None and sha is not None:
+                raise self.fail(knode, f"{name}: `sha256:` goes with a `version:`")
+            return Pin(name, line, version=version, sha256=sha, source=source)
+        text = self.scalar(node, f"the pin of {name}")
+        if _VERSION.match(text):
+            return Pin(name, line, version=parse_version(text))
+        if text.startswith("s3://"):
+            return Pin(name, line, override=self.s3_url(node, text, f"{name}: the override"))
+        local = self.path.parent / Path(text).expanduser()
+        if local.is_file():
+            return Pin(name, line, override=str(local.absolute()))
+        raise self.fail(
+            node,
+            f"{name}: {text!r} is neither a version (X.Y.Z), an existing file nor an s3:// URL: fix the pin",
+        )
+
+
+def _compose(text: str, path: Path) -> yaml.Node | None:
+    try:
+        return yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = mark.line + 1 if mark else 1
+        raise ManifestError(f"{path.name}:{line}: not valid YAML: {exc.problem or exc}") from None
+    except yaml.YAMLError as exc:
+        raise ManifestError(f"{path.name}:1: not valid YAML: {exc}") from None
+
+
+def parse_manifest(text: str, path: Path) -> Manifest:
+    """Validate ``text`` as the contents of ``path``."""
+    return _Reader(path.absolute(), path.name).read(_compose(text, path))
+
+
+def _read_text(path: Path) -> str:
+    try:
+        with open(path, encoding="utf-8", newline="") as handle:
+            return handle.read()
+    except FileNotFoundError:
+        raise ManifestError(f"{path.name}:1: {path} does not exist: create it, or set POD_ASSETS") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ManifestError(f"{path.name}:1: cannot read {path}: {exc}") from None
+
+
+def load_manifest(path: str | os.PathLike[str]) -> Manifest:
+    """Read and validate the manifest at ``path``."""
+    path = Path(path)
+    return parse_manifest(_read_text(path), path)
+
+
+def _entry_nodes(root: yaml.Node, name: str) -> tuple[yaml.Node, yaml.Node]:
+    for knode, value in root.value:
+        if knode.value == "assets" and isinstance(value, yaml.MappingNode):
+            for k, v in value.value:
+                try:
+                    if normalise_name(k.value) == name:
+                        return k, v
+                except UnsafePathError:
+                    continue
+    raise AssetNotFound(f"{name!r} is not under `assets:`: add it first")
+
+
+def _span_end(node: yaml.Node) -> int:
+    """End of a node's own text (a block mapping's mark runs on to the next key)."""
+    if isinstance(node, yaml.MappingNode) and not node.flow_style and node.value:
+        return _span_end(node.value[-1][1])
+    return node.end_mark.index
+
+
+def set_pin(path: str | os.PathLike[str], name: str, version: Version, sha256: str) -> Manifest:
+    """Pin ``name`` to ``{version, sha256}`` in the file at ``path``; return the new manifest.
+
+    Only the text of that entry's value changes (a ``source:`` in it is kept). The new
+    text is validated before the file is replaced atomically; concurrent calls on the
+    same file are serialised.
+    """
+    from filelock import FileLock
+
+    path = Path(path).absolute()
+    digest = hashlib.sha1(str(path).encode()).hexdigest()[:16]
+    with FileLock(str(Path(tempfile.gettempdir()) / f"pod-tasks-manifest-{digest}.lock")):
+        text = _read_text(path)
+        root = _compose(text, path)
+        parse_manifest(text, path)
+        _, value = _entry_nodes(root, name)
+        parts = [f"version: {version}", f"sha256: {sha256}"]
+        if isinstance(value, yaml.MappingNode):
+            for k, v in value.value:
+                if k.value == "source":
+                    parts.append(f"source: {text[v.start_mark.index:_span_end(v)]}")
+        new_text = text[: value.start_mark.index] + "{" + ", ".join(parts) + "}" + text[_span_end(value):]
+        manifest = parse_manifest(new_text, path)
+        pin = manifest.assets.get(name)
+        if pin is None or pin.version != version or pin.sha256 != sha256:
+            raise PodError(f"{path}: rewriting the pin of {name} went wrong; the file was left as it was")
+        _replace_text(path, new_text)
+        return manifest
+
+
+def _replace_text(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` atomically, keeping the file's permissions."""
+    temp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
+    try:
+        with open(temp, "x", encoding="utf-8", newline="") as out:
+            out.write(text)
+            out.flush()
+            os.fsync(out.fileno())
+        try:
+            os.chmod(temp, path.stat().st_mode & 0o7777)
+        except OSError:
+            pass
+        os.replace(temp, path)
+    finally:
+        temp.unlink(missing_ok=True)

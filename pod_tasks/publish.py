@@ -1,0 +1,89 @@
+"""Publishing: upload a new version of a name and pin it in assets.yaml.
+
+The sequence is what makes it safe: choose the version from the store's latest,
+hash the file (sha256 and MD5 in one pass), upload only if the key is absent (a racing
+publisher of the same version gets `PublishConflict`), and only then rewrite the one
+pin in assets.yaml. A failed upload leaves assets.yaml untouched.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from .cache import Digester
+from .catalog import latest_version
+from .errors import PodError, PublishConflict, VersionError
+from .manifest import set_pin
+from .names import versioned_key
+from .resolver import Project
+from .versions import Bump, Version, next_version
+
+__all__ = ["Published", "publish"]
+
+
+@dataclass(frozen=True)
+class Published:
+    """What a publish did (or, with ``dry_run``, would do)."""
+
+    name: str
+    version: Version
+    previous: Version | None
+    url: str
+    size: int
+    sha256: str
+    dry_run: bool
+
+
+def publish(
+    project: Project,
+    name: str,
+    *,
+    file: str | Path | None = None,
+    bump: Bump | None = None,
+    version: str | None = None,
+    min_version: str | None = None,
+    dry_run: bool = False,
+) -> Published:
+    """Publish ``file`` (default: the pin's ``source:`` or local override) as the next
+    version of ``name``, then pin it as ``{version, sha256}``.
+
+    Raises `AssetNotFound` (name not in assets.yaml), `VersionError` (no bump, or a
+    version that does not increase), `PublishConflict` (lost a race), `PodError`.
+    """
+    manifest = project.require_manifest()
+    pin = manifest.pin(name)
+    if file is not None:
+        source = Path(file)
+    elif pin.source is not None:
+        source = pin.source
+    elif pin.override is not None and not pin.override.startswith("s3://"):
+        source = Path(pin.override)
+    else:
+        raise PodError(f"publish:{pin.name}: which file? give --file PATH, or add `source: PATH` to its pin")
+    if not source.is_file():
+        raise PodError(f"publish:{pin.name}: {source} is not a file: fix --file or `source:`")
+    previous = latest_version(project, pin.name)
+    try:
+        new = next_version(previous, bump, version, min_version)
+    except VersionError as exc:
+        raise VersionError(f"publish:{pin.name}: {exc}") from None
+    digest = Digester(sha256=True)
+    with open(source, "rb") as handle:
+        while chunk := handle.read(1 << 20):
+            digest.update(chunk)
+    sha256 = digest.sha256.hexdigest()
+    assert project.store is not None
+    key = project.prefix + versioned_key(pin.name, new)
+    result = Published(pin.name, new, previous, project.store.url(key), digest.size, sha256, dry_run)
+    if dry_run:
+        return result
+    try:
+        project.store.put_if_absent(key, source, digest.md5.digest())
+    except PublishConflict:
+        raise PublishConflict(
+            f"publish:{pin.name}: {new} was published by someone else meanwhile; "
+            f"{manifest.path.name} is unchanged: run the publish again for the next version"
+        ) from None
+    set_pin(manifest.path, pin.name, new, sha256)
+    return result

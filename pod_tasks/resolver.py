@@ -1,0 +1,220 @@
+"""``resolve()``: an asset name or an S3 URL in, a verified local path out.
+
+The manifest comes from the ``manifest`` argument, then ``POD_ASSETS``, then the
+nearest ``assets.yaml`` from the current directory upward; it is found and parsed once
+per process (`Project.get`). Every answer is memoised: a warm call is a dict lookup
+and one ``os.stat`` (to notice a file deleted or changed under us), plus a clock read
+for mutable objects.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from .cache import AssetCache, ObjectRef
+from .config import Settings
+from .errors import AssetNotFound, ManifestError
+from .manifest import Manifest, Pin, find_manifest, load_manifest
+from .names import normalise_name, versioned_key
+from .store import S3Store, Store, open_store, parse_s3_url
+from .versions import Version, parse_version
+
+__all__ = ["AssetPath", "Project", "resolve"]
+
+
+class AssetPath(str):
+    """A local path returned by `resolve`: a ``str`` that pickles as a plain ``str``."""
+
+    __slots__ = ()
+
+    def __reduce__(self):
+        return (str, (str(self),))
+
+
+class Project:
+    """A manifest (or none) with the settings, cache and stores it implies."""
+
+    _instances: dict[str | None, "Project"] = {}
+    _lock = threading.Lock()
+
+    def __init__(self, manifest: Manifest | None, settings: Settings) -> None:
+        self.manifest = manifest
+        self.settings = settings
+        self.cache = AssetCache(settings)
+        self._stores: dict[str, Store] = {}
+        self._memo: dict[tuple[str, str | None], tuple[AssetPath, int, int, float | None]] = {}
+        if manifest is not None and manifest.store:
+            self.store, self.prefix = open_store(manifest.store, manifest.folder)
+            self._stores[self.store.name] = self.store
+        else:
+            self.store, self.prefix = None, ""
+
+    @classmethod
+    def load(cls, manifest: str | os.PathLike[str] | None = None, **overrides) -> "Project":
+        """A fresh project: ``manifest`` path, else ``POD_ASSETS``, else the nearest
+        ``assets.yaml`` (none found: S3 URLs still work). ``overrides`` are `Settings.load`
+        call arguments (cache_dir, timeout, offline, immutable)."""
+        if manifest is None and os.environ.get("POD_ASSETS"):
+            manifest = os.environ["POD_ASSETS"]
+        path = Path(manifest) if manifest is not None else find_manifest()
+        loaded = load_manifest(path) if path is not None else None
+        try:
+            settings = Settings.load(
+                manifest_cache_dir=loaded.cache_dir if loaded else None,
+                manifest_timeout=loaded.timeout if loaded else None,
+                manifest_immutable=loaded.immutable if loaded else frozenset(),
+                **overrides,
+            )
+        except ValueError as exc:
+            raise ManifestError(f"{path.name if path else 'environment'}:1: {exc}") from None
+        return cls(loaded, settings)
+
+    @classmethod
+    def get(cls, manifest: str | os.PathLike[str] | None = None) -> "Project":
+        """The process-wide project for ``manifest`` (found and parsed on first use)."""
+        key = None if manifest is None else os.fspath(manifest)
+        project = cls._instances.get(key)
+        if project is None:
+            with cls._lock:
+                project = cls._instances.get(key)
+                if project is None:
+                    project = cls._instances[key] = cls.load(manifest)
+        return project
+
+    @classmethod
+    def forget(cls) -> None:
+        """Drop every process-wide project (after changing the environment or cwd)."""
+        with cls._lock:
+            cls._instances.clear()
+
+    # --- naming ---------------------------------------------------------------------
+
+    def require_manifest(self) -> Manifest:
+        if self.manifest is None:
+            raise ManifestError(
+                f"assets.yaml:1: no assets.yaml in {Path.cwd()} or above: create one, or set POD_ASSETS"
+            )
+        return self.manifest
+
+    def s3_store(self, bucket: str) -> Store:
+        store = self._stores.get(bucket)
+        if store is None:
+            store = self._stores.setdefault(bucket, S3Store(bucket))
+        return store
+
+    def url_ref(self, url: str, label: str = "") -> ObjectRef:
+        """The cache reference of any ``s3://bucket/key``."""
+        try:
+            bucket, key = parse_s3_url(url)
+        except ValueError as exc:
+            raise AssetNotFound(str(exc)) from None
+        store = self.s3_store(bucket)
+        immutable = bucket in self.settings.immutable or (
+            store is self.store and key.startswith(self.prefix)
+        )
+        return ObjectRef(store, key, immutable, label=label or url)
+
+    def versioned_ref(self, name: str, version: Version, sha256: str | None = None) -> ObjectRef:
+        """The cache reference of ``name`` at ``version`` in the store (always immutable)."""
+        if self.store is None:
+            manifest = self.require_manifest()
+            raise ManifestError(f"{manifest.path.name}:1: no `store:`: add `store: s3://bucket` to find {name}")
+        key = self.prefix + versioned_key(name, version)
+        return ObjectRef(self.store, key, True, sha256, label=f"{name}@{version}")
+
+    def pin_ref(self, pin: Pin) -> ObjectRef | Path:
+        """What a pin points at: a cache reference, or a local file used as is."""
+        if pin.override is not None:
+            if pin.override.startswith("s3://"):
+                return self.url_ref(pin.override, label=pin.name)
+            return Path(pin.override)
+        if pin.version is None:
+            raise AssetNotFound(
+                f"{pin.name} is declared in {self.require_manifest().path.name} but not published: "
+                f"run `doit publish:{pin.name}`"
+            )
+        return self.versioned_ref(pin.name, pin.version, pin.sha256)
+
+    def ref(self, name: str, version: str | Version | None = None) -> ObjectRef | Path:
+        """The reference for a name (pinned, or at an explicit version) or an S3 URL."""
+        if name.startswith("s3://"):
+            return self.url_ref(name)
+        if version is not None:
+            parsed = version if isinstance(version, Version) else parse_version(str(version))
+            clean = normalise_name(name)
+            pin = self.manifest.assets.get(clean) if self.manifest else None
+            sha = pin.sha256 if pin is not None and pin.version == parsed else None
+            return self.versioned_ref(clean, parsed, sha)
+        return self.pin_ref(self.require_manifest().pin(name))
+
+    # --- resolving --------------------------------------------------------------------
+
+    def resolve(self, name: str, version: str | Version | None = None) -> AssetPath:
+        """See `resolve`."""
+        memo_key = (name, None if version is None else str(version))
+        hit = self._memo.get(memo_key)
+        if hit is not None:
+            path, size, mtime_ns, deadline = hit
+            try:
+                st = os.stat(path)
+            except OSError:
+                st = None
+            if (
+                st is not None and st.st_size == size and st.st_mtime_ns == mtime_ns
+                and (deadline is None or time.time() < deadline)
+            ):
+                return path
+            del self._memo[memo_key]
+        return self._resolve_cold(memo_key, name, version)
+
+    def _resolve_cold(self, memo_key, name: str, version) -> AssetPath:
+        if not name.startswith("s3://") and os.path.isabs(name) and version is None:
+            inside = self._cache_path(name)
+            if inside is not None:
+                return inside
+        target = self.ref(name, version)
+        if isinstance(target, Path):
+            if not target.is_file():
+                raise AssetNotFound(f"{name}: the override {target} no longer exists: fix assets.yaml")
+            return AssetPath(target)
+        path = self.cache.fetch(target)
+        record = self.cache.record(target)
+        result = AssetPath(path)
+        if record is not None and record.checked is not None:
+            deadline = None if target.immutable or self.settings.timeout == float("inf") else (
+                record.checked + self.settings.timeout
+            )
+            if deadline is None or deadline > time.time():
+                self._memo[memo_key] = (result, record.size, record.mtime_ns, deadline)
+        return result
+
+    def _cache_path(self, text: str) -> AssetPath | None:
+        """``text`` itself when it is an existing file inside the cache dir."""
+        real = os.path.realpath(text)
+        root = str(self.cache.root)
+        if real.startswith(root + os.sep) and os.path.isfile(real):
+            return AssetPath(text)
+        return None
+
+
+def resolve(
+    name: str | os.PathLike[str],
+    version: str | None = None,
+    *,
+    manifest: str | os.PathLike[str] | None = None,
+) -> AssetPath:
+    """The local path of a verified copy of ``name``, downloading it on a miss.
+
+    ``name`` is an asset name from assets.yaml (``foo/bar.csv`` or ``/foo/bar.csv``),
+    an ``s3://bucket/key`` URL, or a path this function returned
+    (``resolve(resolve(x)) == resolve(x)``). ``version`` picks a version other than
+    the pinned one. Raises a `PodError` subclass: `AssetNotFound`, `ManifestError`,
+    `IntegrityError` or `OfflineError`.
+    """
+    if isinstance(name, AssetPath):
+        return name
+    return Project.get(manifest).resolve(os.fspath(name), version)

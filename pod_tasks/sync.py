@@ -1,0 +1,34 @@
+"""Copy every pinned file out of the cache into a folder, as ``DEST/<name>``."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from typing import Iterator
+
+from .names import check_relative_key
+from .resolver import Project
+
+__all__ = ["sync"]
+
+
+def sync(project: Project, dest: Path) -> Iterator[tuple[str, Path]]:
+    """Resolve each pinned name (downloading on a miss) and copy it to ``dest/<name>``.
+
+    Unpublished names are skipped. Each copy is written to a temporary name and renamed,
+    so ``dest`` never holds a partial file. Yields (name, copied path).
+    """
+    dest = dest.absolute()
+    for pin in project.require_manifest().assets.values():
+        if pin.version is None and pin.override is None:
+            continue
+        source = Path(project.resolve(pin.name))
+        target = dest / check_relative_key(pin.name)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        temp = target.with_name(f".{target.name}.sync-tmp")
+        try:
+            shutil.copyfile(source, temp)
+            temp.replace(target)
+        finally:
+            temp.unlink(missing_ok=True)
+        yield pin.name, target

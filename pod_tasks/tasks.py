@@ -1,0 +1,358 @@
+"""doit task creators. A project's ``dodo.py`` is one line::
+
+    from pod_tasks.tasks import *  # noqa: F401,F403
+
+These creators only map the manifest, the cache and the store onto doit (targets,
+``uptodate``, ``clean``, params); the logic lives in the modules they call. Every
+`PodError` becomes a failed task with one clear line, never a traceback.
+"""
+
+from __future__ import annotations
+
+import functools
+import sys
+import time
+from pathlib import Path
+from typing import Callable, Iterator
+
+from doit.exceptions import TaskFailed
+from doit.reporter import ConsoleReporter
+
+from .cache import ObjectRef
+from .errors import PodError
+from .resolver import Project
+
+__all__ = [
+    "DOIT_CONFIG",
+    "task_fetch",
+    "task_publish",
+    "task_versions",
+    "task_status",
+    "task_ls_remote",
+    "task_sync",
+    "task_cache",
+]
+
+
+class PodReporter(ConsoleReporter):
+    """doit's console reporter, with a failure shown as one line: ``ERROR task: message``."""
+
+    desc = "pod-tasks: one line per failure"
+
+    def add_failure(self, task, fail):
+        message = fail.message if isinstance(fail, TaskFailed) else fail.get_msg()
+        self.failures.append({"task": task, "exception": fail})
+        message = message.strip()
+        if not message.startswith(task.name):
+            message = f"{task.name}: {message}"
+        self.write(f"ERROR {message}\n")
+
+    def complete_run(self):
+        self.failures = []  # already shown, one line each
+        super().complete_run()
+
+
+DOIT_CONFIG = {
+    "default_tasks": ["fetch"],
+    "reporter": PodReporter,
+    "backend": "sqlite3",
+    "dep_file": ".doit.db",
+}
+
+
+def _project() -> Project:
+    return Project.get()
+
+
+def _guarded(action: Callable[..., object]) -> Callable[..., object]:
+    """Turn a `PodError` raised by ``action`` into a clean doit failure."""
+
+    @functools.wraps(action)
+    def run(*args, **kwargs):
+        try:
+            result = action(*args, **kwargs)
+        except PodError as exc:
+            return TaskFailed(str(exc))
+        return None if result is None or result is True else result
+
+    return run
+
+
+def _load_failure(basename: str, exc: PodError) -> dict:
+    """A task standing in for ``basename`` when assets.yaml cannot be loaded."""
+    return {
+        "basename": basename,
+        "actions": [lambda: TaskFailed(str(exc))],
+        "doc": "assets.yaml could not be loaded",
+        "verbosity": 2,
+    }
+
+
+def _size(n: float) -> str:
+    for unit in ("B", "KB", "MB", "GB"):
+        if n < 1024 or unit == "GB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n:.1f} TB"
+
+
+class _Bar:
+    """A progress bar for large downloads, on a terminal only (quiet in CI logs)."""
+
+    def __init__(self, label: str) -> None:
+        self.label = label
+        self.shown = 0.0
+
+    def __call__(self, done: int, total: int) -> None:
+        now = time.monotonic()
+        if total < (16 << 20) or not sys.stdout.isatty() or now - self.shown < 0.2:
+            return
+        self.shown = now
+        width = 30
+        filled = int(width * done / total) if total else width
+        sys.stdout.write(f"\r  {self.label} [{'#' * filled}{'.' * (width - filled)}] {done * 100 // max(total, 1)}%")
+        sys.stdout.flush()
+
+
+def _fetch(ref: ObjectRef) -> None:
+    cache = _project().cache
+    before = cache.record(ref)
+    start = time.monotonic()
+    bar = _Bar(str(ref))
+    path = cache.fetch(ref, progress=bar)
+    after = cache.record(ref)
+    if bar.shown:
+        sys.stdout.write("\r")
+    if after is not None and (before is None or after.mtime_ns != before.mtime_ns or after.size != before.size):
+        seconds = max(time.monotonic() - start, 1e-6)
+        print(f"{ref}: {_size(after.size)} in {seconds:.2f}s ({_size(after.size / seconds)}/s) -> {path}")
+    else:
+        print(f"{ref}: checked, unchanged")
+
+
+def _fetch_task(name: str, ref: ObjectRef) -> dict:
+    cache = _project().cache
+    path = cache.path_for(ref)
+    return {
+        "name": name,
+        "actions": [(_guarded(_fetch), [ref])],
+        "targets": [str(path)],
+        "uptodate": [lambda: cache.is_fresh(ref, network=False)],
+        "clean": [lambda: print(f"{name}: removed {cache.delete(path)} cached file(s)")],
+        "doc": f"fetch {ref.url}",
+        "verbosity": 2,
+    }
+
+
+def task_fetch() -> Iterator[dict]:
+    """Fetch every pinned asset and `files:` object into the cache."""
+    try:
+        project = _project()
+        manifest = project.require_manifest()
+        yield {"basename": "fetch", "name": None, "doc": "Fetch every pinned asset and `files:` object into the cache."}
+        for pin in manifest.assets.values():
+            if pin.override is not None and not pin.override.startswith("s3://"):
+                yield {
+                    "name": pin.name,
+                    "actions": [lambda p=pin: print(f"{p.name}: local override {p.override} (nothing to fetch)")],
+                    "doc": f"local override {pin.override}",
+                    "verbosity": 2,
+                }
+            elif pin.version is None and pin.override is None:
+                yield {
+                    "name": pin.name,
+                    "actions": [lambda p=pin: print(f"{p.name}: not published yet (run doit publish:{p.name})")],
+                    "doc": "declared, not published yet",
+                    "verbosity": 2,
+                }
+            else:
+                ref = project.pin_ref(pin)
+                assert isinstance(ref, ObjectRef)
+                yield _fetch_task(pin.name, ref)
+        for url in manifest.files:
+            yield _fetch_task(url, project.url_ref(url))
+    except PodError as exc:
+        yield _load_failure("fetch", exc)
+
+
+_PUBLISH_PARAMS = [
+    {"name": "major", "long": "major", "type": bool, "default": False, "help": "bump the major version of the latest in the store"},
+    {"name": "minor", "long": "minor", "type": bool, "default": False, "help": "bump the minor version of the latest in the store"},
+    {"name": "patch", "long": "patch", "type": bool, "default": False, "help": "bump the patch version of the latest in the store"},
+    {"name": "version", "long": "version", "type": str, "default": "", "help": "publish exactly this version X.Y.Z (wins over the bump flags)"},
+    {"name": "min_version", "long": "min-version", "type": str, "default": "", "help": "the new version is at least this (X, X.Y or X.Y.Z)"},
+    {"name": "file", "long": "file", "type": str, "default": "", "help": "the file to upload (default: the pin's `source:`)"},
+    {"name": "dry_run", "long": "dry-run", "type": bool, "default": False, "help": "say what would be published; change nothing"},
+]
+
+
+def _publish(name: str, major: bool, minor: bool, patch: bool, version: str, min_version: str, file: str, dry_run: bool) -> None:
+    from .publish import publish
+
+    bumps = [b for b, on in (("major", major), ("minor", minor), ("patch", patch)) if on]
+    if len(bumps) > 1:
+        raise PodError(f"publish:{name}: give one of --major, --minor, --patch (got {', '.join(bumps)})")
+    result = publish(
+        _project(), name, file=file or None, bump=bumps[0] if bumps else None,
+        version=version or None, min_version=min_version or None, dry_run=dry_run,
+    )
+    was = f" (was {result.previous})" if result.previous else " (new)"
+    verb = "would publish" if dry_run else "published"
+    print(f"{result.name}: {verb} {result.version}{was}, {_size(result.size)} -> {result.url}")
+
+
+def task_publish() -> Iterator[dict]:
+    """Publish a new version: doit publish:NAME --major|--minor|--patch|--version X.Y.Z."""
+    try:
+        manifest = _project().require_manifest()
+        yield {
+            "basename": "publish", "name": None, "params": _PUBLISH_PARAMS,
+            "doc": "Publish a new version: doit publish:NAME --major|--minor|--patch|--version X.Y.Z.",
+        }
+        for name in manifest.assets:
+            yield {
+                "name": name,
+                "actions": [(_guarded(_publish), [name])],
+                "params": _PUBLISH_PARAMS,
+                "uptodate": [False],
+                "doc": f"publish a new version of {name}",
+                "verbosity": 2,
+            }
+    except PodError as exc:
+        yield _load_failure("publish", exc)
+
+
+def _versions(name: str) -> None:
+    from .catalog import store_versions
+
+    project = _project()
+    pin = project.require_manifest().pin(name)
+    versions = store_versions(project, name)
+    if not versions:
+        print(f"{name}: no version in the store yet")
+    for v in versions:
+        marks = [m for m, on in (("pinned", v == pin.version), ("latest", v == versions[-1])) if on]
+        print(f"{name} {v}" + (f"  ({', '.join(marks)})" if marks else ""))
+
+
+def task_versions() -> Iterator[dict]:
+    """List the versions of a name in the store: doit versions:NAME."""
+    try:
+        manifest = _project().require_manifest()
+        yield {"basename": "versions", "name": None, "doc": "List the versions of a name in the store: doit versions:NAME."}
+        for name in manifest.assets:
+            yield {
+                "name": name, "actions": [(_guarded(_versions), [name])], "uptodate": [False],
+                "doc": f"versions of {name} in the store", "verbosity": 2,
+            }
+    except PodError as exc:
+        yield _load_failure("versions", exc)
+
+
+def _status() -> None:
+    project = _project()
+    manifest = project.require_manifest()
+    rows = [("asset", "pin", "cached", "size", "age", "check due")]
+    now = time.time()
+    for pin in manifest.assets.values():
+        target = project.pin_ref(pin) if (pin.version or pin.override) else None
+        if target is None:
+            rows.append((pin.name, "unpublished", "-", "-", "-", "-"))
+            continue
+        if isinstance(target, Path):
+            size = _size(target.stat().st_size) if target.is_file() else "missing"
+            rows.append((pin.name, f"override {target}", "local", size, "-", "-"))
+            continue
+        record = project.cache.record(target)
+        path = project.cache.path_for(target)
+        cached = path.is_file()
+        due = "no" if cached and project.cache.is_fresh(target, network=False) else "yes"
+        age = "-" if not record or record.checked is None else _age(now - record.checked)
+        label = str(pin.version) if pin.version else pin.override
+        rows.append((
+            pin.name, label + (" +sha256" if pin.sha256 else ""), "yes" if cached else "no",
+            _size(path.stat().st_size) if cached else "-", age, due if cached else "-",
+        ))
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    for row in rows:
+        print("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip())
+
+
+def _age(seconds: float) -> str:
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size:
+            return f"{seconds / size:.0f}{unit}"
+    return f"{seconds:.0f}s"
+
+
+def task_status() -> dict:
+    """Show each asset: pin, cached or not, size, age, whether a check is due, overrides."""
+    return {"actions": [_guarded(_status)], "uptodate": [False], "verbosity": 2}
+
+
+def _ls_remote() -> None:
+    from .catalog import store_names
+
+    for name, versions in store_names(_project()).items():
+        print(f"{name}  {versions[-1]}  ({len(versions)} version{'s' if len(versions) != 1 else ''})")
+
+
+def task_ls_remote() -> dict:
+    """List every name in the store with its latest version."""
+    return {"basename": "ls-remote", "actions": [_guarded(_ls_remote)], "uptodate": [False], "verbosity": 2}
+
+
+def _sync(dest: str) -> None:
+    from .sync import sync
+
+    for name, path in sync(_project(), Path(dest)):
+        print(f"{name} -> {path}")
+
+
+def task_sync() -> dict:
+    """Copy every pinned file into a folder (default ./versioned_assets): doit sync --dest DIR."""
+    return {
+        "actions": [_guarded(_sync)],
+        "params": [{"name": "dest", "long": "dest", "type": str, "default": "versioned_assets",
+                    "help": "folder to copy into, as DEST/<name>"}],
+        "uptodate": [False],
+        "verbosity": 2,
+    }
+
+
+def _cache(invalidate: bool, delete: bool, location: bool, paths: list[str]) -> None:
+    project = _project()
+    cache = project.cache
+    if location:
+        print(cache.root)
+    elif invalidate:
+        count = cache.invalidate(None) if not paths else sum(cache.invalidate(p) for p in paths)
+        print(f"invalidated {count} cached file(s): each is checked with the store on next use")
+    elif delete:
+        if not paths:
+            raise PodError("cache --delete: name the URLs or paths to delete (e.g. s3://bucket/key)")
+        print(f"deleted {sum(cache.delete(p) for p in paths)} cached file(s)")
+    else:
+        now = time.time()
+        for entry in cache.entries():
+            age = "-" if entry.checked is None else _age(now - entry.checked)
+            due = "due" if entry.due else "fresh"
+            print(f"{entry.url or entry.path}  {_size(entry.size)}  {age}  {due}  {entry.path}")
+
+
+def task_cache() -> dict:
+    """Cache housekeeping: list (default), --invalidate [URL...], --delete URL..., --location."""
+    return {
+        "actions": [_guarded(_cache)],
+        "params": [
+            {"name": "invalidate", "long": "invalidate", "type": bool, "default": False,
+             "help": "force a check with the store on next use (the URLs/paths given, or everything)"},
+            {"name": "delete", "long": "delete", "type": bool, "default": False,
+             "help": "delete the cached files or trees given"},
+            {"name": "location", "long": "location", "type": bool, "default": False,
+             "help": "print the cache dir"},
+        ],
+        "pos_arg": "paths",
+        "uptodate": [False],
+        "verbosity": 2,
+    }
