@@ -1,0 +1,93 @@
+"""Asset names, their store keys, and the names refused as unsafe."""
+
+from __future__ import annotations
+
+import pytest
+
+from pod_tasks.errors import UnsafePathError
+from pod_tasks.names import check_relative_key, name_of_key, normalise_name, version_of_key, versioned_key
+from pod_tasks.versions import Version
+
+
+@pytest.mark.parametrize("name, version, key", [
+    ("foo/bar.csv", "1.2.5", "foo/bar.1.2.5.csv"),
+    ("file_with_no_ext", "10.1.6", "file_with_no_ext.10.1.6"),
+    ("dots.in.filename.ext", "0.14.6", "dots.in.filename.0.14.6.ext"),
+    ("a/b/c/archive.tar.gz", "2.0.0", "a/b/c/archive.tar.2.0.0.gz"),
+    ("dir.with.dots/plain", "1.0.0", "dir.with.dots/plain.1.0.0"),
+])
+def test_versioned_key(name, version, key):
+    assert versioned_key(name, version) == key
+    assert versioned_key(name, Version.parse(version)) == key
+
+
+@pytest.mark.parametrize("key, name, version", [
+    ("foo/bar.1.2.5.csv", "foo/bar.csv", "1.2.5"),
+    ("file_with_no_ext.10.1.6", "file_with_no_ext", "10.1.6"),
+    ("dots.in.filename.0.14.6.ext", "dots.in.filename.ext", "0.14.6"),
+    ("a/b/c/archive.tar.2.0.0.gz", "a/b/c/archive.tar.gz", "2.0.0"),
+    ("dir.with.dots/plain.1.0.0", "dir.with.dots/plain", "1.0.0"),
+])
+def test_name_of_key(key, name, version):
+    assert name_of_key(key) == (name, Version.parse(version))
+
+
+@pytest.mark.parametrize("key", ["foo/bar.csv", "foo/bar.1.2.csv", "foo/bar.01.2.3.csv", "README", "1.2.3"])
+def test_name_of_key_without_version(key):
+    assert name_of_key(key) is None
+
+
+@pytest.mark.parametrize("name, key, version", [
+    ("foo/bar.csv", "foo/bar.1.2.5.csv", "1.2.5"),
+    ("foo/bar.csv", "foo/bar.1.2.5.json", None),        # another extension
+    ("foo/bar.csv", "foo/bar.x.1.2.5.csv", None),       # another stem
+    ("foo/bar.csv", "other/bar.1.2.5.csv", None),       # another folder
+    ("foo/bar.csv", "foo/sub/bar.1.2.5.csv", None),
+    ("foo/bar.csv", "foo/bar.01.2.5.csv", None),        # not a version
+    ("file_with_no_ext", "file_with_no_ext.10.1.6", "10.1.6"),
+    ("file_with_no_ext", "file_with_no_ext.10.1.6.csv", None),
+    ("dots.in.filename.ext", "dots.in.filename.0.14.6.ext", "0.14.6"),
+])
+def test_version_of_key(name, key, version):
+    expected = Version.parse(version) if version else None
+    assert version_of_key(name, key) == expected
+
+
+@pytest.mark.parametrize("raw, name", [
+    ("foo/bar.csv", "foo/bar.csv"),
+    ("/foo/bar.csv", "foo/bar.csv"),
+    ("file_with_no_ext", "file_with_no_ext"),
+    ("a b/ü.txt", "a b/ü.txt"),
+])
+def test_normalise_name(raw, name):
+    assert normalise_name(raw) == name
+
+
+@pytest.mark.parametrize("raw, problem", [
+    ("", "empty"),
+    ("/", "empty"),
+    ("//srv/share/x.csv", "absolute"),
+    ("C:/data/x.csv", "absolute"),
+    ("c:x.csv", "absolute"),
+    ("../x.csv", "'..' segment"),
+    ("foo/../../x.csv", "'..' segment"),
+    ("foo/./x.csv", "'..' segment"),
+    ("foo//x.csv", "empty"),
+    ("foo/", "empty"),
+    ("foo\\x.csv", "backslash"),
+    ("foo\x00.csv", "control character"),
+    ("foo\n.csv", "control character"),
+    ("foo\t.csv", "control character"),
+    ("foo\x7f.csv", "control character"),
+    ("x" * 1025, "longer than 1024"),
+])
+def test_bad_names_raise(raw, problem):
+    with pytest.raises(UnsafePathError, match=problem) as info:
+        normalise_name(raw)
+    assert "\n" not in str(info.value).replace("\\n", "")
+
+
+def test_check_relative_key_names_what():
+    with pytest.raises(UnsafePathError, match=r"^invalid store key '/abs': it is an absolute path$"):
+        check_relative_key("/abs", "store key")
+    assert check_relative_key("a/b.c") == "a/b.c"
