@@ -21,7 +21,7 @@ import yaml
 
 from .config import parse_timeout
 from .errors import AssetNotFound, ManifestError, PodError, UnsafePathError
-from .names import normalise_name
+from .names import check_relative_key, normalise_name
 from .store import parse_s3_url
 from .versions import VERSION_PATTERN, Version, parse_version
 
@@ -142,7 +142,7 @@ class _Reader:
         if "immutable" in top:
             fields["immutable"] = frozenset(b for b, _ in self.sequence(top["immutable"], "immutable"))
         assets: dict[str, Pin] = {}
-        if "assets" in top and not (isinstance(top["assets"], yaml.ScalarNode) and top["assets"].value == ""):
+        if "assets" in top and top["assets"].tag != "tag:yaml.org,2002:null":
             for raw, knode, value in self.mapping(top["assets"], "assets"):
                 try:
                     name = normalise_name(raw)
@@ -177,6 +177,11 @@ class _Reader:
             raise self.fail(node, f"{what} {url!r} is not an s3://bucket/key URL") from None
         if key_required and not key:
             raise self.fail(node, f"{what} {url!r} names a bucket but no object")
+        if key_required:
+            try:
+                check_relative_key(key, "object key")
+            except UnsafePathError as exc:
+                raise self.fail(node, f"{what} {url!r}: {exc}") from None
         return url
 
     def pin(self, name: str, knode: yaml.Node, node: yaml.Node) -> Pin:
@@ -186,6 +191,8 @@ class _Reader:
             for key, k, v in self.mapping(node, f"the pin of {name}"):
                 if key not in _PIN_KEYS:
                     raise self.fail(k, f"{name}: unknown key {key!r}: a pin has {', '.join(_PIN_KEYS)}")
+                if key in items:
+                    raise self.fail(k, f"{name}: {key!r} appears twice in its pin: keep one")
                 items[key] = (self.scalar(v, f"{name}: {key}"), v)
             version = sha = source = None
             if "version" in items:
@@ -224,10 +231,14 @@ def _compose(text: str, path: Path) -> yaml.Node | None:
         return yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
-        line = mark.line + 1 if mark else 1
-        raise ManifestError(f"{path.name}:{line}: not valid YAML: {exc.problem or exc}") from None
+        line, problem = (mark.line + 1 if mark else 1), exc.problem or str(exc)
+    except yaml.reader.ReaderError as exc:
+        line = text.count("\n", 0, exc.position) + 1
+        problem = f"character {chr(exc.character)!r} is not allowed (write it as an escape in double quotes)"
     except yaml.YAMLError as exc:
-        raise ManifestError(f"{path.name}:1: not valid YAML: {exc}") from None
+        line, problem = 1, str(exc)
+    problem = " ".join(problem.split())
+    raise ManifestError(f"{path.name}:{line}: not valid YAML: {problem}")
 
 
 def parse_manifest(text: str, path: Path) -> Manifest:

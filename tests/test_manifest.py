@@ -1,0 +1,233 @@
+"""assets.yaml: every pin kind, every bad-manifest case, and the one-entry edit of set_pin."""
+
+from __future__ import annotations
+
+import os
+import stat
+from pathlib import Path
+
+import pytest
+
+from pod_tasks.errors import AssetNotFound, ManifestError
+from pod_tasks.manifest import find_manifest, load_manifest, parse_manifest, set_pin
+from pod_tasks.versions import Version
+
+SHA = "9F86D081884C7D659A2FEAA0C55AD015A3BF4F1B2B0B822CD15D6C15B0F00A08"
+NEW_SHA = "a" * 64
+
+VALID = f"""\
+# the project's assets
+store: s3://my-versioned-assets/team
+cache_dir: .cache
+timeout: 12h
+immutable: [frozen-a, frozen-b]
+assets:
+  foo/bar.csv: 1.2.5
+  /foo/bar.json: {{version: 0.1.6, sha256: {SHA}}}
+  dev/try.obj: scratch/try.obj
+  other/x.bin: s3://other-bucket/x.bin
+  foo/new.csv: {{source: data/new.csv}}
+  foo/both.csv:
+    version: 2.0.0
+    source: data/both.csv
+files:
+  - s3://example-bucket/example.json
+  - s3://example-bucket/dir/other.json
+"""
+
+
+def test_valid_manifest_every_pin_kind(tmp_path):
+    (tmp_path / "scratch").mkdir()
+    (tmp_path / "scratch" / "try.obj").write_bytes(b"o")
+    path = tmp_path / "assets.yaml"
+    path.write_text(VALID, encoding="utf-8")
+    m = load_manifest(path)
+    assert m.path == path.absolute()
+    assert m.store == "s3://my-versioned-assets/team"
+    assert m.cache_dir == tmp_path / ".cache"
+    assert m.timeout == 12 * 3600
+    assert m.immutable == {"frozen-a", "frozen-b"}
+    assert m.files == ("s3://example-bucket/example.json", "s3://example-bucket/dir/other.json")
+    assert list(m.assets) == ["foo/bar.csv", "foo/bar.json", "dev/try.obj", "other/x.bin", "foo/new.csv", "foo/both.csv"]
+    short, long, local, remote, source_only, both = m.assets.values()
+    assert (short.line, short.version, short.sha256, short.override, short.source) == (7, Version(1, 2, 5), None, None, None)
+    assert (long.line, long.version, long.sha256) == (8, Version(0, 1, 6), SHA.lower())
+    assert (local.line, local.version, local.override) == (9, None, str(tmp_path / "scratch" / "try.obj"))
+    assert (remote.line, remote.version, remote.override) == (10, None, "s3://other-bucket/x.bin")
+    assert (source_only.version, source_only.override, source_only.source) == (None, None, tmp_path / "data" / "new.csv")
+    assert (both.line, both.version, both.source) == (12, Version(2, 0, 0), tmp_path / "data" / "both.csv")
+    assert m.pin("/foo/bar.csv") is m.pin("foo/bar.csv") is short
+
+
+def test_overrides_alone_need_no_store(tmp_path):
+    m = parse_manifest("assets:\n  a.bin: s3://b/a.bin\nfiles: [s3://b/c.json]\n", tmp_path / "assets.yaml")
+    assert m.store is None and m.assets["a.bin"].override == "s3://b/a.bin"
+
+
+@pytest.mark.parametrize("name, fragment", [
+    ("nope.csv", "'nope.csv' is not in"),
+    ("../x", "invalid name '../x'"),
+])
+def test_pin_of_unknown_name(tmp_path, name, fragment):
+    m = parse_manifest("store: s3://b\nassets:\n  a.csv: 1.0.0\n", tmp_path / "assets.yaml")
+    with pytest.raises(AssetNotFound, match=fragment):
+        m.pin(name)
+
+
+BAD = [
+    # (id, text, line, fragment)
+    ("unknown top key", "store: s3://b\nasets:\n  a: 1.0.0\n", 2, "unknown key 'asets'"),
+    ("top key twice", "store: s3://b\nstore: s3://c\n", 2, "'store' appears twice"),
+    ("unknown pin key", "store: s3://b\nassets:\n  a:\n    version: 1.0.0\n    sha: abc\n", 5, "a: unknown key 'sha'"),
+    ("pin key twice", "store: s3://b\nassets:\n  a: {version: 1.0.0, version: 2.0.0}\n", 3, "a: 'version' appears twice"),
+    ("duplicate after normalising", "store: s3://b\nassets:\n  foo: 1.0.0\n\n  /foo: 2.0.0\n", 5, "'/foo' is listed twice (line 3)"),
+    ("leading zero version", "store: s3://b\nassets:\n  a.csv: 01.1.9\n", 3, "a.csv: '01.1.9' is neither a version"),
+    ("partial version", "store: s3://b\nassets:\n  a.csv: 0.1\n", 3, "a.csv: '0.1' is neither a version"),
+    ("bad long version", "store: s3://b\nassets:\n  a.csv:\n    version: 0.1\n", 4, "a.csv: '0.1' is not a version"),
+    ("neither version path nor URL", "store: s3://b\nassets:\n  a.csv: scratch/missing.csv\n", 3,
+     "a.csv: 'scratch/missing.csv' is neither a version (X.Y.Z), an existing file nor an s3:// URL"),
+    ("null pin", "store: s3://b\nassets:\n  a.csv:\n", 3, "the pin of a.csv must be a single value"),
+    ("sha256 alone", "store: s3://b\nassets:\n  a.csv: {sha256: " + "0" * 64 + "}\n", 3, "a.csv: a pin needs `version:`"),
+    ("sha256 with source only", "store: s3://b\nassets:\n  a.csv: {source: a.csv, sha256: " + "0" * 64 + "}\n", 3,
+     "a.csv: `sha256:` goes with a `version:`"),
+    ("short sha256", "store: s3://b\nassets:\n  a.csv: {version: 1.0.0, sha256: 9f86d0}\n", 3, "a.csv: sha256 must be 64 hex digits"),
+    ("non-hex sha256", "store: s3://b\nassets:\n  a.csv:\n    version: 1.0.0\n    sha256: " + "g" * 64 + "\n", 5,
+     "a.csv: sha256 must be 64 hex digits"),
+    ("files not s3", "files:\n  - s3://b/ok.json\n  - https://example.com/x.json\n", 3,
+     "a `files:` entry 'https://example.com/x.json' is not an s3://bucket/key URL"),
+    ("files bucket only", "files:\n  - s3://bucket\n", 2, "'s3://bucket' names a bucket but no object"),
+    ("files dotdot", "files:\n  - s3://b/../etc/x\n", 2, "'..' segment"),
+    ("files twice", "files:\n  - s3://b/x\n  - s3://b/x\n", 3, "s3://b/x is listed twice under `files:`"),
+    ("files not a list", "files: s3://b/x\n", 1, "files must be a list"),
+    ("override dotdot", "assets:\n  a.bin: s3://b/x/../../y\n", 2, "a.bin: the override 's3://b/x/../../y'"),
+    ("invalid YAML", "store: s3://b\nassets:\n  a: [1.0.0\n  b: 2.0.0\n", 4, "not valid YAML"),
+    ("tab indentation", "store: s3://b\nassets:\n\ta: 1.0.0\n", 3, "not valid YAML"),
+    ("two documents", "store: s3://b\n---\nassets: {}\n", 2, "not valid YAML"),
+    ("empty file", "", 1, "the file is empty"),
+    ("only comments", "# nothing yet\n\n", 1, "the file is empty"),
+    ("a list", "- a\n- b\n", 1, "the file must be a mapping"),
+    ("missing store", "assets:\n  a.csv: 1.0.0\n", 1, "no `store:`: add `store: s3://bucket`"),
+    ("missing store for source", "timeout: 1d\nassets:\n  a.csv: {source: a.csv}\n", 1, "no `store:`"),
+    ("store not a URL we know", "store: https://example.com/assets\n", 1, "store 'https://example.com/assets': use s3://"),
+    ("store empty", "store:\n", 1, "store must be a single value"),
+    ("bad timeout", "store: s3://b\ntimeout: soon\n", 2, "timeout 'soon' is not a duration"),
+    ("immutable not a list", "store: s3://b\nimmutable: {a: 1}\n", 2, "immutable must be a list"),
+    ("assets a list", "store: s3://b\nassets:\n  - a.csv\n", 3, "assets must be a mapping"),
+    ("absolute name (drive)", "store: s3://b\nassets:\n  C:/data/a.csv: 1.0.0\n", 3, "'C:/data/a.csv': it is an absolute path"),
+    ("absolute name (UNC)", "store: s3://b\nassets:\n  //srv/a.csv: 1.0.0\n", 3, "it is an absolute path"),
+    ("dotdot name", "store: s3://b\nassets:\n  foo/../../a.csv: 1.0.0\n", 3, "'foo/../../a.csv': it has an empty, '.' or '..' segment"),
+    ("empty segment", "store: s3://b\nassets:\n  foo//a.csv: 1.0.0\n", 3, "'foo//a.csv': it has an empty"),
+    ("backslash name", "store: s3://b\nassets:\n  foo\\a.csv: 1.0.0\n", 3, "it contains a backslash"),
+    ("escaped control char", 'store: s3://b\nassets:\n  "foo\\ta.csv": 1.0.0\n', 3, "it contains a control character"),
+    ("escaped NUL", 'store: s3://b\nassets:\n  "foo\\0a.csv": 1.0.0\n', 3, "it contains a control character"),
+    ("raw control char", "store: s3://b\nassets:\n  ok.csv: 1.0.0\n  foo\x01a.csv: 1.0.0\n", 4, "character '\\x01' is not allowed"),
+    ("raw NUL", "store: s3://b\nassets:\n\n  foo\x00a.csv: 1.0.0\n", 4, "character '\\x00' is not allowed"),
+]
+
+
+@pytest.mark.parametrize("text, line, fragment", [case[1:] for case in BAD], ids=[case[0] for case in BAD])
+def test_bad_manifest(tmp_path, text, line, fragment):
+    path = tmp_path / "assets.yaml"
+    path.write_bytes(text.encode("utf-8"))
+    with pytest.raises(ManifestError) as info:
+        load_manifest(path)
+    message = str(info.value)
+    assert message.startswith(f"assets.yaml:{line}: "), message
+    assert fragment in message
+    assert "\n" not in message
+
+
+@pytest.mark.parametrize("content, fragment", [
+    (None, "does not exist: create it, or set POD_ASSETS"),
+    (b"store: s3://b\nassets:\n  caf\xe9: 1.0.0\n", "cannot read"),
+])
+def test_unreadable_manifest(tmp_path, content, fragment):
+    path = tmp_path / "assets.yaml"
+    if content is not None:
+        path.write_bytes(content)
+    with pytest.raises(ManifestError, match=rf"^assets\.yaml:1: .*{fragment}"):
+        load_manifest(path)
+
+
+def test_find_manifest_walks_up(tmp_path):
+    (tmp_path / "assets.yaml").write_text("store: s3://b\n")
+    deep = tmp_path / "a" / "b"
+    deep.mkdir(parents=True)
+    assert find_manifest(deep) == tmp_path / "assets.yaml"
+    (tmp_path / "a" / "assets.yaml").write_text("store: s3://c\n")
+    assert find_manifest(deep) == tmp_path / "a" / "assets.yaml"
+
+
+# --- set_pin --------------------------------------------------------------------------
+
+ORIGINAL = [
+    "# Assets of the project.   \n",
+    "store: s3://b   # the bucket\n",
+    "\n",
+    "assets:\n",
+    "  # short pins\n",
+    "  foo/short.csv: 1.2.5  # keep this comment\n",
+    "  'quoted/name.csv': \"1.0.0\"\n",
+    "  foo/flow.json: {version: 0.1.6, sha256: " + "b" * 64 + ", source: \"data/flow.json\"}\n",
+    "  /foo/block.csv:\n",
+    "    version: 1.0.0\n",
+    "    source: 'data/block.csv'\n",
+    "\n",
+    "  # after the block\n",
+    "  foo/new.csv: {source: data/new.csv}\n",
+    "files:\n",
+    "  - s3://x/y.json\n",
+]
+
+NEW = f"version: 2.0.0, sha256: {NEW_SHA}"
+EDITS = {
+    # name: (first line index, last line index, replacement lines)
+    "foo/short.csv": (5, 5, ["  foo/short.csv: {" + NEW + "}  # keep this comment\n"]),
+    "quoted/name.csv": (6, 6, ["  'quoted/name.csv': {" + NEW + "}\n"]),
+    "foo/flow.json": (7, 7, ["  foo/flow.json: {" + NEW + ", source: \"data/flow.json\"}\n"]),
+    "foo/block.csv": (9, 10, ["    {" + NEW + ", source: 'data/block.csv'}\n"]),
+    "foo/new.csv": (13, 13, ["  foo/new.csv: {" + NEW + ", source: data/new.csv}\n"]),
+}
+
+
+@pytest.mark.parametrize("newline", ["\n", "\r\n"], ids=["LF", "CRLF"])
+@pytest.mark.parametrize("name", list(EDITS))
+def test_set_pin_changes_only_that_entry(tmp_path, name, newline):
+    path = tmp_path / "assets.yaml"
+    lines = [line.replace("\n", newline) for line in ORIGINAL]
+    path.write_bytes("".join(lines).encode())
+    first, last, replacement = EDITS[name]
+    expected = lines[:first] + [line.replace("\n", newline) for line in replacement] + lines[last + 1:]
+
+    manifest = set_pin(path, name, Version(2, 0, 0), NEW_SHA)
+
+    assert path.read_bytes() == "".join(expected).encode()
+    pin = manifest.assets[name]
+    assert (pin.version, pin.sha256) == (Version(2, 0, 0), NEW_SHA)
+    assert load_manifest(path).assets == manifest.assets
+    if name in ("foo/flow.json", "foo/block.csv", "foo/new.csv"):
+        assert pin.source is not None and pin.source.name == Path(name).name
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["assets.yaml"]  # no temp file left
+
+
+@pytest.mark.skipif(os.name == "nt", reason="POSIX permissions")
+def test_set_pin_keeps_permissions(tmp_path):
+    path = tmp_path / "assets.yaml"
+    path.write_text("store: s3://b\nassets:\n  a.csv: 1.0.0\n")
+    path.chmod(0o640)
+    set_pin(path, "a.csv", Version(1, 0, 1), NEW_SHA)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o640
+    assert path.read_text() == f"store: s3://b\nassets:\n  a.csv: {{version: 1.0.1, sha256: {NEW_SHA}}}\n"
+
+
+@pytest.mark.parametrize("text, name, error, fragment", [
+    ("store: s3://b\nassets:\n  a.csv: 1.0.0\n", "b.csv", AssetNotFound, "'b.csv' is not under `assets:`"),
+    ("store: s3://b\nassets:\n  a.csv: 1.0.0\n  b.csv: 01.0.0\n", "a.csv", ManifestError, "assets.yaml:4:"),
+])
+def test_set_pin_refusals_leave_the_file_alone(tmp_path, text, name, error, fragment):
+    path = tmp_path / "assets.yaml"
+    path.write_bytes(text.encode())
+    with pytest.raises(error, match=fragment):
+        set_pin(path, name, Version(2, 0, 0), NEW_SHA)
+    assert path.read_bytes() == text.encode()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["assets.yaml"]
