@@ -18,6 +18,7 @@ from typing import BinaryIO, Callable, Iterator, Protocol
 from urllib.parse import unquote, urlparse
 
 from .errors import AssetNotFound, IntegrityError, OfflineError, PodError, PublishConflict, StoreError
+from .names import check_relative_key
 
 __all__ = ["Head", "Store", "S3Store", "DirStore", "open_store", "parse_s3_url", "CHUNK"]
 
@@ -209,8 +210,14 @@ class DirStore:
         return (self.root / key).as_uri()
 
     def _path(self, key: str) -> Path:
+        """The file of ``key`` (checked to stay inside the folder; "" is the folder)."""
+        if key:
+            check_relative_key(key.rstrip("/"), "store key")
         if not self.root.is_dir():
-            raise OfflineError(f"the store folder {self.root} is not there: mount it or fix `store:` in assets.yaml")
+            raise OfflineError(
+                f"cannot reach {self.url(key)}: the store folder {self.root} is not there: "
+                f"mount it or fix `store:` in assets.yaml"
+            )
         return self.root / key
 
     def head(self, key: str) -> Head:
@@ -257,7 +264,8 @@ class DirStore:
         return Head(None, final.stat().st_size)
 
     def list_keys(self, prefix: str) -> Iterator[str]:
-        base = self._path(prefix.rpartition("/")[0])
+        self._path(prefix)
+        base = self.root / prefix.rpartition("/")[0]
         if not base.is_dir():
             return
         for dirpath, dirnames, filenames in os.walk(base):
