@@ -1,0 +1,167 @@
+"""Network faults between the client and S3 (through tests/faults.py's proxy).
+
+Transient faults are retried and the fetch ends with the right bytes; persistent ones
+fail with one clean line and a non-zero exit; damaged bytes (cut, truncated, flipped,
+or not matching the sha256 pin) never reach a final cache path.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+
+import pytest
+
+from pod_tasks import IntegrityError, PodError, StoreError, resolve
+from tests.conftest import run_doit, write
+from tests.faults import SECRET, Rule, assert_clean, proxy, record  # noqa: F401 - proxy is a fixture
+
+KEY = "foo/bar.1.0.0.csv"
+PATH = f"/assets/{KEY}"
+BODY = os.urandom(300 * 1024)
+MIB = 1 << 20
+
+
+def _project(project: Path, client, body: bytes = BODY, pin: str = "1.0.0") -> Path:
+    client.create_bucket(Bucket="assets")
+    client.put_object(Bucket="assets", Key=KEY, Body=body)
+    write(project / "assets.yaml", f"""
+        store: s3://assets
+        assets:
+          foo/bar.csv: {pin}
+    """)
+    (project / "dodo.py").write_text("from pod_tasks.tasks import *  # noqa: F401,F403\n")
+    return project
+
+
+def _cached(cache_dir: Path) -> Path:
+    return cache_dir / "assets" / KEY
+
+
+def _leftovers(cache_dir: Path) -> list[Path]:
+    """Temporary files left anywhere in the cache."""
+    return [p for p in cache_dir.rglob("*") if p.name.endswith((".part", ".tmp"))]
+
+
+TRANSIENT = [
+    # (id, rules, faults injected, GETs that reached the server)
+    ("cut mid-body twice", [Rule("GET", PATH, "close", times=2)], 2, 3),
+    ("cut before the first byte", [Rule("GET", PATH, "close", times=1, keep=0.0)], 1, 2),
+    ("truncated once", [Rule("GET", PATH, "truncate", times=1, keep=0.9)], 1, 2),
+    ("503 SlowDown once", [Rule("GET", PATH, "status", times=1, status=503)], 1, 1),
+    ("500 twice", [Rule("GET", PATH, "status", times=2, status=500)], 2, 1),
+    ("flipped bytes once", [Rule("GET", PATH, "flip", times=1)], 1, 2),
+    ("flipped, then cut", [Rule("GET", PATH, "flip", times=1), Rule("GET", PATH, "close", times=1)], 2, 3),
+    ("slow answer", [Rule("GET", PATH, "delay", times=1, seconds=0.5)], 1, 1),
+]
+
+
+@pytest.mark.parametrize("rules, faults, gets", [t[1:] for t in TRANSIENT], ids=[t[0] for t in TRANSIENT])
+def test_transient_fault_is_retried_and_fetch_gets_exact_bytes(s3, client, proxy, project, cache_dir, rules, faults, gets):
+    _project(project, client)
+    for rule in rules:
+        proxy.add(rule)
+    s3.clear()
+    result = run_doit(["fetch"], project)
+    assert_clean(result)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert _cached(cache_dir).read_bytes() == BODY
+    assert proxy.injected == faults
+    assert s3.count("GET", PATH) == gets
+    assert _leftovers(cache_dir) == []
+    record("faults injected", proxy.injected)
+
+
+def test_flipped_bytes_in_a_multipart_object_are_caught_by_its_etag(s3, client, proxy, project, cache_dir):
+    from boto3.s3.transfer import TransferConfig
+
+    body = os.urandom(9 * MIB)
+    _project(project, client)
+    source = project / "big.bin"
+    source.write_bytes(body)
+    client.upload_file(str(source), "assets", "foo/big.1.0.0.bin",
+                       Config=TransferConfig(multipart_threshold=8 * MIB, multipart_chunksize=8 * MIB))
+    assert client.head_object(Bucket="assets", Key="foo/big.1.0.0.bin")["ETag"].endswith('-2"')
+    proxy.add(Rule("GET", r"/assets/foo/big\.1\.0\.0\.bin", "flip", times=1))
+    s3.clear()
+    path = resolve("foo/big.bin", "1.0.0", manifest=project / "assets.yaml")
+    assert Path(path).read_bytes() == body
+    assert (proxy.injected, s3.count("GET", "/assets/foo/big.1.0.0.bin")) == (1, 2)
+    assert _leftovers(cache_dir) == []
+    record("faults injected", proxy.injected)
+
+
+PERSISTENT = [
+    # (id, rule, what the one line says, faults injected: 3 cache attempts, or botocore's 1 + 5 retries)
+    ("always cut", Rule("GET", PATH, "close", times=None), "was cut short", 3),
+    ("always truncated", Rule("GET", PATH, "truncate", times=None, keep=0.5), "was cut short", 3),
+    ("always flipped", Rule("GET", PATH, "flip", times=None), "do not match the store's ETag", 3),
+    ("always 500", Rule("GET", PATH, "status", times=None, status=500), "InternalError", 6),
+]
+
+
+@pytest.mark.parametrize("rule, says, faults", [t[1:] for t in PERSISTENT], ids=[t[0] for t in PERSISTENT])
+def test_persistent_fault_fails_doit_fetch_with_one_line(s3, client, proxy, project, cache_dir, rule, says, faults):
+    _project(project, client)
+    proxy.add(rule)
+    result = run_doit(["fetch"], project)
+    assert_clean(result)
+    assert result.returncode != 0
+    errors = [line for line in result.stdout.splitlines() if line.startswith("ERROR")]
+    assert len(errors) == 1 and errors[0].startswith("ERROR fetch:foo/bar.csv: ") and says in errors[0], result.stdout
+    assert "foo/bar.1.0.0.csv" in errors[0]
+    assert not _cached(cache_dir).exists()
+    assert _leftovers(cache_dir) == []
+    assert proxy.injected == faults
+    record("faults injected", proxy.injected)
+
+
+@pytest.mark.parametrize("rule, error", [
+    (Rule("GET", PATH, "close", times=None), IntegrityError),
+    (Rule("GET", PATH, "status", times=None, status=500), StoreError),
+], ids=["always cut", "always 500"])
+def test_persistent_fault_raises_pod_error_from_resolve(s3, client, proxy, project, cache_dir, rule, error):
+    _project(project, client)
+    proxy.add(rule)
+    with pytest.raises(error) as caught:
+        resolve("foo/bar.csv", manifest=project / "assets.yaml")
+    assert isinstance(caught.value, PodError)
+    message = str(caught.value)
+    assert "\n" not in message and "foo/bar" in message and SECRET not in message
+    assert not _cached(cache_dir).exists() and _leftovers(cache_dir) == []
+    record("faults injected", proxy.injected)
+
+
+def test_bytes_not_matching_the_sha256_pin_are_refused_and_retried(s3, client, proxy, project, cache_dir):
+    """The store's copy differs from what assets.yaml pinned: three tries, nothing kept."""
+    pinned = hashlib.sha256(b"what was published").hexdigest()
+    _project(project, client, pin=f"{{version: 1.0.0, sha256: {pinned}}}")
+    s3.clear()
+    result = run_doit(["fetch"], project)
+    assert_clean(result)
+    assert result.returncode != 0
+    assert f"does not match the pin {pinned}" in result.stdout
+    assert s3.count("GET", PATH) == 3
+    assert not _cached(cache_dir).exists() and _leftovers(cache_dir) == []
+
+
+def test_transient_fault_on_a_revalidation_head_is_retried(s3, client, proxy, project, cache_dir):
+    """A mutable `files:` object checked every time (timeout 0): a 503 on the HEAD is retried."""
+    client.create_bucket(Bucket="data")
+    client.put_object(Bucket="data", Key="x.json", Body=b'{"a": 1}')
+    write(project / "assets.yaml", """
+        timeout: 0
+        files:
+          - s3://data/x.json
+    """)
+    (project / "dodo.py").write_text("from pod_tasks.tasks import *  # noqa: F401,F403\n")
+    assert run_doit(["fetch"], project).returncode == 0
+    proxy.add(Rule("HEAD", r"/data/x\.json", "status", times=1, status=503))
+    s3.clear()
+    result = run_doit(["fetch"], project)
+    assert_clean(result)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "unchanged" in result.stdout and "s3://data/x.json" in result.stdout
+    assert (proxy.injected, s3.count("HEAD", "/data/x.json"), s3.count("GET", "/data/x.json")) == (1, 1, 0)
+    record("faults injected", proxy.injected)
