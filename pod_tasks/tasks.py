@@ -9,17 +9,19 @@ These creators only map the manifest, the cache and the store onto doit (targets
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import sys
 import time
 from pathlib import Path
 from typing import Callable, Iterator
 
-from doit.exceptions import TaskFailed
+from doit.exceptions import InvalidTask, TaskFailed
 from doit.reporter import ConsoleReporter
 
 from .cache import ObjectRef
 from .errors import PodError
+from .manifest import Manifest
 from .resolver import Project
 
 __all__ = [
@@ -64,28 +66,43 @@ def _project() -> Project:
     return Project.get()
 
 
+@contextlib.contextmanager
+def _loading() -> Iterator[None]:
+    """Wrap a task creator: a `PodError` while doit loads the tasks (assets.yaml missing
+    or invalid, an unusable name) stops every doit command, ``list`` and ``help``
+    included, before anything runs: the one ``assets.yaml:LINE:`` line on stderr and
+    exit code 3, no traceback. (`InvalidTask` rather than `InvalidDodoFile`: ``doit
+    help`` hides the latter behind its general usage text.)"""
+    try:
+        yield
+    except PodError as exc:
+        raise InvalidTask(str(exc)) from None
+
+
+def _manifest() -> Manifest:
+    """The project's manifest (raises `PodError`; call it inside `_loading`)."""
+    return _project().require_manifest()
+
+
+def _say(line: str) -> None:
+    """Print one line in one write, so lines from ``doit -n 8 -P thread`` never interleave."""
+    sys.stdout.write(line + "\n")
+    sys.stdout.flush()
+
+
 def _guarded(action: Callable[..., object]) -> Callable[..., object]:
-    """Turn a `PodError` raised by ``action`` into a clean doit failure."""
+    """Turn a `PodError` (or an OSError, e.g. an unwritable folder) raised by ``action``
+    into a clean doit failure: one line, no traceback."""
 
     @functools.wraps(action)
     def run(*args, **kwargs):
         try:
             result = action(*args, **kwargs)
-        except PodError as exc:
+        except (PodError, OSError) as exc:
             return TaskFailed(str(exc))
         return None if result is None or result is True else result
 
     return run
-
-
-def _load_failure(basename: str, exc: PodError) -> dict:
-    """A task standing in for ``basename`` when assets.yaml cannot be loaded."""
-    return {
-        "basename": basename,
-        "actions": [lambda: TaskFailed(str(exc))],
-        "doc": "assets.yaml could not be loaded",
-        "verbosity": 2,
-    }
 
 
 def _size(n: float) -> str:
@@ -97,7 +114,11 @@ def _size(n: float) -> str:
 
 
 class _Bar:
-    """A progress bar for large downloads, on a terminal only (quiet in CI logs)."""
+    """A progress bar for large downloads, on a terminal only: nothing at all when
+    stdout is a pipe or a file (CI logs get the one summary line)."""
+
+    LARGE = 16 << 20
+    WIDTH = 30
 
     def __init__(self, label: str) -> None:
         self.label = label
@@ -105,13 +126,16 @@ class _Bar:
 
     def __call__(self, done: int, total: int) -> None:
         now = time.monotonic()
-        if total < (16 << 20) or not sys.stdout.isatty() or now - self.shown < 0.2:
+        if total < self.LARGE or now - self.shown < 0.2 or not sys.stdout.isatty():
             return
         self.shown = now
-        width = 30
-        filled = int(width * done / total) if total else width
-        sys.stdout.write(f"\r  {self.label} [{'#' * filled}{'.' * (width - filled)}] {done * 100 // max(total, 1)}%")
+        filled = self.WIDTH * done // total
+        sys.stdout.write(f"\r  {self.label} [{'#' * filled}{'.' * (self.WIDTH - filled)}] {done * 100 // total}%")
         sys.stdout.flush()
+
+    def clear(self) -> None:
+        if self.shown:
+            sys.stdout.write("\r" + " " * (len(self.label) + self.WIDTH + 10) + "\r")
 
 
 def _fetch(ref: ObjectRef) -> None:
@@ -120,14 +144,17 @@ def _fetch(ref: ObjectRef) -> None:
     start = time.monotonic()
     bar = _Bar(str(ref))
     path = cache.fetch(ref, progress=bar)
+    bar.clear()
     after = cache.record(ref)
-    if bar.shown:
-        sys.stdout.write("\r")
     if after is not None and (before is None or after.mtime_ns != before.mtime_ns or after.size != before.size):
         seconds = max(time.monotonic() - start, 1e-6)
-        print(f"{ref}: {_size(after.size)} in {seconds:.2f}s ({_size(after.size / seconds)}/s) -> {path}")
+        _say(f"{ref}: {_size(after.size)} in {seconds:.2f}s ({_size(after.size / seconds)}/s) -> {path}")
     else:
-        print(f"{ref}: checked, unchanged")
+        _say(f"{ref}: checked with the store, unchanged")
+
+
+def _clean(name: str, path: Path) -> None:
+    _say(f"{name}: removed {_project().cache.delete(path)} cached file(s)")
 
 
 def _fetch_task(name: str, ref: ObjectRef) -> dict:
@@ -138,41 +165,36 @@ def _fetch_task(name: str, ref: ObjectRef) -> dict:
         "actions": [(_guarded(_fetch), [ref])],
         "targets": [str(path)],
         "uptodate": [lambda: cache.is_fresh(ref, network=False)],
-        "clean": [lambda: print(f"{name}: removed {cache.delete(path)} cached file(s)")],
+        "clean": [(_guarded(_clean), [name, path])],
         "doc": f"fetch {ref.url}",
         "verbosity": 2,
     }
 
 
+def _report_task(name: str, line: str, doc: str) -> dict:
+    """A subtask that has nothing to fetch and says so."""
+    return {"name": name, "actions": [(_say, [line])], "doc": doc, "verbosity": 2}
+
+
 def task_fetch() -> Iterator[dict]:
     """Fetch every pinned asset and `files:` object into the cache."""
-    try:
+    with _loading():
         project = _project()
-        manifest = project.require_manifest()
+        manifest = _manifest()
         yield {"basename": "fetch", "name": None, "doc": "Fetch every pinned asset and `files:` object into the cache."}
         for pin in manifest.assets.values():
             if pin.override is not None and not pin.override.startswith("s3://"):
-                yield {
-                    "name": pin.name,
-                    "actions": [lambda p=pin: print(f"{p.name}: local override {p.override} (nothing to fetch)")],
-                    "doc": f"local override {pin.override}",
-                    "verbosity": 2,
-                }
+                yield _report_task(pin.name, f"{pin.name}: local override {pin.override} (nothing to fetch)",
+                                   f"local override {pin.override}")
             elif pin.version is None and pin.override is None:
-                yield {
-                    "name": pin.name,
-                    "actions": [lambda p=pin: print(f"{p.name}: not published yet (run doit publish:{p.name})")],
-                    "doc": "declared, not published yet",
-                    "verbosity": 2,
-                }
+                yield _report_task(pin.name, f"{pin.name}: not published yet (run doit publish:{pin.name})",
+                                   "declared, not published yet")
             else:
                 ref = project.pin_ref(pin)
                 assert isinstance(ref, ObjectRef)
                 yield _fetch_task(pin.name, ref)
         for url in manifest.files:
             yield _fetch_task(url, project.url_ref(url))
-    except PodError as exc:
-        yield _load_failure("fetch", exc)
 
 
 _PUBLISH_PARAMS = [
@@ -198,13 +220,13 @@ def _publish(name: str, major: bool, minor: bool, patch: bool, version: str, min
     )
     was = f" (was {result.previous})" if result.previous else " (new)"
     verb = "would publish" if dry_run else "published"
-    print(f"{result.name}: {verb} {result.version}{was}, {_size(result.size)} -> {result.url}")
+    _say(f"{result.name}: {verb} {result.version}{was}, {_size(result.size)} -> {result.url}")
 
 
 def task_publish() -> Iterator[dict]:
     """Publish a new version: doit publish:NAME --major|--minor|--patch|--version X.Y.Z."""
-    try:
-        manifest = _project().require_manifest()
+    with _loading():
+        manifest = _manifest()
         yield {
             "basename": "publish", "name": None, "params": _PUBLISH_PARAMS,
             "doc": "Publish a new version: doit publish:NAME --major|--minor|--patch|--version X.Y.Z.",
@@ -218,8 +240,6 @@ def task_publish() -> Iterator[dict]:
                 "doc": f"publish a new version of {name}",
                 "verbosity": 2,
             }
-    except PodError as exc:
-        yield _load_failure("publish", exc)
 
 
 def _versions(name: str) -> None:
@@ -229,53 +249,56 @@ def _versions(name: str) -> None:
     pin = project.require_manifest().pin(name)
     versions = store_versions(project, name)
     if not versions:
-        print(f"{name}: no version in the store yet")
+        _say(f"{name}: no version in the store yet (publish one: doit publish:{name})")
     for v in versions:
         marks = [m for m, on in (("pinned", v == pin.version), ("latest", v == versions[-1])) if on]
-        print(f"{name} {v}" + (f"  ({', '.join(marks)})" if marks else ""))
+        _say(f"{name} {v}" + (f"  ({', '.join(marks)})" if marks else ""))
 
 
 def task_versions() -> Iterator[dict]:
     """List the versions of a name in the store: doit versions:NAME."""
-    try:
-        manifest = _project().require_manifest()
+    with _loading():
+        manifest = _manifest()
         yield {"basename": "versions", "name": None, "doc": "List the versions of a name in the store: doit versions:NAME."}
         for name in manifest.assets:
             yield {
                 "name": name, "actions": [(_guarded(_versions), [name])], "uptodate": [False],
                 "doc": f"versions of {name} in the store", "verbosity": 2,
             }
-    except PodError as exc:
-        yield _load_failure("versions", exc)
+
+
+def _status_row(project: Project, name: str, label: str, target: ObjectRef) -> tuple[str, ...]:
+    cache = project.cache
+    path = cache.path_for(target)
+    if not path.is_file():
+        return (name, label, "no", "-", "-", "-")
+    record = cache.record(target)
+    age = "-" if record is None or record.checked is None else _age(time.time() - record.checked)
+    due = "no" if cache.is_fresh(target, network=False) else "yes"
+    return (name, label, "yes", _size(path.stat().st_size), age, due)
 
 
 def _status() -> None:
     project = _project()
     manifest = project.require_manifest()
     rows = [("asset", "pin", "cached", "size", "age", "check due")]
-    now = time.time()
     for pin in manifest.assets.values():
-        target = project.pin_ref(pin) if (pin.version or pin.override) else None
-        if target is None:
+        if pin.version is None and pin.override is None:
             rows.append((pin.name, "unpublished", "-", "-", "-", "-"))
             continue
+        target = project.pin_ref(pin)
         if isinstance(target, Path):
             size = _size(target.stat().st_size) if target.is_file() else "missing"
             rows.append((pin.name, f"override {target}", "local", size, "-", "-"))
-            continue
-        record = project.cache.record(target)
-        path = project.cache.path_for(target)
-        cached = path.is_file()
-        due = "no" if cached and project.cache.is_fresh(target, network=False) else "yes"
-        age = "-" if not record or record.checked is None else _age(now - record.checked)
-        label = str(pin.version) if pin.version else pin.override
-        rows.append((
-            pin.name, label + (" +sha256" if pin.sha256 else ""), "yes" if cached else "no",
-            _size(path.stat().st_size) if cached else "-", age, due if cached else "-",
-        ))
+        elif pin.override is not None:
+            rows.append(_status_row(project, pin.name, f"override {pin.override}", target))
+        else:
+            rows.append(_status_row(project, pin.name, f"{pin.version}" + (" +sha256" if pin.sha256 else ""), target))
+    for url in manifest.files:
+        rows.append(_status_row(project, url, "file", project.url_ref(url)))
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     for row in rows:
-        print("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip())
+        _say("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip())
 
 
 def _age(seconds: float) -> str:
@@ -287,72 +310,79 @@ def _age(seconds: float) -> str:
 
 def task_status() -> dict:
     """Show each asset: pin, cached or not, size, age, whether a check is due, overrides."""
-    return {"actions": [_guarded(_status)], "uptodate": [False], "verbosity": 2}
+    with _loading():
+        _manifest()
+        return {"actions": [_guarded(_status)], "uptodate": [False], "verbosity": 2}
 
 
 def _ls_remote() -> None:
     from .catalog import store_names
 
     for name, versions in store_names(_project()).items():
-        print(f"{name}  {versions[-1]}  ({len(versions)} version{'s' if len(versions) != 1 else ''})")
+        _say(f"{name}  {versions[-1]}  ({len(versions)} version{'s' if len(versions) != 1 else ''})")
 
 
 def task_ls_remote() -> dict:
     """List every name in the store with its latest version."""
-    return {"basename": "ls-remote", "actions": [_guarded(_ls_remote)], "uptodate": [False], "verbosity": 2}
+    with _loading():
+        _manifest()
+        return {"basename": "ls-remote", "actions": [_guarded(_ls_remote)], "uptodate": [False], "verbosity": 2}
 
 
 def _sync(dest: str) -> None:
     from .sync import sync
 
     for name, path in sync(_project(), Path(dest)):
-        print(f"{name} -> {path}")
+        _say(f"{name} -> {path}")
 
 
 def task_sync() -> dict:
     """Copy every pinned file into a folder (default ./versioned_assets): doit sync --dest DIR."""
-    return {
-        "actions": [_guarded(_sync)],
-        "params": [{"name": "dest", "long": "dest", "type": str, "default": "versioned_assets",
-                    "help": "folder to copy into, as DEST/<name>"}],
-        "uptodate": [False],
-        "verbosity": 2,
-    }
+    with _loading():
+        _manifest()
+        return {
+            "actions": [_guarded(_sync)],
+            "params": [{"name": "dest", "long": "dest", "type": str, "default": "versioned_assets",
+                        "help": "folder to copy into, as DEST/<name> (default ./versioned_assets)"}],
+            "uptodate": [False],
+            "verbosity": 2,
+        }
 
 
 def _cache(invalidate: bool, delete: bool, location: bool, paths: list[str]) -> None:
-    project = _project()
-    cache = project.cache
+    cache = _project().cache
     if location:
-        print(cache.root)
+        _say(str(cache.root))
     elif invalidate:
         count = cache.invalidate(None) if not paths else sum(cache.invalidate(p) for p in paths)
-        print(f"invalidated {count} cached file(s): each is checked with the store on next use")
+        _say(f"invalidated {count} cached file(s): each is checked with the store on next use")
     elif delete:
         if not paths:
             raise PodError("cache --delete: name the URLs or paths to delete (e.g. s3://bucket/key)")
-        print(f"deleted {sum(cache.delete(p) for p in paths)} cached file(s)")
+        _say(f"deleted {sum(cache.delete(p) for p in paths)} cached file(s)")
     else:
         now = time.time()
         for entry in cache.entries():
             age = "-" if entry.checked is None else _age(now - entry.checked)
             due = "due" if entry.due else "fresh"
-            print(f"{entry.url or entry.path}  {_size(entry.size)}  {age}  {due}  {entry.path}")
+            _say(f"{entry.url or entry.path}  {_size(entry.size)}  {age}  {due}  {entry.path}")
 
 
 def task_cache() -> dict:
     """Cache housekeeping: list (default), --invalidate [URL...], --delete URL..., --location."""
-    return {
-        "actions": [_guarded(_cache)],
-        "params": [
-            {"name": "invalidate", "long": "invalidate", "type": bool, "default": False,
-             "help": "force a check with the store on next use (the URLs/paths given, or everything)"},
-            {"name": "delete", "long": "delete", "type": bool, "default": False,
-             "help": "delete the cached files or trees given"},
-            {"name": "location", "long": "location", "type": bool, "default": False,
-             "help": "print the cache dir"},
-        ],
-        "pos_arg": "paths",
-        "uptodate": [False],
-        "verbosity": 2,
-    }
+    with _loading():
+        _manifest()
+        return {
+            "actions": [_guarded(_cache)],
+            "params": [
+                {"name": "invalidate", "long": "invalidate", "type": bool, "default": False,
+                 "help": "force a check with the store on next use (the URLs/paths given, or everything)"},
+                {"name": "delete", "long": "delete", "type": bool, "default": False,
+                 "help": "delete the cached files or trees given"},
+                {"name": "location", "long": "location", "type": bool, "default": False,
+                 "help": "print the cache dir"},
+            ],
+            "pos_arg": "paths",
+            "uptodate": [False],
+            "verbosity": 2,
+        }

@@ -1,0 +1,131 @@
+"""A temp project for the end-to-end tests of the doit tasks and the shell commands:
+the repo's ``dodo.py`` copied next to a generated ``assets.yaml``, over either store.
+
+`Store` hides the difference between moto's S3 server (``s3://assets``, requests
+counted at the server) and a directory store (``store/`` inside the project), so one
+test body can be parametrised over both with the `backend` fixture.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import REPO, run_doit, write
+
+BUCKET = "assets"
+
+
+class Store:
+    """The store of a test project, seen from outside pod-tasks."""
+
+    def __init__(self, kind: str, project: Path, s3=None, client=None) -> None:
+        self.kind = kind
+        self.project = project
+        self.s3 = s3
+        self.client = client
+        if client is not None:
+            client.create_bucket(Bucket=BUCKET)
+            s3.clear()
+
+    @property
+    def spec(self) -> str:
+        """The ``store:`` value of assets.yaml."""
+        return f"s3://{BUCKET}" if self.kind == "s3" else "store"
+
+    @property
+    def cache_folder(self) -> str:
+        """The folder under the cache dir that holds this store's objects."""
+        if self.kind == "s3":
+            return BUCKET
+        from pod_tasks.store import DirStore
+
+        return DirStore(self.project / "store").name
+
+    def put(self, key: str, data: bytes) -> None:
+        if self.client is not None:
+            self.client.put_object(Bucket=BUCKET, Key=key, Body=data)
+        else:
+            path = self.project / "store" / key
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(data)
+
+    def get(self, key: str) -> bytes | None:
+        if self.client is not None:
+            try:
+                return self.client.get_object(Bucket=BUCKET, Key=key)["Body"].read()
+            except self.client.exceptions.NoSuchKey:
+                return None
+        path = self.project / "store" / key
+        return path.read_bytes() if path.is_file() else None
+
+    def keys(self) -> list[str]:
+        if self.client is not None:
+            pages = self.client.get_paginator("list_objects_v2").paginate(Bucket=BUCKET)
+            return sorted(item["Key"] for page in pages for item in page.get("Contents", ()))
+        root = self.project / "store"
+        return sorted(p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file()) if root.is_dir() else []
+
+    def url(self, key: str) -> str:
+        return f"s3://{BUCKET}/{key}" if self.kind == "s3" else (self.project / "store" / key).as_uri()
+
+    def gets(self, key: str | None = None) -> int | None:
+        """GET requests the server saw for ``key`` (all keys when None); None for a folder."""
+        if self.s3 is None:
+            return None
+        return self.s3.count("GET", None if key is None else f"/{BUCKET}/{key}")
+
+
+@pytest.fixture(params=["s3", "dir"])
+def backend(request, project) -> Store:
+    """The project's store: moto's S3 server, or a folder; the project has the repo's dodo.py."""
+    shutil.copy(REPO / "dodo.py", project / "dodo.py")
+    if request.param == "s3":
+        return Store("s3", project, request.getfixturevalue("s3"), request.getfixturevalue("client"))
+    return Store("dir", project)
+
+
+@pytest.fixture
+def s3_backend(project, s3, client) -> Store:
+    """The project's store on moto's S3 server only (for request counts and `files:`)."""
+    shutil.copy(REPO / "dodo.py", project / "dodo.py")
+    return Store("s3", project, s3, client)
+
+
+def manifest(store: Store, body: str) -> Path:
+    """Write assets.yaml: ``store:`` then ``body`` (YAML text, dedented); the server's
+    request count starts again from here (setting up the store is not counted)."""
+    import textwrap
+
+    if store.s3 is not None:
+        store.s3.clear()
+    return write(store.project / "assets.yaml", f"store: {store.spec}\n" + textwrap.dedent(body).lstrip("\n"))
+
+
+def sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def doit(store: Store, *args: str, env: dict | None = None) -> subprocess.CompletedProcess:
+    """``doit ARGS`` in the project, as a user would run it."""
+    return run_doit(list(args), store.project, env)
+
+
+def output(result: subprocess.CompletedProcess) -> str:
+    return result.stdout + result.stderr
+
+
+def assert_clean_failure(result: subprocess.CompletedProcess, *needles: str) -> str:
+    """A non-zero exit, no traceback, and one ERROR line holding every needle; returns it."""
+    text = output(result)
+    assert result.returncode != 0, text
+    assert "Traceback" not in text, text
+    errors = [line for line in text.splitlines() if "ERROR" in line or "error" in line.lower()]
+    assert len(errors) == 1, text
+    for needle in needles:
+        assert needle in errors[0], text
+    return errors[0]
