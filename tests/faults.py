@@ -14,8 +14,9 @@ applies its fault to the first ``times`` matching requests (``None``: every one)
 - ``status``: answer ``status`` (503 is S3's ``SlowDown``) without forwarding;
 - ``flip``: forward, flipping one byte in every 64 KiB of the body (length unchanged,
   the response's own ``x-amz-checksum-*`` headers dropped so only the client's checks remain);
-- ``delay``: wait ``seconds`` before forwarding (or, with ``after=True``, after the
-  server has answered and before the client hears it);
+- ``delay``: wait ``seconds`` before forwarding (a client gone meanwhile is not
+  forwarded), or, with ``after=True``, after the server has answered and before the
+  client hears it;
 - ``slow``: forward, sleeping ``seconds`` after each 64 KiB of the body.
 
 Only loopback is used, every socket has a timeout, and `stop` ends it; counts of
@@ -28,6 +29,7 @@ import http.client
 import json
 import os
 import re
+import select
 import socket
 import struct
 import subprocess
@@ -173,6 +175,9 @@ class _Handler(BaseHTTPRequestHandler):
             return self._error(rule.status)
         if fault == "delay" and not rule.after:
             time.sleep(rule.seconds)
+            if self._client_gone():  # a client killed meanwhile never reaches the server
+                self.close_connection = True
+                return
         headers = {k: v for k, v in self.headers.items() if k.lower() not in _HOP}
         headers["Content-Length"] = str(len(body))
         upstream = http.client.HTTPConnection("127.0.0.1", self.owner.upstream_port, timeout=_TIMEOUT)
@@ -222,6 +227,15 @@ class _Handler(BaseHTTPRequestHandler):
                 self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
             else:
                 self.connection.shutdown(socket.SHUT_WR)
+
+    def _client_gone(self) -> bool:
+        readable, _, _ = select.select([self.connection], [], [], 0)
+        if not readable:
+            return False
+        try:
+            return self.connection.recv(1, socket.MSG_PEEK) == b""
+        except OSError:
+            return True
 
     def _error(self, status: int) -> None:
         code, message = _ERRORS.get(status, ("InternalError", "fault injected"))
