@@ -16,7 +16,7 @@ applies its fault to the first ``times`` matching requests (``None``: every one)
   the response's own ``x-amz-checksum-*`` headers dropped so only the client's checks remain);
 - ``delay``: wait ``seconds`` before forwarding (a client gone meanwhile is not
   forwarded), or, with ``after=True``, after the server has answered and before the
-  client hears it;
+  client hears it; with ``gather=N``, hold requests until N have arrived (a barrier);
 - ``slow``: forward, sleeping ``seconds`` after each 64 KiB of the body.
 
 Only loopback is used, every socket has a timeout, and `stop` ends it; counts of
@@ -65,6 +65,7 @@ class Rule:
     seconds: float = 0.0
     keep: float = 0.5
     after: bool = False
+    gather: int = 0
     injected: int = 0
     hit: threading.Event = field(default_factory=threading.Event)
 
@@ -72,6 +73,18 @@ class Rule:
         if self.fault not in FAULTS:
             raise ValueError(f"unknown fault {self.fault!r}: one of {FAULTS}")
         self._pattern = re.compile(self.path)
+        self._barrier = threading.Barrier(self.gather) if self.gather else None
+
+    def wait(self) -> None:
+        """A delay: ``seconds``, or, with ``gather``, until that many requests are held
+        (at most ``seconds``), so that racing clients are released together."""
+        if self._barrier is None:
+            time.sleep(self.seconds)
+            return
+        try:
+            self._barrier.wait(timeout=self.seconds)
+        except threading.BrokenBarrierError:
+            pass
 
     def claims(self, method: str, path: str) -> bool:
         """This request gets the fault (counted as injected)."""
@@ -174,7 +187,7 @@ class _Handler(BaseHTTPRequestHandler):
         if fault == "status":
             return self._error(rule.status)
         if fault == "delay" and not rule.after:
-            time.sleep(rule.seconds)
+            rule.wait()
             if self._client_gone():  # a client killed meanwhile never reaches the server
                 self.close_connection = True
                 return
@@ -194,7 +207,7 @@ class _Handler(BaseHTTPRequestHandler):
             if fault == "flip":
                 out = [(k, v) for k, v in out if not k.lower().startswith("x-amz-checksum")]
             if fault == "delay" and rule.after:
-                time.sleep(rule.seconds)
+                rule.wait()
             self.send_response_only(reply.status, reply.reason)
             for key, value in out:
                 self.send_header(key, value)
