@@ -214,3 +214,236 @@ def test_tampered_bytes_are_caught_by_the_sha256_pin(backend, cache_dir):
     target = cached(backend, cache_dir, "cfg/params.2.0.0.json")
     assert not target.exists()
     assert not list(target.parent.glob("*")) if target.parent.exists() else True
+
+
+def test_no_progress_bar_when_stdout_is_not_a_terminal(project, cache_dir):
+    big = bytes(range(256)) * (17 * 4096)  # 17 MiB: above the progress-bar threshold
+    (project / "store" / "big").mkdir(parents=True)
+    (project / "store" / "big" / "blob.1.0.0.bin").write_bytes(big)
+    shutil.copy(REPO / "dodo.py", project / "dodo.py")
+    write(project / "assets.yaml", """
+        store: store
+        assets:
+          big/blob.bin: 1.0.0
+    """)
+    from tests.conftest import run_doit
+
+    result = run_doit(["fetch"], project)
+    assert result.returncode == 0, output(result)
+    assert "\r" not in output(result) and "#" not in output(result)
+    lines = [l for l in result.stdout.splitlines() if l.startswith("big/blob.bin")]
+    assert len(lines) == 1 and "17.0 MB" in lines[0], result.stdout
+
+
+# --- offline and unreachable ---------------------------------------------------------------
+
+
+def closed_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def test_offline_mode_with_an_empty_cache(backend, cache_dir):
+    two_assets(backend)
+    result = doit(backend, "fetch:foo/bar.csv", env={"POD_OFFLINE": "1"})
+    target = cached(backend, cache_dir, "foo/bar.1.2.5.csv")
+    assert_clean_failure(result, "foo/bar.csv", backend.url("foo/bar.1.2.5.csv"), str(target), "offline")
+    assert not target.exists()
+    if backend.s3:
+        assert backend.s3.requests == []
+    missing = (cache_dir / "missing_assets.yaml").read_text()
+    assert backend.url("foo/bar.1.2.5.csv") in missing
+
+
+def test_unreachable_store(backend, cache_dir):
+    two_assets(backend)
+    if backend.s3:
+        env = {"AWS_ENDPOINT_URL": f"http://127.0.0.1:{closed_port()}"}
+    else:
+        shutil.move(backend.project / "store", backend.project / "elsewhere")
+        env = {}
+    result = doit(backend, "fetch:foo/bar.csv", env=env)
+    target = cached(backend, cache_dir, "foo/bar.1.2.5.csv")
+    line = assert_clean_failure(result, "foo/bar.csv", backend.url("foo/bar.1.2.5.csv"), str(target))
+    assert ("AWS_ENDPOINT_URL" if backend.s3 else "fix `store:`") in line
+    assert not target.exists()
+
+
+def test_no_credentials(s3_backend, cache_dir, tmp_path):
+    two_assets(s3_backend)
+    (tmp_path / "empty-config").write_text("")
+    env = {key: value for key, value in os.environ.items() if not key.startswith("AWS_ACCESS") and key != "AWS_SECRET_ACCESS_KEY"}
+    env.update(AWS_CONFIG_FILE=str(tmp_path / "empty-config"), AWS_SHARED_CREDENTIALS_FILE=str(tmp_path / "empty-config"))
+    import subprocess
+    import sys
+
+    result = subprocess.run([sys.executable, "-m", "doit", "fetch:foo/bar.csv"], cwd=s3_backend.project, env=env,
+                            capture_output=True, text=True, timeout=120)
+    assert_clean_failure(result, "foo/bar.csv", "s3://assets/foo/bar.1.2.5.csv", "credentials", "aws configure")
+    assert s3_backend.s3.requests == []
+    assert not cached(s3_backend, cache_dir, "foo/bar.1.2.5.csv").exists()
+
+
+# --- the everyday tasks ---------------------------------------------------------------------
+
+
+def test_versions_marks_pinned_and_latest(backend):
+    two_assets(backend)
+    backend.put("foo/bar.1.10.0.csv", b"ten\n")  # semver order, not text order
+    backend.put("foo/bar.1.3.0.json", b"{}")  # another extension: another name
+    backend.put("foo/barn.2.0.0.csv", b"x")  # another stem
+    result = doit(backend, "versions:foo/bar.csv")
+    assert result.returncode == 0, output(result)
+    lines = [l for l in result.stdout.splitlines() if l.startswith("foo/bar.csv ")]
+    assert lines == [
+        "foo/bar.csv 1.2.5  (pinned)",
+        "foo/bar.csv 1.2.6",
+        "foo/bar.csv 1.10.0  (latest)",
+    ]
+
+
+def test_status_table(backend, cache_dir):
+    two_assets(backend)
+    write(backend.project / "local.obj", "v 0 0 0\n")
+    backend.put("new/thing.1.0.0.txt", b"x")
+    manifest(backend, f"""
+        assets:
+          foo/bar.csv: 1.2.5
+          cfg/params.json: {{version: 2.0.0, sha256: {sha256(JSON)}}}
+          try/mesh.obj: local.obj
+          new/thing.txt: {{source: local.obj}}
+    """)
+    assert doit(backend, "fetch:foo/bar.csv").returncode == 0
+    result = doit(backend, "status")
+    assert result.returncode == 0, output(result)
+    rows = {line.split()[0]: line.split() for line in result.stdout.splitlines() if line and line[0] not in ".-"}
+    assert rows["asset"] == ["asset", "pin", "cached", "size", "age", "check", "due"]
+    assert rows["foo/bar.csv"][1:4] == ["1.2.5", "yes", "8"] and rows["foo/bar.csv"][-1] == "no"
+    assert rows["cfg/params.json"][1:4] == ["2.0.0", "+sha256", "no"]
+    assert rows["try/mesh.obj"][1:2] == ["override"] and rows["try/mesh.obj"][3] == "local"
+    assert rows["new/thing.txt"][1] == "unpublished"
+
+
+def test_ls_remote_lists_the_names_in_the_store(backend):
+    two_assets(backend)
+    backend.put("notes/readme", b"no version: not a name")
+    backend.put("file_with_no_ext.10.1.6", b"x")
+    result = doit(backend, "ls-remote")
+    assert result.returncode == 0, output(result)
+    lines = [l for l in result.stdout.splitlines() if not l.startswith(".")]
+    assert lines == [
+        "cfg/params.json  2.0.0  (1 version)",
+        "file_with_no_ext  10.1.6  (1 version)",
+        "foo/bar.csv  1.2.6  (2 versions)",
+    ]
+
+
+@pytest.mark.parametrize("dest", [None, "out/copies"])
+def test_sync_copies_every_pinned_file(backend, dest):
+    two_assets(backend)
+    args = ["sync"] + ([] if dest is None else ["--dest", dest])
+    result = doit(backend, *args)
+    assert result.returncode == 0, output(result)
+    folder = backend.project / (dest or "versioned_assets")
+    files = sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file())
+    assert files == ["cfg/params.json", "foo/bar.csv"]
+    assert (folder / "foo" / "bar.csv").read_bytes() == CSV
+    assert (folder / "cfg" / "params.json").read_bytes() == JSON
+
+
+def test_cache_list_invalidate_delete_location(s3_backend, cache_dir):
+    store = s3_backend
+    two_assets(store)
+    assert doit(store, "fetch").returncode == 0
+    csv = cached(store, cache_dir, "foo/bar.1.2.5.csv")
+
+    location = doit(store, "cache", "--location")
+    assert str(cache_dir) in location.stdout.splitlines(), location.stdout
+
+    listing = [l for l in doit(store, "cache").stdout.splitlines() if l.startswith("s3://")]
+    assert len(listing) == 2
+    line = next(l for l in listing if l.startswith("s3://assets/foo/bar.1.2.5.csv "))
+    assert " 8 B " in line and "fresh" in line and line.endswith(str(csv))
+
+    store.s3.clear()
+    invalidated = doit(store, "cache", "--invalidate", "s3://assets/foo/bar.1.2.5.csv")
+    assert "invalidated 1 cached file(s)" in invalidated.stdout, output(invalidated)
+    refetch = doit(store, "fetch")  # the invalidated file is checked (HEAD), not downloaded
+    assert refetch.returncode == 0, output(refetch)
+    assert store.s3.counts() == {"HEAD": 1}
+    assert "foo/bar.csv@1.2.5: checked with the store, unchanged" in refetch.stdout
+    assert "-- fetch:cfg/params.json" in refetch.stdout
+
+    deleted = doit(store, "cache", "--delete", str(csv))
+    assert "deleted 1 cached file(s)" in deleted.stdout, output(deleted)
+    assert not csv.exists() and cached(store, cache_dir, "cfg/params.2.0.0.json").read_bytes() == JSON
+
+    refused = doit(store, "cache", "--delete")
+    assert_clean_failure(refused, "cache --delete")
+
+
+# --- clean failures -------------------------------------------------------------------------
+
+BAD_MANIFESTS = [
+    ("bad version", "store: store\nassets:\n  foo/bar.csv: 1.2\n", "assets.yaml:3:"),
+    ("not yaml", "store: store\nassets:\n  foo/bar.csv: [1.2.5\n", "assets.yaml:"),
+    ("unknown key", "store: store\nstuff: 1\nassets: {}\n", "assets.yaml:2:"),
+    ("no store", "assets:\n  foo/bar.csv: 1.2.5\n", "assets.yaml:1:"),
+    ("unsafe name", "store: store\nassets:\n  ../up.csv: 1.0.0\n", "assets.yaml:3:"),
+    ("not utf-8", b"store: store\nassets:\n  foo/\xff.csv: 1.0.0\n", "assets.yaml:1:"),
+]
+
+
+COMMANDS = [
+    ["list"], ["fetch"], [], ["fetch:foo/bar.csv"], ["help", "publish"], ["status"], ["clean", "fetch"],
+    ["publish:foo/bar.csv", "--patch"], ["versions:foo/bar.csv"], ["ls-remote"], ["sync"], ["cache", "--location"],
+]
+
+
+def assert_stopped_by_manifest(project: Path, text: str | bytes, where: str, command: list[str]) -> None:
+    shutil.copy(REPO / "dodo.py", project / "dodo.py")
+    path = project / "assets.yaml"
+    path.write_bytes(text if isinstance(text, bytes) else text.encode())
+    before = path.read_bytes()
+    from tests.conftest import run_doit
+
+    result = run_doit(command, project)
+    assert result.returncode != 0
+    assert "Traceback" not in output(result)
+    assert result.stdout == ""
+    assert result.stderr.startswith(f"ERROR: {where}") and result.stderr.count("\n") == 1, result.stderr
+    assert path.read_bytes() == before
+    assert not (project / "versioned_assets").exists()
+
+
+@pytest.mark.parametrize("text, where", [t[1:] for t in BAD_MANIFESTS], ids=[t[0] for t in BAD_MANIFESTS])
+def test_invalid_manifest_fails_fetch_with_its_line(project, text, where):
+    assert_stopped_by_manifest(project, text, where, ["fetch"])
+
+
+@pytest.mark.parametrize("command", COMMANDS, ids=" ".join)
+def test_invalid_manifest_stops_every_command(project, command):
+    assert_stopped_by_manifest(project, BAD_MANIFESTS[0][1], BAD_MANIFESTS[0][2], command)
+
+
+def test_missing_manifest(project):
+    shutil.copy(REPO / "dodo.py", project / "dodo.py")
+    from tests.conftest import run_doit
+
+    result = run_doit(["fetch"], project)
+    assert result.returncode != 0 and "Traceback" not in output(result)
+    assert result.stderr.startswith("ERROR: assets.yaml:1: no assets.yaml in ") and "POD_ASSETS" in result.stderr
+
+
+@pytest.mark.parametrize("task", ["fetch", "publish", "versions"])
+def test_unknown_name(s3_backend, task):
+    """doit itself refuses a subtask that assets.yaml does not declare, naming it."""
+    two_assets(s3_backend)
+    result = doit(s3_backend, f"{task}:no/such.csv", *(["--patch"] if task == "publish" else []))
+    assert result.returncode != 0 and "Traceback" not in output(result)
+    assert result.stderr.startswith(f'ERROR: Invalid parameter: "{task}:no/such.csv"'), result.stderr
+    assert " list" in result.stderr
+    assert s3_backend.s3.requests == []
