@@ -216,18 +216,21 @@ class AssetCache:
     def _meta(self, ref: ObjectRef, suffix: str) -> Path:
         return self.root / META / ref.store.name / (ref.key + suffix)
 
-    def _safe_dir(self, folder: Path) -> Path:
-        """Create ``folder`` under the root, refusing any symlink on the way."""
+    def _safe_dir(self, folder: Path, create: bool = True) -> Path:
+        """``folder`` under the root, created unless ``create`` is False; any symlink on
+        the way (``folder`` included) raises `UnsafePathError`."""
         rel = folder.relative_to(self.root)
         current = self.root
-        current.mkdir(parents=True, exist_ok=True)
+        if create:
+            current.mkdir(parents=True, exist_ok=True)
         for part in rel.parts:
             current = current / part
             if current.is_symlink():
                 raise UnsafePathError(
                     f"{current} is a symlink inside the cache dir: remove it (pod-tasks never writes through links)"
                 )
-            current.mkdir(exist_ok=True)
+            if create:
+                current.mkdir(exist_ok=True)
         return folder
 
     # --- records ------------------------------------------------------------------
@@ -350,7 +353,7 @@ class AssetCache:
         with FileLock(str(lock_path)):
             if force and path.exists():
                 record = self._verified(ref, path, path.stat())
-                if record is not None and not self.settings.offline and self._revalidate(ref, path, record):
+                if record is not None and (self.settings.offline or self._revalidate(ref, path, record)):
                     return path
             elif self.is_fresh(ref):
                 return path
@@ -460,7 +463,7 @@ class AssetCache:
     def _records_under(self, rel: str) -> Iterator[tuple[Path, Path]]:
         """(record file, data file) pairs at or below the cache-relative ``rel``."""
         meta = self.root / META
-        base = meta / rel if rel else meta
+        base = self._safe_dir(meta / rel if rel else meta, create=False)
         candidates = [base.with_name(base.name + ".json")] if rel else []
         if base.is_dir():
             candidates += list(base.rglob("*.json"))
@@ -488,13 +491,14 @@ class AssetCache:
         rel = self.relative(target)
         if not rel:
             raise UnsafePathError("refusing to delete the whole cache: name a file or folder in it")
+        data = self._safe_dir(self.root / rel, create=False)
         count = 0
         for record_path, data_path in list(self._records_under(rel)):
+            self._safe_dir(data_path, create=False)
             record_path.unlink(missing_ok=True)
             if data_path.is_file():
                 data_path.unlink()
                 count += 1
-        data = self.root / rel
         if data.is_file():
             data.unlink()
             count += 1

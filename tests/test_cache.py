@@ -1,0 +1,393 @@
+"""The asset cache, in process, against moto's S3 server over HTTP (requests counted there)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+import yaml
+
+from pod_tasks.cache import AssetCache, Digester, ObjectRef
+from pod_tasks.config import NEVER, Settings
+from pod_tasks.errors import AssetNotFound, IntegrityError, OfflineError, UnsafePathError
+from pod_tasks.store import S3Store
+
+BUCKET = "cache-bucket"
+DAY = 86400.0
+
+
+def make_cache(cache_dir: Path, timeout: float = DAY, offline: bool = False, immutable=()) -> AssetCache:
+    """A cache as a new process would open it."""
+    return AssetCache(Settings(cache_dir=cache_dir, timeout=timeout, offline=offline, immutable=frozenset(immutable)))
+
+
+def ref(key: str, immutable: bool = False, sha256: str | None = None, bucket: str = BUCKET) -> ObjectRef:
+    return ObjectRef(S3Store(bucket), key, immutable, sha256)
+
+
+def age(cache: AssetCache, target: ObjectRef, seconds: float) -> None:
+    """Pretend the last check of ``target`` happened ``seconds`` earlier."""
+    path = cache.root / ".pod" / target.store.name / (target.key + ".json")
+    data = json.loads(path.read_bytes())
+    data["checked"] -= seconds
+    path.write_text(json.dumps(data))
+
+
+def no_parts(folder: Path) -> bool:
+    return not [p for p in folder.rglob("*") if p.name.endswith(".part")]
+
+
+@pytest.fixture
+def bucket(s3, client):
+    client.create_bucket(Bucket=BUCKET)
+    return client
+
+
+@pytest.fixture
+def hashes(monkeypatch) -> list[Path]:
+    """Every file `Digester.of_file` re-hashes."""
+    seen: list[Path] = []
+    original = Digester.of_file.__func__
+
+    def spy(cls, path, *args, **kwargs):
+        seen.append(Path(path))
+        return original(cls, path, *args, **kwargs)
+
+    monkeypatch.setattr(Digester, "of_file", classmethod(spy))
+    return seen
+
+
+def test_miss_downloads_once_then_hits_without_requests(s3, bucket, cache_dir, hashes):
+    data = b"x,y\n" * 1000
+    bucket.put_object(Bucket=BUCKET, Key="a/data.csv", Body=data)
+    s3.clear()
+    path = make_cache(cache_dir).fetch(ref("a/data.csv"))
+    assert path == cache_dir.resolve() / BUCKET / "a" / "data.csv"
+    assert path.read_bytes() == data
+    assert s3.counts() == {"GET": 1}
+    s3.clear()
+    again = make_cache(cache_dir)
+    assert again.fetch(ref("a/data.csv")) == path
+    assert again.is_fresh(ref("a/data.csv"))
+    assert s3.requests == [] and hashes == []
+    record = again.record(ref("a/data.csv"))
+    assert (record.url, record.size, record.md5, record.etag) == (
+        f"s3://{BUCKET}/a/data.csv", len(data), hashlib.md5(data).hexdigest(), hashlib.md5(data).hexdigest())
+
+
+def test_after_timeout_same_etag_is_one_head_and_no_rehash(s3, bucket, cache_dir, hashes):
+    bucket.put_object(Bucket=BUCKET, Key="k.txt", Body=b"same")
+    cache = make_cache(cache_dir)
+    path = cache.fetch(ref("k.txt"))
+    age(cache, ref("k.txt"), DAY + 1)
+    s3.clear()
+    assert make_cache(cache_dir).fetch(ref("k.txt")) == path
+    assert s3.counts() == {"HEAD": 1}
+    assert hashes == []
+    s3.clear()
+    make_cache(cache_dir).fetch(ref("k.txt"))  # checked again just now
+    assert s3.requests == []
+
+
+def test_changed_etag_downloads_the_new_bytes(s3, bucket, cache_dir):
+    bucket.put_object(Bucket=BUCKET, Key="k.txt", Body=b"version one")
+    cache = make_cache(cache_dir)
+    path = cache.fetch(ref("k.txt"))
+    bucket.put_object(Bucket=BUCKET, Key="k.txt", Body=b"version two")
+    s3.clear()
+    assert cache.fetch(ref("k.txt")) == path  # inside the timeout: not noticed, by design
+    assert path.read_bytes() == b"version one" and s3.requests == []
+    age(cache, ref("k.txt"), DAY + 1)
+    assert cache.fetch(ref("k.txt")) == path
+    assert path.read_bytes() == b"version two"
+    assert s3.counts() == {"HEAD": 1, "GET": 1}
+    assert cache.record(ref("k.txt")).etag == hashlib.md5(b"version two").hexdigest()
+
+
+def test_timeout_zero_checks_every_time(s3, bucket, cache_dir):
+    bucket.put_object(Bucket=BUCKET, Key="k.txt", Body=b"abc")
+    cache = make_cache(cache_dir, timeout=0)
+    for _ in range(3):
+        cache.fetch(ref("k.txt"))
+    assert s3.count("GET", f"/{BUCKET}/k.txt") == 1
+    assert s3.count("HEAD", f"/{BUCKET}/k.txt") == 2
+
+
+@pytest.mark.parametrize("timeout, immutable, bucket_immutable", [
+    (NEVER, False, False),   # timeout: never
+    (DAY, True, False),      # an immutable reference (the store)
+    (DAY, False, True),      # a bucket listed as immutable
+])
+def test_never_revalidated(s3, bucket, cache_dir, timeout, immutable, bucket_immutable):
+    bucket.put_object(Bucket=BUCKET, Key="k.txt", Body=b"abc")
+    cache = make_cache(cache_dir, timeout=timeout, immutable=[BUCKET] if bucket_immutable else [])
+    target = ref("k.txt", immutable=immutable or bucket_immutable)
+    cache.fetch(target)
+    age(cache, target, 1000 * DAY)
+    s3.clear()
+    cache.fetch(target)
+    assert cache.is_fresh(target)
+    assert s3.requests == []
+    cache.invalidate(f"s3://{BUCKET}/k.txt")  # a forced check still happens
+    cache.fetch(target)
+    assert s3.counts() == {"HEAD": 1}
+
+
+MIB = 1 << 20
+
+
+def _upload_multipart(client, key: str, data: bytes) -> str:
+    import io
+
+    from boto3.s3.transfer import TransferConfig
+
+    client.upload_fileobj(io.BytesIO(data), BUCKET, key,
+                          Config=TransferConfig(multipart_threshold=5 * MIB, multipart_chunksize=5 * MIB))
+    return client.head_object(Bucket=BUCKET, Key=key)["ETag"].strip('"')
+
+
+@pytest.mark.slow
+def test_multipart_object_is_verified_and_revalidated(s3, bucket, cache_dir, hashes):
+    data = os.urandom(1024) * (12 * 1024)  # 12 MiB: parts of 5, 5 and 2 MiB
+    etag = _upload_multipart(bucket, "big.bin", data)
+    assert etag.endswith("-3")
+    cache = make_cache(cache_dir)
+    s3.clear()
+    path = cache.fetch(ref("big.bin"))
+    assert hashlib.sha256(path.read_bytes()).digest() == hashlib.sha256(data).digest()
+    assert s3.counts() == {"GET": 1}
+    assert cache.record(ref("big.bin")).etag == etag
+    age(cache, ref("big.bin"), DAY + 1)
+    s3.clear()
+    cache.fetch(ref("big.bin"))
+    assert s3.counts() == {"HEAD": 1} and hashes == []
+
+    # A damaged local copy (same size) is re-hashed with the part size, found wrong and replaced.
+    with open(path, "r+b") as handle:
+        handle.seek(7 * MIB)
+        handle.write(b"\0" * 16)
+    age(cache, ref("big.bin"), DAY + 1)
+    s3.clear()
+    cache.fetch(ref("big.bin"))
+    assert s3.counts() == {"HEAD": 1, "GET": 1}
+    assert hashlib.sha256(path.read_bytes()).digest() == hashlib.sha256(data).digest()
+
+    # An old cache's copy, with no record: one HEAD, compared by the multipart ETag, no GET.
+    (cache_dir / ".pod").rename(cache_dir / "records-gone")
+    s3.clear()
+    assert make_cache(cache_dir).fetch(ref("big.bin")) == path
+    assert s3.counts() == {"HEAD": 1}
+
+
+def test_sha256_mismatch_keeps_nothing(s3, bucket, cache_dir):
+    bucket.put_object(Bucket=BUCKET, Key="pinned.1.0.0.csv", Body=b"replaced bytes")
+    target = ref("pinned.1.0.0.csv", immutable=True, sha256=hashlib.sha256(b"original bytes").hexdigest())
+    cache = make_cache(cache_dir)
+    with pytest.raises(IntegrityError) as info:
+        cache.fetch(target)
+    message = str(info.value)
+    assert hashlib.sha256(b"replaced bytes").hexdigest() in message and target.sha256 in message
+    assert "nothing was kept at" in message and "\n" not in message
+    assert not cache.path_for(target).exists()
+    assert no_parts(cache_dir)
+    assert cache.record(target) is None
+
+
+def test_sha256_pin_accepts_the_right_bytes(s3, bucket, cache_dir):
+    bucket.put_object(Bucket=BUCKET, Key="pinned.1.0.0.csv", Body=b"original bytes")
+    target = ref("pinned.1.0.0.csv", immutable=True, sha256=hashlib.sha256(b"original bytes").hexdigest())
+    cache = make_cache(cache_dir)
+    assert cache.fetch(target).read_bytes() == b"original bytes"
+    assert cache.record(target).sha256 == target.sha256
+
+
+def test_missing_object_is_asset_not_found(s3, bucket, cache_dir):
+    cache = make_cache(cache_dir)
+    with pytest.raises(AssetNotFound, match=f"s3://{BUCKET}/nope.txt does not exist"):
+        cache.fetch(ref("nope.txt"))
+    assert not (cache_dir / BUCKET / "nope.txt").exists()
+
+
+def test_offline_serves_cached_and_reports_missing(own_s3, cache_dir, caplog):
+    import boto3
+
+    client = boto3.client("s3", endpoint_url=own_s3.endpoint)
+    client.create_bucket(Bucket=BUCKET)
+    client.put_object(Bucket=BUCKET, Key="have.txt", Body=b"cached")
+    cache = make_cache(cache_dir)
+    path = cache.fetch(ref("have.txt"))
+    age(cache, ref("have.txt"), DAY + 1)
+    own_s3.stop()
+
+    with caplog.at_level(logging.WARNING, logger="pod_tasks"):
+        assert cache.fetch(ref("have.txt")) == path
+    assert path.read_bytes() == b"cached"
+    assert "serving the cached copy" in caplog.text
+
+    for key in ("want/b.txt", "want/a.txt", "want/b.txt"):
+        target = ObjectRef(S3Store(BUCKET), key, False, label=f"asset {key}")
+        with pytest.raises(OfflineError) as info:
+            cache.fetch(target)
+        message = str(info.value)
+        assert f"asset {key}" in message and f"s3://{BUCKET}/{key}" in message
+        assert str(cache.root / BUCKET / key) in message and "\n" not in message
+    listed = yaml.safe_load((cache_dir / "missing_assets.yaml").read_text())
+    assert listed == [f"s3://{BUCKET}/want/a.txt", f"s3://{BUCKET}/want/b.txt"]
+    assert not (cache_dir / BUCKET / "want").exists() or not list((cache_dir / BUCKET / "want").iterdir())
+
+
+def test_offline_mode_never_touches_the_network(s3, bucket, cache_dir):
+    bucket.put_object(Bucket=BUCKET, Key="have.txt", Body=b"cached")
+    online = make_cache(cache_dir)
+    online.fetch(ref("have.txt"))
+    age(online, ref("have.txt"), DAY + 1)
+    s3.clear()
+    offline = AssetCache(Settings.load(cache_dir=cache_dir, environ={"POD_OFFLINE": "1"}))
+    assert offline.fetch(ref("have.txt")).read_bytes() == b"cached"
+    assert offline.fetch(ref("have.txt"), force=True).read_bytes() == b"cached"
+    with pytest.raises(OfflineError, match="offline mode is on"):
+        offline.fetch(ref("missing.txt"))
+    assert s3.requests == []
+    assert yaml.safe_load((cache_dir / "missing_assets.yaml").read_text()) == [f"s3://{BUCKET}/missing.txt"]
+
+
+@pytest.mark.parametrize("target, checked", [
+    (f"s3://{BUCKET}/tree/a.txt", {"tree/a.txt"}),
+    (f"s3://{BUCKET}/tree", {"tree/a.txt", "tree/sub/b.txt"}),
+    (f"s3://{BUCKET}/tree/", {"tree/a.txt", "tree/sub/b.txt"}),
+    ("PATH:tree/sub", {"tree/sub/b.txt"}),
+    (None, {"tree/a.txt", "tree/sub/b.txt", "other.txt"}),
+])
+def test_invalidate(s3, bucket, cache_dir, target, checked):
+    keys = ["tree/a.txt", "tree/sub/b.txt", "other.txt"]
+    cache = make_cache(cache_dir)
+    for key in keys:
+        bucket.put_object(Bucket=BUCKET, Key=key, Body=key.encode())
+        cache.fetch(ref(key, immutable=True))
+    if target and target.startswith("PATH:"):
+        target = cache.root / BUCKET / target[5:]
+    assert cache.invalidate(target) == len(checked)
+    s3.clear()
+    for key in keys:
+        cache.fetch(ref(key, immutable=True))
+    assert {path.split("/", 2)[2] for method, path in s3.requests if method == "HEAD"} == checked
+    assert s3.count("GET") == 0
+
+
+def test_delete(s3, bucket, cache_dir):
+    cache = make_cache(cache_dir)
+    for key in ("tree/a.txt", "tree/b.txt", "keep.txt"):
+        bucket.put_object(Bucket=BUCKET, Key=key, Body=b"1")
+        cache.fetch(ref(key))
+    assert cache.delete(f"s3://{BUCKET}/tree/a.txt") == 1
+    assert not (cache.root / BUCKET / "tree" / "a.txt").exists() and cache.record(ref("tree/a.txt")) is None
+    assert cache.delete(cache.root / BUCKET / "tree") == 1
+    assert sorted(p.name for p in (cache.root / BUCKET).rglob("*") if p.is_file()) == ["keep.txt"]
+    with pytest.raises(UnsafePathError, match="refusing to delete the whole cache"):
+        cache.delete(cache.root)
+    s3.clear()
+    cache.fetch(ref("tree/a.txt"))
+    assert s3.counts() == {"GET": 1}
+
+
+def test_entries(s3, bucket, cache_dir):
+    cache = make_cache(cache_dir, timeout=3600)
+    bucket.put_object(Bucket=BUCKET, Key="fresh.txt", Body=b"12345")
+    bucket.put_object(Bucket=BUCKET, Key="old.txt", Body=b"123")
+    cache.fetch(ref("fresh.txt"))
+    cache.fetch(ref("old.txt"))
+    age(cache, ref("old.txt"), 7200)
+    (cache.root / "legacy-bucket").mkdir()
+    (cache.root / "legacy-bucket" / "x.bin").write_bytes(b"1234567")
+    rows = [(e.path.relative_to(cache.root).as_posix(), e.url, e.size, e.due) for e in cache.entries()]
+    assert rows == [
+        (f"{BUCKET}/fresh.txt", f"s3://{BUCKET}/fresh.txt", 5, False),
+        (f"{BUCKET}/old.txt", f"s3://{BUCKET}/old.txt", 3, True),
+        ("legacy-bucket/x.bin", "s3://legacy-bucket/x.bin", 7, True),
+    ]
+    ages = {e.path.name: time.time() - e.checked for e in cache.entries() if e.checked}
+    assert ages["old.txt"] >= 7200 > ages["fresh.txt"]
+
+
+@pytest.mark.parametrize("mark_age, expected", [
+    (None, {"HEAD": 1}),          # no mark: checked once, by its MD5
+    (3600, {}),                   # checked an hour ago by the old tool: used as is
+    (2 * DAY, {"HEAD": 1}),       # checked long ago: one HEAD, still no GET
+])
+def test_old_layout_cache_is_reused(s3, bucket, cache_dir, mark_age, expected):
+    data = b"downloaded by the old tool"
+    bucket.put_object(Bucket=BUCKET, Key="legacy/file.csv", Body=data)
+    (cache_dir / BUCKET / "legacy").mkdir(parents=True)
+    (cache_dir / BUCKET / "legacy" / "file.csv").write_bytes(data)
+    if mark_age is not None:
+        mark = cache_dir / ".timestamps" / BUCKET / "legacy" / "file.csv"
+        mark.parent.mkdir(parents=True)
+        mark.touch()
+        os.utime(mark, (time.time() - mark_age,) * 2)
+    s3.clear()
+    path = make_cache(cache_dir).fetch(ref("legacy/file.csv"))
+    assert path.read_bytes() == data
+    assert s3.counts() == expected
+    s3.clear()
+    make_cache(cache_dir).fetch(ref("legacy/file.csv"))
+    assert s3.requests == []
+
+
+def test_locally_damaged_file_is_fetched_again(s3, bucket, cache_dir):
+    bucket.put_object(Bucket=BUCKET, Key="k.1.0.0.txt", Body=b"good bytes")
+    cache = make_cache(cache_dir)
+    target = ref("k.1.0.0.txt", immutable=True)
+    path = cache.fetch(target)
+    path.write_bytes(b"bad bytes!")
+    s3.clear()
+    assert cache.fetch(target).read_bytes() == b"good bytes"
+    assert s3.counts() == {"HEAD": 1, "GET": 1}
+
+
+def test_threads_asking_for_one_missing_object_cause_one_get(s3, bucket, cache_dir):
+    bucket.put_object(Bucket=BUCKET, Key="shared.bin", Body=b"s" * 100_000)
+    s3.clear()
+    with ThreadPoolExecutor(8) as pool:
+        paths = set(pool.map(lambda _: make_cache(cache_dir).fetch(ref("shared.bin")), range(8)))
+    assert len(paths) == 1 and paths.pop().read_bytes() == b"s" * 100_000
+    assert s3.count("GET") == 1
+
+
+@pytest.mark.skipif(os.name == "nt", reason="symlinks need privileges on Windows")
+def test_symlink_inside_the_cache_is_refused_for_writes(s3, bucket, cache_dir, tmp_path):
+    outside = tmp_path / "outside"
+    (outside / "dir").mkdir(parents=True)
+    (outside / "dir" / "precious.txt").write_bytes(b"precious")
+    cache_dir.mkdir()
+    (cache_dir / BUCKET).symlink_to(outside, target_is_directory=True)
+    bucket.put_object(Bucket=BUCKET, Key="dir/new.txt", Body=b"new")
+    cache = make_cache(cache_dir)
+    with pytest.raises(UnsafePathError, match="is a symlink inside the cache dir"):
+        cache.fetch(ref("dir/new.txt"))
+    assert sorted(p.name for p in outside.rglob("*")) == ["dir", "precious.txt"]
+    for target in (f"s3://{BUCKET}/dir", f"s3://{BUCKET}/dir/precious.txt", f"s3://{BUCKET}"):
+        with pytest.raises(UnsafePathError, match="is a symlink inside the cache dir"):
+            cache.delete(target)
+    assert (outside / "dir" / "precious.txt").read_bytes() == b"precious"
+
+    # Records are never rewritten through a link either.
+    (outside / "rec.json").write_text('{"checked": 1}')
+    (cache.root / ".pod" / "other").symlink_to(outside, target_is_directory=True)
+    with pytest.raises(UnsafePathError, match="is a symlink inside the cache dir"):
+        cache.invalidate("s3://other/rec")
+    cache.invalidate(None)
+    assert (outside / "rec.json").read_text() == '{"checked": 1}'
+
+
+@pytest.mark.parametrize("key", ["../escape.txt", "a/../../escape.txt", "/abs.txt"])
+def test_keys_that_leave_the_cache_are_refused(cache_dir, key):
+    cache = make_cache(cache_dir)
+    with pytest.raises(UnsafePathError):
+        cache.fetch(ref(key))
+    assert not (cache_dir.parent / "escape.txt").exists()
