@@ -25,6 +25,7 @@ Contracts:
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
@@ -34,7 +35,7 @@ import time
 import uuid
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import BinaryIO, Callable, Iterator
 
 from .config import Settings
 from .errors import AssetNotFound, IntegrityError, OfflineError, UnsafePathError
@@ -186,17 +187,25 @@ class Digester:
         return digester
 
 
-def _write_atomic(path: Path, data: bytes) -> None:
-    """Replace ``path`` with ``data``: temp file in the same folder, fsync, rename."""
+@contextlib.contextmanager
+def _staged(path: Path) -> Iterator[BinaryIO]:
+    """A new temporary file in ``path``'s folder; when the block ends without an error
+    it is fsynced and renamed onto ``path``, otherwise removed."""
     temp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.part")
     try:
         with open(temp, "xb") as out:
-            out.write(data)
+            yield out
             out.flush()
             os.fsync(out.fileno())
         os.replace(temp, path)
     finally:
         temp.unlink(missing_ok=True)
+
+
+def _write_atomic(path: Path, data: bytes) -> None:
+    """Replace ``path`` with ``data``: temp file in the same folder, fsync, rename."""
+    with _staged(path) as out:
+        out.write(data)
 
 
 class AssetCache:
@@ -215,6 +224,15 @@ class AssetCache:
 
     def _meta(self, ref: ObjectRef, suffix: str) -> Path:
         return self.root / META / ref.store.name / (ref.key + suffix)
+
+    def _lock(self, ref: ObjectRef):
+        """The inter-process lock of one object (created with the umask's permissions,
+        so a group-shared cache stays lockable by every member of the group)."""
+        from filelock import FileLock
+
+        lock_path = self._meta(ref, ".lock")
+        self._safe_dir(lock_path.parent)
+        return FileLock(str(lock_path))
 
     def _safe_dir(self, folder: Path, create: bool = True) -> Path:
         """``folder`` under the root, created unless ``create`` is False; any symlink on
@@ -346,11 +364,7 @@ class AssetCache:
         ``missing_assets.yaml``).
         """
         path = self.path_for(ref)
-        from filelock import FileLock
-
-        lock_path = self._meta(ref, ".lock")
-        self._safe_dir(lock_path.parent)
-        with FileLock(str(lock_path)):
+        with self._lock(ref):
             if force and path.exists():
                 record = self._verified(ref, path, path.stat())
                 if record is not None and (self.settings.offline or self._revalidate(ref, path, record)):
@@ -384,36 +398,29 @@ class AssetCache:
         raise IntegrityError(f"{ref}: {error}; nothing was kept at {path}. {_INTEGRITY_HINT}")
 
     def _download_once(self, ref: ObjectRef, path: Path, progress: Progress | None) -> None:
-        temp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.part")
-        try:
-            with open(temp, "xb") as out:
-                digester = Digester()
+        with _staged(path) as out:
+            digester = Digester()
 
-                def start(head: Head) -> Callable[[bytes], None]:
-                    nonlocal digester
-                    digester = Digester(head.etag, head.size, sha256=bool(ref.sha256))
+            def start(head: Head) -> Callable[[bytes], None]:
+                nonlocal digester
+                digester = Digester(head.etag, head.size, sha256=bool(ref.sha256))
 
-                    def sink(chunk: bytes) -> None:
-                        out.write(chunk)
-                        digester.update(chunk)
-                        if progress is not None:
-                            progress(digester.size, head.size)
+                def sink(chunk: bytes) -> None:
+                    out.write(chunk)
+                    digester.update(chunk)
+                    if progress is not None:
+                        progress(digester.size, head.size)
 
-                    return sink
+                return sink
 
-                head = ref.store.download_to(ref.key, start)
-                if digester.size != head.size:
-                    raise IntegrityError(f"got {digester.size} bytes of {head.size}")
-                if not digester.matches_etag(head.etag):
-                    raise IntegrityError(f"the bytes do not match the store's ETag {head.etag}")
-                sha = digester.sha256.hexdigest() if digester.sha256 else None
-                if ref.sha256 and sha != ref.sha256:
-                    raise IntegrityError(f"sha256 {sha} does not match the pin {ref.sha256} in assets.yaml")
-                out.flush()
-                os.fsync(out.fileno())
-            os.replace(temp, path)
-        finally:
-            temp.unlink(missing_ok=True)
+            head = ref.store.download_to(ref.key, start)
+            if digester.size != head.size:
+                raise IntegrityError(f"got {digester.size} bytes of {head.size}")
+            if not digester.matches_etag(head.etag):
+                raise IntegrityError(f"the bytes do not match the store's ETag {head.etag}")
+            sha = digester.sha256.hexdigest() if digester.sha256 else None
+            if ref.sha256 and sha != ref.sha256:
+                raise IntegrityError(f"sha256 {sha} does not match the pin {ref.sha256} in assets.yaml")
         st = path.stat()
         self._save(ref, Record(
             url=ref.url, size=st.st_size, mtime_ns=st.st_mtime_ns, md5=digester.md5.hexdigest(),
@@ -443,6 +450,41 @@ class AssetCache:
                 known = []
             merged = sorted({str(u) for u in known if isinstance(u, str)} | set(urls))
             _write_atomic(target, yaml.safe_dump(merged, default_flow_style=False).encode())
+
+    # --- adopting bytes from elsewhere (asset packs) ----------------------------------
+
+    def install(self, ref: ObjectRef, source: BinaryIO, record: Record | None) -> Path:
+        """Put the bytes read from ``source`` into the cache as ``ref``; return the path.
+
+        With a ``record`` (another cache's, e.g. from an asset pack) the bytes must match
+        its size, MD5, ETag and sha256 (and ``ref``'s sha256 pin); it is saved with the new
+        file's ``mtime_ns``, keeping its ETag and ``checked`` mark, so the file is then
+        used with no re-hash and no request. Without one the file is kept as an old
+        cache's would be (hashed, and checked with the store, on first use). The bytes
+        go to a temporary file renamed into place under the object's lock: a failure
+        leaves the final path as it was. Raises `IntegrityError`.
+        """
+        if record is not None and record.url != ref.url:
+            raise IntegrityError(f"{ref}: the record is for {record.url}, not {ref.url}")
+        path = self.path_for(ref)
+        with self._lock(ref):
+            self._safe_dir(path.parent)
+            with _staged(path) as out:
+                want_sha = bool(ref.sha256 or (record and record.sha256))
+                digester = Digester(record.etag if record else None, record.size if record else 0, want_sha)
+                while chunk := source.read(CHUNK):
+                    out.write(chunk)
+                    digester.update(chunk)
+                sha = digester.sha256.hexdigest() if digester.sha256 else None
+                problem = _mismatch(digester, sha, record, ref.sha256)
+                if problem:
+                    raise IntegrityError(f"{ref}: {problem}; nothing was kept at {path}")
+            if record is None:
+                self._meta(ref, ".json").unlink(missing_ok=True)
+            else:
+                st = path.stat()
+                self._save(ref, replace(record, size=st.st_size, mtime_ns=st.st_mtime_ns, sha256=sha or record.sha256))
+        return path
 
     # --- housekeeping ---------------------------------------------------------------
 
@@ -535,6 +577,20 @@ class AssetCache:
                 )
                 url = record.url if record else (None if bucket.startswith("_dir-") else f"s3://{rel}")
                 yield Entry(path, url, path.stat().st_size, checked, due)
+
+
+def _mismatch(digester: Digester, sha: str | None, record: Record | None, pin: str | None) -> str | None:
+    """What is wrong with hashed bytes against a record and a sha256 pin, or None."""
+    if record is not None:
+        if digester.size != record.size:
+            return f"got {digester.size} bytes, the record says {record.size}"
+        if digester.md5.hexdigest() != record.md5 or not digester.matches_etag(record.etag):
+            return "the bytes do not match the record's MD5/ETag"
+        if record.sha256 and sha != record.sha256:
+            return "the bytes do not match the record's sha256"
+    if pin and sha != pin:
+        return f"sha256 {sha} does not match the pin {pin} in assets.yaml"
+    return None
 
 
 _INTEGRITY_HINT = (

@@ -33,6 +33,10 @@ __all__ = [
     "task_ls_remote",
     "task_sync",
     "task_cache",
+    "task_prefill",
+    "task_pack",
+    "task_unpack",
+    "task_import_manifest",
 ]
 
 
@@ -386,3 +390,6 @@ def task_cache() -> dict:
             "uptodate": [False],
             "verbosity": 2,
         }
+
+
+from .fleet_tasks import task_import_manifest, task_pack, task_prefill, task_unpack  # noqa: E402

@@ -1,0 +1,170 @@
+"""Prefill lists: fetch many assets into the cache at once, in parallel.
+
+A list file is the old tool's prefill format: a YAML list whose items are asset names
+from assets.yaml (``foo/bar.csv`` or ``/foo/bar.csv``) or ``s3://bucket/key`` URLs::
+
+    - /foo/bar.csv
+    - s3://example-bucket/example.json
+
+`prefill` fetches them with a thread pool through `AssetCache.fetch` (one download per
+object, verified, as everywhere else). A name that is not in assets.yaml or an object
+that is not in the store is *missing*: reported and counted, not fatal. Anything else
+that goes wrong (damaged bytes, no network, no credentials) is a *failure*.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Iterable
+
+import yaml
+
+from .cache import ObjectRef
+from .errors import AssetNotFound, ManifestError, PodError
+from .manifest import _compose
+from .resolver import Project
+
+__all__ = ["DEFAULT_JOBS", "Outcome", "Summary", "read_list", "prefill", "manifest_items"]
+
+#: The old tool's default parallelism.
+DEFAULT_JOBS = 12
+
+FETCHED, CACHED, LOCAL, MISSING, FAILED = "fetched", "already cached", "local", "missing", "failed"
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What happened to one item of a list. ``ref`` is None for local overrides and
+    for items that could not be named; ``size`` is the bytes downloaded."""
+
+    item: str
+    status: str
+    ref: ObjectRef | None = None
+    size: int = 0
+    message: str = ""
+
+
+@dataclass(frozen=True)
+class Summary:
+    """Every outcome, in the order of the list, and the wall time taken."""
+
+    outcomes: tuple[Outcome, ...]
+    seconds: float
+
+    def count(self, status: str) -> int:
+        return sum(1 for o in self.outcomes if o.status == status)
+
+    @property
+    def bytes(self) -> int:
+        """Bytes downloaded (files already cached count nothing)."""
+        return sum(o.size for o in self.outcomes)
+
+    def line(self) -> str:
+        """One line: ``N fetched, N already cached, N missing[, N failed], BYTES bytes in S s``."""
+        parts = [f"{self.count(FETCHED)} fetched", f"{self.count(CACHED) + self.count(LOCAL)} already cached",
+                 f"{self.count(MISSING)} missing"]
+        if self.count(FAILED):
+            parts.append(f"{self.count(FAILED)} failed")
+        return f"{', '.join(parts)}; {self.bytes} bytes in {self.seconds:.2f}s"
+
+
+def read_list(path: str | os.PathLike[str]) -> list[str]:
+    """The items of a prefill list file, in order, without repeats.
+
+    Raises `ManifestError` (``FILE:LINE: ...``) when the file cannot be read or is not a
+    YAML list of names and ``s3://`` URLs.
+    """
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ManifestError(f"{path.name}:1: cannot read the list {path}: {exc}") from None
+    root = _compose(text, path)
+    if root is None:
+        return []
+    if not isinstance(root, yaml.SequenceNode):
+        raise ManifestError(
+            f"{path.name}:{root.start_mark.line + 1}: a prefill list is a YAML list (`- foo/bar.csv` lines)"
+        )
+    items: list[str] = []
+    seen: set[str] = set()
+    for node in root.value:
+        if not isinstance(node, yaml.ScalarNode) or not node.value.strip():
+            raise ManifestError(
+                f"{path.name}:{node.start_mark.line + 1}: each item is an asset name or an s3:// URL"
+            )
+        item = node.value.strip()
+        key = item if item.startswith("s3://") else item.lstrip("/")
+        if key not in seen:
+            seen.add(key)
+            items.append(item)
+    return items
+
+
+def manifest_items(project: Project) -> list[str]:
+    """Every name pinned in assets.yaml (published or overridden) and every `files:` URL."""
+    manifest = project.require_manifest()
+    names = [p.name for p in manifest.assets.values() if p.version is not None or p.override is not None]
+    return names + list(manifest.files)
+
+
+def _fetch_one(project: Project, item: str) -> Outcome:
+    try:
+        target = project.ref(item)
+    except AssetNotFound as exc:
+        return Outcome(item, MISSING, message=str(exc))
+    except PodError as exc:
+        return Outcome(item, FAILED, message=str(exc))
+    if isinstance(target, Path):
+        if target.is_file():
+            return Outcome(item, LOCAL, message=f"local override {target}")
+        return Outcome(item, MISSING, message=f"{item}: the override {target} does not exist")
+    path = project.cache.path_for(target)
+    before = _identity(path)
+    try:
+        project.cache.fetch(target)
+    except AssetNotFound as exc:
+        return Outcome(item, MISSING, target, message=str(exc))
+    except PodError as exc:
+        return Outcome(item, FAILED, target, message=str(exc))
+    after = _identity(path)
+    if before is not None and before == after:
+        return Outcome(item, CACHED, target)
+    return Outcome(item, FETCHED, target, size=after[1] if after else 0)
+
+
+def _identity(path: Path) -> tuple[int, int, int] | None:
+    """(inode, size, mtime_ns): changes when a download replaced the file."""
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    return st.st_ino, st.st_size, st.st_mtime_ns
+
+
+def prefill(
+    project: Project,
+    items: Iterable[str],
+    jobs: int = DEFAULT_JOBS,
+    report: Callable[[Outcome], None] | None = None,
+) -> Summary:
+    """Fetch every item into the cache with ``jobs`` threads.
+
+    ``report`` is called (in the calling thread) with each outcome as it completes.
+    Never raises for one item: its outcome says what happened.
+    """
+    items = list(items)
+    start = time.monotonic()
+    outcomes: list[Outcome | None] = [None] * len(items)
+    with ThreadPoolExecutor(max_workers=max(1, jobs), thread_name_prefix="pod-prefill") as pool:
+        futures = {pool.submit(_fetch_one, project, item): i for i, item in enumerate(items)}
+        for future in as_completed(futures):
+            outcome = future.result()
+            outcomes[futures[future]] = outcome
+            if report is not None:
+                report(outcome)
+    return Summary(tuple(o for o in outcomes if o is not None), time.monotonic() - start)
