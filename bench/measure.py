@@ -1,0 +1,176 @@
+"""Figures and their table: paired samples, ratios, medians, and peak memory.
+
+A `Figure` holds the samples of one row. Ours and the baseline are measured in pairs,
+one right after the other, so a ratio is taken within a pair and the noise of the
+machine (another process, the page cache) hits both sides alike. The row shows the
+median ratio with its min and max, the medians of the two sides for context, and
+whether the target is met.
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import sys
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+__all__ = ["Figure", "Target", "timed", "peak_rss_bytes", "markdown", "human_seconds"]
+
+
+@dataclass(frozen=True)
+class Target:
+    """``ratio <= limit`` (``at_most``) or ``ratio >= limit``; ``unit`` is how the ratio reads."""
+
+    limit: float
+    at_most: bool = True
+    unit: str = "x"
+
+    def met(self, value: float) -> bool:
+        return value <= self.limit if self.at_most else value >= self.limit
+
+    def __str__(self) -> str:
+        return f"{'<=' if self.at_most else '>='} {_number(self.limit)}{self.unit}"
+
+
+@dataclass
+class Figure:
+    """One row. ``speedup`` rows report baseline/ours (higher is better), the others
+    ours/baseline (lower is better); ``absolute`` rows (no baseline) report ours itself.
+    ``checks`` are extra conditions shown in the notes column (e.g. "0 requests")."""
+
+    what: str
+    baseline: str
+    target: Target
+    ours: list[float] = field(default_factory=list)
+    base: list[float] = field(default_factory=list)
+    speedup: bool = False
+    absolute: bool = False
+    unit: str = "s"
+    checks: dict[str, bool] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+    def add(self, ours: float, base: float | None = None) -> None:
+        self.ours.append(ours)
+        if base is not None:
+            self.base.append(base)
+
+    @property
+    def ratios(self) -> list[float]:
+        if self.absolute:
+            return list(self.ours)
+        pairs = zip(self.ours, self.base)
+        return [b / o if self.speedup else o / b for o, b in pairs if o > 0 and b > 0]
+
+    @property
+    def ratio(self) -> float:
+        return statistics.median(self.ratios)
+
+    @property
+    def met(self) -> bool:
+        return bool(self.ratios) and self.target.met(self.ratio) and all(self.checks.values())
+
+    def cells(self) -> list[str]:
+        ratios = self.ratios
+        if not ratios:
+            return [self.what, self.baseline, "n/a", "", str(self.target), "skipped", "; ".join(self.notes)]
+        unit = self.target.unit
+        sides = (
+            f"{_show(statistics.median(self.ours), self.unit)}"
+            if self.absolute
+            else f"{_show(statistics.median(self.ours), self.unit)} / {_show(statistics.median(self.base), self.unit)}"
+        )
+        checks = [f"{name}: {'yes' if ok else 'NO'}" for name, ok in self.checks.items()]
+        return [
+            self.what,
+            self.baseline,
+            f"**{_number(self.ratio)}{unit}**",
+            f"{_number(min(ratios))}-{_number(max(ratios))}{unit}",
+            str(self.target),
+            "yes" if self.met else "NO",
+            "; ".join([f"{sides} (n={len(ratios)})", *checks, *self.notes]),
+        ]
+
+
+def timed(fn: Callable[[], object]) -> float:
+    """Wall-clock seconds ``fn()`` takes."""
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
+
+def _number(value: float) -> str:
+    if value >= 100:
+        return f"{value:,.0f}"
+    if value >= 10:
+        return f"{value:.1f}"
+    return f"{value:.2f}"
+
+
+def _show(value: float, unit: str) -> str:
+    if unit == "s":
+        return human_seconds(value)
+    return f"{_number(value)} {unit}"
+
+
+def human_seconds(seconds: float) -> str:
+    for scale, name in ((1, "s"), (1e-3, "ms"), (1e-6, "us")):
+        if seconds >= scale:
+            return f"{seconds / scale:.3g} {name}"
+    return f"{seconds * 1e9:.3g} ns"
+
+
+HEADER = ["what", "baseline (same run)", "ratio (median)", "min-max", "target", "met", "ours / baseline (median), checks"]
+
+
+def markdown(figures: list[Figure]) -> str:
+    """The markdown table of ``figures``."""
+    lines = ["| " + " | ".join(HEADER) + " |", "|" + "---|" * len(HEADER)]
+    for figure in figures:
+        lines.append("| " + " | ".join(cell.replace("|", "\\|") for cell in figure.cells()) + " |")
+    return "\n".join(lines)
+
+
+def peak_rss_bytes() -> int | None:
+    """This process's peak resident set size, or None where it cannot be read.
+
+    Linux: ``VmHWM`` in /proc/self/status; other POSIX systems: ``getrusage``
+    (kilobytes, bytes on macOS); Windows: ``PeakWorkingSetSize`` through psapi.
+    """
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    try:
+        import resource
+    except ImportError:
+        return _windows_peak()
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak if sys.platform == "darwin" else peak * 1024
+
+
+def _windows_peak() -> int | None:
+    if os.name != "nt":
+        return None
+    import ctypes
+    from ctypes import wintypes
+
+    class Counters(ctypes.Structure):
+        _fields_ = [
+            ("cb", wintypes.DWORD), ("PageFaultCount", wintypes.DWORD),
+            ("PeakWorkingSetSize", ctypes.c_size_t), ("WorkingSetSize", ctypes.c_size_t),
+            ("QuotaPeakPagedPoolUsage", ctypes.c_size_t), ("QuotaPagedPoolUsage", ctypes.c_size_t),
+            ("QuotaPeakNonPagedPoolUsage", ctypes.c_size_t), ("QuotaNonPagedPoolUsage", ctypes.c_size_t),
+            ("PagefileUsage", ctypes.c_size_t), ("PeakPagefileUsage", ctypes.c_size_t),
+        ]
+
+    counters = Counters()
+    counters.cb = ctypes.sizeof(Counters)
+    process = ctypes.windll.kernel32.GetCurrentProcess()
+    if not ctypes.windll.psapi.GetProcessMemoryInfo(process, ctypes.byref(counters), counters.cb):
+        return None
+    return int(counters.PeakWorkingSetSize)

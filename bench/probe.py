@@ -1,0 +1,177 @@
+"""The child side of the bench: ``python bench/probe.py COMMAND ARGS``.
+
+Each command runs in its own fresh interpreter (cwd = a project folder, environment
+from `Workspace.env`) and prints one JSON line. In-process timings start after the
+imports, and both sides of a pair import boto3 before the clock starts.
+
+- ``doit ARGS``: run doit as ``python -m doit ARGS`` would, counting every re-hash of a
+  cached file (`Digester.of_file`) into the JSON file named by ``BENCH_STATS``.
+- ``resolve-loop NAME CALLS RUNS``: per-call seconds of warm ``resolve(NAME)`` and of
+  ``os.stat`` on its path, alternating.
+- ``pooch-loop NAME URL SHA256 FOLDER CALLS RUNS``: seconds of a warm ``pooch.fetch`` and
+  per-call seconds of warm ``resolve(NAME)`` on the same bytes, alternating.
+- ``fetch NAME``: seconds of a cold ``resolve(NAME)`` and the peak RSS.
+- ``download BUCKET KEY DEST``: seconds of boto3 ``download_file`` (client included).
+- ``publish NAME FILE VERSION``: seconds of `pod_tasks.publish.publish`.
+- ``upload FILE BUCKET KEY``: seconds of boto3 ``upload_file`` (client included).
+- ``heads BUCKET KEYS_FILE CONCURRENCY``: ``head_object`` every key, CONCURRENCY at a time.
+- ``idle``: the peak RSS of an interpreter that imported pod_tasks and made a client.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+sys.path[0] = str(Path(__file__).resolve().parent.parent)  # import `bench`, not the folder's modules
+
+from bench.measure import peak_rss_bytes  # noqa: E402
+
+
+def _emit(**values) -> None:
+    print(json.dumps(values))
+
+
+def _doit(args: list[str]) -> int:
+    from doit.doit_cmd import DoitMain
+
+    from pod_tasks import cache
+
+    rehashes = 0
+    of_file = cache.Digester.of_file.__func__
+
+    def counting(cls, *a, **kw):
+        nonlocal rehashes
+        rehashes += 1
+        return of_file(cls, *a, **kw)
+
+    cache.Digester.of_file = classmethod(counting)
+    try:
+        return DoitMain().run(args)
+    finally:
+        Path(os.environ["BENCH_STATS"]).write_text(json.dumps({"rehashes": rehashes}))
+
+
+def _client():
+    import boto3
+    from botocore.config import Config
+
+    return boto3.client("s3", config=Config(max_pool_connections=64))
+
+
+def _resolve_loop(name: str, calls: int, runs: int) -> None:
+    from pod_tasks import resolve
+
+    path = str(resolve(name))
+    stat = os.stat
+    ours, base = [], []
+    for _ in range(runs):
+        start = time.perf_counter()
+        for _ in range(calls):
+            resolve(name)
+        ours.append((time.perf_counter() - start) / calls)
+        start = time.perf_counter()
+        for _ in range(calls):
+            stat(path)
+        base.append((time.perf_counter() - start) / calls)
+    _emit(ours=ours, base=base)
+
+
+def _pooch_loop(name: str, url: str, sha256: str, folder: str, calls: int, runs: int) -> None:
+    import pooch
+
+    from pod_tasks import resolve
+
+    fname = "data.bin"
+    registry = pooch.create(path=folder, base_url="", registry={fname: f"sha256:{sha256}"}, urls={fname: url})
+    registry.fetch(fname)  # the cold download, not timed
+    resolve(name)
+    ours, base = [], []
+    for _ in range(runs):
+        start = time.perf_counter()
+        registry.fetch(fname)
+        base.append(time.perf_counter() - start)
+        start = time.perf_counter()
+        for _ in range(calls):
+            resolve(name)
+        ours.append((time.perf_counter() - start) / calls)
+    _emit(ours=ours, base=base)
+
+
+def _fetch(name: str) -> None:
+    import boto3  # noqa: F401  (imported before the clock, as in `download`)
+
+    from pod_tasks import resolve
+
+    start = time.perf_counter()
+    resolve(name)
+    _emit(seconds=time.perf_counter() - start, peak_rss=peak_rss_bytes())
+
+
+def _download(bucket: str, key: str, dest: str) -> None:
+    import boto3  # noqa: F401
+
+    start = time.perf_counter()
+    _client().download_file(bucket, key, dest)
+    _emit(seconds=time.perf_counter() - start, peak_rss=peak_rss_bytes())
+
+
+def _publish(name: str, file: str, version: str) -> None:
+    import boto3  # noqa: F401
+
+    from pod_tasks.publish import publish
+    from pod_tasks.resolver import Project
+
+    start = time.perf_counter()
+    publish(Project.get(), name, file=file, version=version)
+    _emit(seconds=time.perf_counter() - start)
+
+
+def _upload(file: str, bucket: str, key: str) -> None:
+    import boto3  # noqa: F401
+
+    start = time.perf_counter()
+    _client().upload_file(file, bucket, key)
+    _emit(seconds=time.perf_counter() - start)
+
+
+def _heads(bucket: str, keys_file: str, concurrency: int) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    keys = Path(keys_file).read_text(encoding="utf-8").split()
+    client = _client()
+    with ThreadPoolExecutor(concurrency) as pool:
+        etags = list(pool.map(lambda key: client.head_object(Bucket=bucket, Key=key)["ETag"], keys))
+    _emit(heads=len(etags))
+
+
+def _idle() -> None:
+    from pod_tasks import store
+
+    store._s3_client()
+    _emit(peak_rss=peak_rss_bytes())
+
+
+def main(argv: list[str]) -> int:
+    command, args = argv[0], argv[1:]
+    if command == "doit":
+        return _doit(args)
+    commands = {
+        "resolve-loop": lambda n, c, r: _resolve_loop(n, int(c), int(r)),
+        "pooch-loop": lambda n, u, s, f, c, r: _pooch_loop(n, u, s, f, int(c), int(r)),
+        "fetch": _fetch,
+        "download": _download,
+        "publish": _publish,
+        "upload": _upload,
+        "heads": lambda b, k, c: _heads(b, k, int(c)),
+        "idle": _idle,
+    }
+    commands[command](*args)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,167 @@
+"""The bench's world: moto's S3 server on 127.0.0.1, a temp folder, generated data,
+project folders with an assets.yaml and the one-line dodo.py, and child processes.
+
+Everything measured runs in a child process (doit, the aws CLI, or `bench/probe.py`),
+so the measured code never shares an interpreter (or its GIL) with the server.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+if str(REPO) not in sys.path:
+    sys.path.insert(0, str(REPO))
+
+from tests.servers import S3Server  # noqa: E402  (the same server the tests use)
+
+__all__ = ["Workspace", "Sizes", "REPO", "PROBE"]
+
+PROBE = Path(__file__).resolve().parent / "probe.py"
+_MIB = 1 << 20
+_ISOLATE = ("POD_", "STATIC_CACHE_", "AWS_")
+
+
+@dataclass(frozen=True)
+class Sizes:
+    """How big everything is. `quick` shrinks it to a smoke test of a few seconds."""
+
+    runs: int = 5
+    many: int = 1000            # objects in the no-op, cold and revalidation rows
+    small_kb: int = 10          # size of each of those objects
+    scale: tuple[int, ...] = (100, 1000, 5000)
+    calls: int = 100_000        # resolve() calls per timed sample
+    pooch_mb: int = 200
+    big_mb: int = 512           # cold fetch and publish
+    huge_mb: int = 1024         # peak memory
+    concurrency: int = 8
+
+    @classmethod
+    def quick(cls) -> "Sizes":
+        return cls(runs=2, many=20, small_kb=2, scale=(5, 10, 20), calls=2000, pooch_mb=2, big_mb=2, huge_mb=4)
+
+
+class ChildFailed(RuntimeError):
+    """A measured command failed: the bench stops rather than report a wrong figure."""
+
+
+class Workspace:
+    """A running server, a temp root, and helpers to fill buckets and run children."""
+
+    def __init__(self, root: Path | None = None, keep: bool = False) -> None:
+        self.root = Path(root or tempfile.mkdtemp(prefix="pod-bench-")).resolve()
+        self.root.mkdir(parents=True, exist_ok=True)
+        self.keep = keep
+        self.server = S3Server().start()
+        import boto3
+        from botocore.config import Config
+
+        self.client = boto3.client(
+            "s3", endpoint_url=self.server.endpoint, region_name="us-east-1",
+            aws_access_key_id="testing", aws_secret_access_key="testing",
+            config=Config(max_pool_connections=32),
+        )
+
+    def close(self) -> None:
+        self.server.stop()
+        if not self.keep:
+            shutil.rmtree(self.root, ignore_errors=True)
+
+    def __enter__(self) -> "Workspace":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    # --- data ---------------------------------------------------------------------
+
+    def bucket(self, name: str) -> str:
+        self.client.create_bucket(Bucket=name)
+        return name
+
+    def put_many(self, bucket: str, objects: dict[str, bytes]) -> None:
+        """Upload every ``key: bytes`` (8 at a time)."""
+        with ThreadPoolExecutor(8) as pool:
+            list(pool.map(lambda kv: self.client.put_object(Bucket=bucket, Key=kv[0], Body=kv[1]), objects.items()))
+
+    def put_file(self, bucket: str, key: str, path: Path) -> None:
+        """One PUT (a single-part ETag, as `doit publish` makes)."""
+        with open(path, "rb") as body:
+            self.client.put_object(Bucket=bucket, Key=key, Body=body)
+
+    def big_file(self, name: str, megabytes: int) -> tuple[Path, str]:
+        """A file of random bytes under the root, and its sha256."""
+        path = self.root / "data" / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        digest = hashlib.sha256()
+        block = os.urandom(_MIB)
+        with open(path, "wb") as out:
+            for i in range(megabytes):
+                chunk = i.to_bytes(8, "little") + block[8:]  # every MiB differs
+                digest.update(chunk)
+                out.write(chunk)
+        return path, digest.hexdigest()
+
+    def project(self, name: str, assets_yaml: str) -> Path:
+        """A project folder with ``assets_yaml`` and the one-line dodo.py."""
+        folder = self.root / "projects" / name
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / "assets.yaml").write_text(assets_yaml, encoding="utf-8")
+        (folder / "dodo.py").write_text("from pod_tasks.tasks import *  # noqa: F401,F403\n", encoding="utf-8")
+        return folder
+
+    def fresh_dir(self, name: str) -> Path:
+        """An empty folder ``name`` under the root (emptied if it was there)."""
+        path = self.root / name
+        shutil.rmtree(path, ignore_errors=True)
+        path.mkdir(parents=True)
+        return path
+
+    # --- children -----------------------------------------------------------------
+
+    def env(self, cache: Path | None = None, **extra: str) -> dict[str, str]:
+        """The environment of a child: this server, no real AWS config, ``cache``."""
+        env = {k: v for k, v in os.environ.items() if not k.startswith(_ISOLATE)}
+        env.update(self.server.env())
+        env.update(
+            AWS_CONFIG_FILE=str(self.root / "no-aws-config"),
+            AWS_SHARED_CREDENTIALS_FILE=str(self.root / "no-aws-credentials"),
+            AWS_EC2_METADATA_DISABLED="true",
+            POD_CACHE_DIR=str(cache or self.root / "cache"),
+            PYTHONPATH=os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])),
+        )
+        env.update(extra)
+        return env
+
+    def run(self, args: list[str], cwd: Path, env: dict[str, str], timeout: float = 3600) -> float:
+        """Run ``args`` and return its wall-clock seconds; `ChildFailed` if it fails."""
+        start = time.perf_counter()
+        done = subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
+        seconds = time.perf_counter() - start
+        if done.returncode != 0:
+            raise ChildFailed(f"{' '.join(args)} (in {cwd}) exited {done.returncode}:\n{done.stdout[-2000:]}\n{done.stderr[-3000:]}")
+        return seconds
+
+    def doit(self, args: list[str], cwd: Path, env: dict[str, str]) -> tuple[float, dict]:
+        """``doit ARGS`` through the probe (which counts re-hashes): (seconds, stats)."""
+        stats = self.root / "stats.json"
+        stats.unlink(missing_ok=True)
+        seconds = self.run([sys.executable, str(PROBE), "doit", *args], cwd, {**env, "BENCH_STATS": str(stats)})
+        return seconds, json.loads(stats.read_text())
+
+    def probe(self, args: list[str], cwd: Path, env: dict[str, str]) -> dict:
+        """``bench/probe.py ARGS``: the JSON it prints last."""
+        out = subprocess.run([sys.executable, str(PROBE), *args], cwd=cwd, env=env, capture_output=True, text=True)
+        if out.returncode != 0:
+            raise ChildFailed(f"probe {' '.join(args)} exited {out.returncode}:\n{out.stderr[-3000:]}")
+        return json.loads(out.stdout.strip().splitlines()[-1])
