@@ -114,39 +114,34 @@ def _line(name: str, value: str, flow: bool) -> str:
     return text[1:-1] if flow else text
 
 
-def _line_end(text: str, index: int) -> int:
-    """The index just after the newline that ends the line holding ``index``."""
+def _insert_lines(text: str, index: int, lines: str) -> str:
+    """``text`` with ``lines`` inserted after the line that holds ``index``."""
     newline = text.find("\n", index)
-    return len(text) if newline < 0 else newline + 1
+    at = len(text) if newline < 0 else newline + 1
+    head = text[:at] if text[:at].endswith("\n") or not at else text[:at] + "\n"
+    return head + lines + text[at:]
 
 
 def _append(text: str, root: yaml.Node | None, entries: dict[str, str], store: str | None) -> str:
     """``text`` with ``entries`` added under ``assets:`` (and ``store:`` when given)."""
+    block = "".join(f"  {_line(n, v, False)}\n" for n, v in entries.items())
     if root is None or not isinstance(root, yaml.MappingNode) or not root.value:
         head = text if not text or text.endswith("\n") else text + "\n"
-        lines = "".join(f"  {_line(n, v, False)}\n" for n, v in entries.items())
-        return head + (f"store: {store}\n" if store else "") + "assets:\n" + lines
+        return head + (f"store: {store}\n" if store else "") + "assets:\n" + block
     assets = next((v for k, v in root.value if k.value == "assets"), None)
     if assets is None:
-        end = _span_end(root)
-        body = text[:end] + ("" if text[:end].endswith("\n") else "\n")
-        lines = "".join(f"  {_line(n, v, False)}\n" for n, v in entries.items())
-        new = body + "assets:\n" + lines + text[end:].lstrip("\n")
+        new = _insert_lines(text, _span_end(root), "assets:\n" + block)
     elif isinstance(assets, yaml.MappingNode) and assets.flow_style:
         close = assets.end_mark.index - 1
         joined = ", ".join(_line(n, v, True) for n, v in entries.items())
         new = text[:close] + (", " if assets.value else "") + joined + text[close:]
     elif isinstance(assets, yaml.MappingNode) and assets.value:
         indent = " " * assets.value[0][0].start_mark.column
-        at = _line_end(text, _span_end(assets.value[-1][1]))
-        head = text[:at] + ("" if text[:at].endswith("\n") else "\n")
-        new = head + "".join(f"{indent}{_line(n, v, False)}\n" for n, v in entries.items()) + text[at:]
+        lines = "".join(f"{indent}{_line(n, v, False)}\n" for n, v in entries.items())
+        new = _insert_lines(text, _span_end(assets.value[-1][1]), lines)
     else:  # `assets:` with nothing (or ~) after it
-        start, stop = assets.start_mark.index, assets.end_mark.index
-        text = text[:start] + text[stop:]
-        at = _line_end(text, start)
-        head = text[:at] + ("" if text[:at].endswith("\n") else "\n")
-        new = head + "".join(f"  {_line(n, v, False)}\n" for n, v in entries.items()) + text[at:]
+        start = assets.start_mark.index
+        new = _insert_lines(text[:start] + text[assets.end_mark.index:], start, block)
     if store:
         first = root.start_mark.index
         new = new[:first] + f"store: {store}\n" + new[first:]
