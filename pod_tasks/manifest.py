@@ -77,7 +77,7 @@ class Manifest:
             return self.assets[key]
         except KeyError:
             raise AssetNotFound(
-                f"{name!r} is not in {self.path}: add it under `assets:` (see `doit list`)"
+                f"{name!r} is not in {self.path}: add it under `assets:` (`doit status` lists the names)"
             ) from None
 
 

@@ -47,6 +47,10 @@ class Project:
         self.cache = AssetCache(settings)
         self._stores: dict[str, Store] = {}
         self._memo: dict[tuple[str, str | None], tuple[AssetPath, int, int, float | None]] = {}
+        self._local_overrides = frozenset(
+            os.path.realpath(pin.override) for pin in (manifest.assets.values() if manifest else ())
+            if pin.override is not None and not pin.override.startswith("s3://")
+        )
         if manifest is not None and manifest.store:
             self.store, self.prefix = open_store(manifest.store, manifest.folder)
             self._stores[self.store.name] = self.store
@@ -173,9 +177,9 @@ class Project:
 
     def _resolve_cold(self, memo_key, name: str, version) -> AssetPath:
         if not name.startswith("s3://") and os.path.isabs(name) and version is None:
-            inside = self._cache_path(name)
-            if inside is not None:
-                return inside
+            known = self._known_path(name)
+            if known is not None:
+                return known
         target = self.ref(name, version)
         if isinstance(target, Path):
             if not target.is_file():
@@ -192,11 +196,12 @@ class Project:
                 self._memo[memo_key] = (result, record.size, record.mtime_ns, deadline)
         return result
 
-    def _cache_path(self, text: str) -> AssetPath | None:
-        """``text`` itself when it is an existing file inside the cache dir."""
+    def _known_path(self, text: str) -> AssetPath | None:
+        """``text`` itself when it is a path `resolve` returns: an existing file inside
+        the cache dir, or a local override of the manifest."""
         real = os.path.realpath(text)
-        root = str(self.cache.root)
-        if real.startswith(root + os.sep) and os.path.isfile(real):
+        inside = real.startswith(str(self.cache.root) + os.sep)
+        if (inside or real in self._local_overrides) and os.path.isfile(real):
             return AssetPath(text)
         return None
 
