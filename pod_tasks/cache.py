@@ -26,6 +26,7 @@ Contracts:
 from __future__ import annotations
 
 import contextlib
+import glob
 import hashlib
 import json
 import logging
@@ -52,6 +53,10 @@ MISSING = "missing_assets.yaml"
 _ATTEMPTS = 3
 _MIB = 1 << 20
 _PART_SIZES = (5 * _MIB, 8 * _MIB, 15 * _MIB, 16 * _MIB, 32 * _MIB, 64 * _MIB, 100 * _MIB, 128 * _MIB)
+
+class _PinMismatch(IntegrityError):
+    """Bytes proven to be the store's (by its ETag) that differ from the sha256 pin."""
+
 
 #: Called during a download with (bytes so far, total bytes).
 Progress = Callable[[int, int], None]
@@ -166,11 +171,15 @@ class Digester:
     def matches_etag(self, etag: str | None) -> bool:
         """The bytes hashed give ``etag``. An unknown ETag (directory store) matches;
         a multipart one whose part size cannot be guessed is judged by the length alone."""
+        return not etag or ("-" in etag and not self.parts) or self.proves_etag(etag)
+
+    def proves_etag(self, etag: str | None) -> bool:
+        """The bytes hashed give ``etag``, shown by their hashes (not by length alone)."""
         if not etag:
-            return True
+            return False
         if "-" not in etag:
             return self.md5.hexdigest() == etag
-        return not self.parts or any(p.etag() == etag for p in self.parts)
+        return any(p.etag() == etag for p in self.parts)
 
     def etag_for(self, etag: str | None) -> str | None:
         """The ETag these bytes have, in the form of ``etag`` (for the record)."""
@@ -384,13 +393,16 @@ class AssetCache:
 
     def _download(self, ref: ObjectRef, path: Path, progress: Progress | None) -> None:
         self._safe_dir(path.parent)
-        for stale in path.parent.glob(f".{path.name}.*.part"):
+        for stale in path.parent.glob(f".{glob.escape(path.name)}.*.part"):
             stale.unlink(missing_ok=True)  # we hold the lock: its writer is dead
         error: IntegrityError | None = None
         for attempt in range(1, _ATTEMPTS + 1):
             try:
                 self._download_once(ref, path, progress)
                 return
+            except _PinMismatch as exc:  # the store holds these bytes: asking again cannot help
+                error = exc
+                break
             except IntegrityError as exc:
                 error = exc
                 log.warning("%s: %s (attempt %d of %d)", ref, exc, attempt, _ATTEMPTS)
@@ -420,7 +432,8 @@ class AssetCache:
                 raise IntegrityError(f"the bytes do not match the store's ETag {head.etag}")
             sha = digester.sha256.hexdigest() if digester.sha256 else None
             if ref.sha256 and sha != ref.sha256:
-                raise IntegrityError(f"sha256 {sha} does not match the pin {ref.sha256} in assets.yaml")
+                mismatch = _PinMismatch if digester.proves_etag(head.etag) else IntegrityError
+                raise mismatch(f"sha256 {sha} does not match the pin {ref.sha256} in assets.yaml")
         st = path.stat()
         self._save(ref, Record(
             url=ref.url, size=st.st_size, mtime_ns=st.st_mtime_ns, md5=digester.md5.hexdigest(),

@@ -189,8 +189,10 @@ def test_sha256_mismatch_keeps_nothing(s3, bucket, cache_dir):
     bucket.put_object(Bucket=BUCKET, Key="pinned.1.0.0.csv", Body=b"replaced bytes")
     target = ref("pinned.1.0.0.csv", immutable=True, sha256=hashlib.sha256(b"original bytes").hexdigest())
     cache = make_cache(cache_dir)
+    s3.clear()
     with pytest.raises(IntegrityError) as info:
         cache.fetch(target)
+    assert s3.counts() == {"GET": 1}  # the store's own bytes: no point asking again
     message = str(info.value)
     assert hashlib.sha256(b"replaced bytes").hexdigest() in message and target.sha256 in message
     assert "nothing was kept at" in message and "\n" not in message
@@ -385,9 +387,44 @@ def test_symlink_inside_the_cache_is_refused_for_writes(s3, bucket, cache_dir, t
     assert (outside / "rec.json").read_text() == '{"checked": 1}'
 
 
+def test_stale_temp_files_are_swept_whatever_the_name(s3, bucket, cache_dir):
+    key = "odd [1] *name?.csv"
+    bucket.put_object(Bucket=BUCKET, Key=key, Body=b"odd")
+    cache = make_cache(cache_dir)
+    stale = cache.root / BUCKET / f".{key}.0123abcd.part"
+    stale.parent.mkdir(parents=True)
+    stale.write_bytes(b"left by a killed download")
+    assert cache.fetch(ref(key)).read_bytes() == b"odd"
+    assert sorted(p.name for p in stale.parent.iterdir()) == [key]
+
+
 @pytest.mark.parametrize("key", ["../escape.txt", "a/../../escape.txt", "/abs.txt"])
 def test_keys_that_leave_the_cache_are_refused(cache_dir, key):
     cache = make_cache(cache_dir)
     with pytest.raises(UnsafePathError):
         cache.fetch(ref(key))
     assert not (cache_dir.parent / "escape.txt").exists()
+
+
+@pytest.mark.parametrize("etag, proves, matches", [
+    (None, False, True),                                    # a directory store: nothing to prove
+    (hashlib.md5(b"abc").hexdigest(), True, True),
+    (hashlib.md5(b"abd").hexdigest(), False, False),
+    ("0" * 32 + "-5", False, True),                         # 3 bytes in 5 parts: no part size fits
+    ("0" * 32 + "-2", False, False),                        # parts of 2 bytes fit, and differ
+])
+def test_digester_etags(etag, proves, matches):
+    digester = Digester(etag, 3)
+    digester.update(b"abc")
+    assert (digester.proves_etag(etag), digester.matches_etag(etag)) == (proves, matches)
+
+
+def test_digester_multipart_etag():
+    data = b"x" * (5 * MIB) + b"y" * 100
+    parts = [hashlib.md5(data[:5 * MIB]).digest(), hashlib.md5(data[5 * MIB:]).digest()]
+    etag = hashlib.md5(b"".join(parts)).hexdigest() + "-2"
+    digester = Digester(etag, len(data))
+    for start in range(0, len(data), 777_777):  # chunks that do not line up with the parts
+        digester.update(data[start:start + 777_777])
+    assert digester.proves_etag(etag) and digester.etag_for(etag) == etag
+    assert not digester.proves_etag(hashlib.md5(b"other").hexdigest() + "-2")

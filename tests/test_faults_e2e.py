@@ -133,8 +133,8 @@ def test_persistent_fault_raises_pod_error_from_resolve(s3, client, proxy, proje
     record("faults injected", proxy.injected)
 
 
-def test_bytes_not_matching_the_sha256_pin_are_refused_and_retried(s3, client, proxy, project, cache_dir):
-    """The store's copy differs from what assets.yaml pinned: three tries, nothing kept."""
+def test_bytes_not_matching_the_sha256_pin_are_refused(s3, client, proxy, project, cache_dir):
+    """The store's copy (its ETag matches) differs from what assets.yaml pinned: one try, nothing kept."""
     pinned = hashlib.sha256(b"what was published").hexdigest()
     _project(project, client, pin=f"{{version: 1.0.0, sha256: {pinned}}}")
     s3.clear()
@@ -142,7 +142,7 @@ def test_bytes_not_matching_the_sha256_pin_are_refused_and_retried(s3, client, p
     assert_clean(result)
     assert result.returncode != 0
     assert f"does not match the pin {pinned}" in result.stdout
-    assert s3.count("GET", PATH) == 3
+    assert s3.count("GET", PATH) == 1
     assert not _cached(cache_dir).exists() and _leftovers(cache_dir) == []
 
 
