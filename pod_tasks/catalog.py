@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import posixpath
 
-from .errors import UnsafePathError
+from .errors import ManifestError, UnsafePathError
 from .names import check_relative_key, name_of_key, version_of_key
 from .resolver import Project
 from .versions import Version
@@ -20,8 +20,10 @@ __all__ = ["store_versions", "latest_version", "store_names"]
 def _safe_keys(project: Project, prefix: str):
     store = project.store
     if store is None:
-        project.require_manifest()
-        raise UnsafePathError("assets.yaml has no `store:`")
+        manifest = project.require_manifest()
+        raise ManifestError(
+            f"{manifest.path.name}:1: no `store:`: add `store: s3://bucket` or `store: path/to/folder`"
+        )
     for key in store.list_keys(project.prefix + prefix):
         rel = key[len(project.prefix):]
         try:

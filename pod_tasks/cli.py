@@ -1,12 +1,14 @@
 """``python -m pod_tasks``: shell commands that print only what they say.
 
 ``path NAME [VERSION]``, ``cat NAME [VERSION]``, ``path-remote NAME [VERSION]``, ``loc``.
-A failure prints one line to stderr and exits 1.
+A failure prints one line to stderr and exits 1 (a usage mistake: argparse's usage
+text and exit 2); nothing but the answer ever goes to stdout.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import sys
 from typing import Sequence
@@ -47,7 +49,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             with open(project.resolve(args.name, args.version), "rb") as handle:
                 shutil.copyfileobj(handle, sys.stdout.buffer)
             sys.stdout.flush()
-    except PodError as exc:
+    except BrokenPipeError:
+        # The reader went away (`... | head`): stop quietly, and keep Python from
+        # complaining again when it flushes stdout at exit.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
+    except (PodError, OSError) as exc:
         print(f"pod-tasks: {exc}", file=sys.stderr)
         return 1
     return 0

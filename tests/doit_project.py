@@ -31,6 +31,8 @@ class Store:
         if client is not None:
             client.create_bucket(Bucket=BUCKET)
             s3.clear()
+        else:
+            (project / "store").mkdir()
 
     @property
     def spec(self) -> str:
@@ -94,6 +96,13 @@ def s3_backend(project, s3, client) -> Store:
     """The project's store on moto's S3 server only (for request counts and `files:`)."""
     shutil.copy(REPO / "dodo.py", project / "dodo.py")
     return Store("s3", project, s3, client)
+
+
+@pytest.fixture
+def dir_backend(project) -> Store:
+    """The project's store in a folder only (where the store makes no difference)."""
+    shutil.copy(REPO / "dodo.py", project / "dodo.py")
+    return Store("dir", project)
 
 
 def manifest(store: Store, body: str) -> Path:

@@ -1,0 +1,220 @@
+"""``doit publish:NAME``, run as a user runs it, against moto's S3 server and a
+directory store: the version rules (from the latest version in the store, not the
+pin), the conditional upload, and the one-entry rewrite of assets.yaml."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from tests.conftest import write
+from tests.doit_project import (  # noqa: F401  (fixtures)
+    assert_clean_failure,
+    backend,
+    dir_backend,
+    doit,
+    manifest,
+    output,
+    s3_backend,
+    sha256,
+)
+
+NEW = b"id,value\n1,new\n"
+
+# The pin says 1.2.5, the store's latest is 1.3.0: versions are computed from the store.
+HEADER = "# pinned data\n\nassets:\n"
+OTHER = "  other/x.json: 1.0.0   # keep me\n"
+
+
+def published_project(backend, pin: str = "1.2.5") -> bytes:
+    backend.put("foo/bar.1.2.5.csv", b"old\n")
+    backend.put("foo/bar.1.3.0.csv", b"newer\n")
+    backend.put("other/x.1.0.0.json", b"{}")
+    write(backend.project / "data" / "bar.csv", NEW.decode())
+    manifest(backend, HEADER + f"  foo/bar.csv: {pin}    # the bar table\n" + OTHER)
+    return (backend.project / "assets.yaml").read_bytes()
+
+
+def assert_pinned(backend, before: bytes, version: str, data: bytes) -> None:
+    """The store holds ``data`` at ``version``, and only the pin's text changed."""
+    assert backend.get(f"foo/bar.{version}.csv") == data
+    after = (backend.project / "assets.yaml").read_bytes().decode().splitlines(keepends=True)
+    old = before.decode().splitlines(keepends=True)
+    assert len(after) == len(old)
+    changed = [i for i, (a, b) in enumerate(zip(old, after)) if a != b]
+    assert len(changed) == 1, after
+    line = after[changed[0]]
+    assert line == f"  foo/bar.csv: {{version: {version}, sha256: {sha256(data)}}}    # the bar table\n"
+
+
+BUMPS = [
+    (["--major"], "2.0.0"),
+    (["--minor"], "1.4.0"),
+    (["--patch"], "1.3.1"),
+    (["--version", "1.5.0"], "1.5.0"),
+    (["--version", "3"], "3.0.0"),
+    (["--minor", "--version", "4.0.0"], "4.0.0"),
+    (["--patch", "--min-version", "1.5"], "1.5.0"),
+    (["--patch", "--min-version", "1.2"], "1.3.1"),
+    (["--major", "--min-version", "2.0.7"], "2.0.7"),
+]
+
+
+@pytest.mark.parametrize("args, version", BUMPS, ids=[" ".join(a) for a, _ in BUMPS])
+def test_publish_version_rules(backend, args, version):
+    before = published_project(backend)
+    keys = backend.keys()
+    result = doit(backend, "publish:foo/bar.csv", "--file", "data/bar.csv", *args)
+    assert result.returncode == 0, output(result)
+    assert f"foo/bar.csv: published {version} (was 1.3.0), {len(NEW)} B -> {backend.url(f'foo/bar.{version}.csv')}" in result.stdout
+    assert backend.keys() == sorted(keys + [f"foo/bar.{version}.csv"])
+    assert_pinned(backend, before, version, NEW)
+
+
+def test_published_version_fetches_and_verifies(backend, cache_dir):
+    before = published_project(backend)
+    assert doit(backend, "publish:foo/bar.csv", "--file", "data/bar.csv", "--patch").returncode == 0
+    assert_pinned(backend, before, "1.3.1", NEW)
+    fetched = doit(backend, "fetch:foo/bar.csv")
+    assert fetched.returncode == 0, output(fetched)
+    assert (cache_dir / backend.cache_folder / "foo" / "bar.1.3.1.csv").read_bytes() == NEW
+
+
+@pytest.mark.parametrize("args, version", [([], "1.0.0"), (["--version", "0.3"], "0.3.0")])
+def test_publish_a_source_only_asset(backend, args, version):
+    write(backend.project / "data" / "new.csv", "fresh\n")
+    text = HEADER + "  foo/new.csv: {source: data/new.csv}  # not yet published\n" + OTHER
+    manifest(backend, text)
+    result = doit(backend, "publish:foo/new.csv", *args)
+    assert result.returncode == 0, output(result)
+    assert f"foo/new.csv: published {version} (new)" in result.stdout
+    assert backend.get(f"foo/new.{version}.csv") == b"fresh\n"
+    expected = text.replace(
+        "{source: data/new.csv}", f"{{version: {version}, sha256: {sha256(b'fresh' + bytes([10]))}, source: data/new.csv}}"
+    )
+    assert (backend.project / "assets.yaml").read_text() == f"store: {backend.spec}\n" + expected
+
+
+def test_dry_run_changes_nothing(backend):
+    before = published_project(backend)
+    keys = backend.keys()
+    result = doit(backend, "publish:foo/bar.csv", "--file", "data/bar.csv", "--minor", "--dry-run")
+    assert result.returncode == 0, output(result)
+    assert "foo/bar.csv: would publish 1.4.0 (was 1.3.0)" in result.stdout
+    assert backend.keys() == keys
+    assert (backend.project / "assets.yaml").read_bytes() == before
+    if backend.s3:
+        assert backend.s3.count("PUT") == 0
+
+
+REFUSED = [
+    (["--version", "1.3.0"], "not greater than 1.3.0"),  # equal to the latest in the store
+    (["--version", "1.2.9"], "not greater than 1.3.0"),  # above the pin, below the store's latest
+    (["--version", "1.x"], "'1.x' is not a version"),
+    ([], "say --major, --minor, --patch or --version"),
+    (["--major", "--minor"], "give one of --major, --minor, --patch"),
+    (["--patch", "--min-version", "two"], "'two' is not a version"),
+    (["--version", "1.4.0", "--min-version", "1.5"], "below the minimum 1.5.0"),
+]
+
+
+@pytest.mark.parametrize("args, says", REFUSED, ids=[" ".join(a) or "no flag" for a, _ in REFUSED])
+def test_refused_versions(backend, args, says):
+    before = published_project(backend)
+    keys = backend.keys()
+    result = doit(backend, "publish:foo/bar.csv", "--file", "data/bar.csv", *args)
+    assert_clean_failure(result, "publish:foo/bar.csv", says)
+    assert backend.keys() == keys
+    assert (backend.project / "assets.yaml").read_bytes() == before
+
+
+@pytest.mark.parametrize("file_arg, says", [
+    ([], "give --file PATH, or add `source: PATH`"),
+    (["--file", "data/missing.csv"], "data/missing.csv is not a file"),
+])
+def test_which_file(backend, file_arg, says):
+    before = published_project(backend)
+    keys = backend.keys()
+    result = doit(backend, "publish:foo/bar.csv", "--patch", *file_arg)
+    assert_clean_failure(result, "publish:foo/bar.csv", says)
+    assert backend.keys() == keys
+    assert (backend.project / "assets.yaml").read_bytes() == before
+
+
+def test_failed_upload_leaves_assets_yaml_untouched(s3_backend):
+    import socket
+
+    before = published_project(s3_backend)
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    result = doit(s3_backend, "publish:foo/bar.csv", "--file", "data/bar.csv", "--patch",
+                  env={"AWS_ENDPOINT_URL": f"http://127.0.0.1:{port}"})
+    assert_clean_failure(result, "publish:foo/bar.csv", "cannot reach the store")
+    assert (s3_backend.project / "assets.yaml").read_bytes() == before
+    assert s3_backend.get("foo/bar.1.3.1.csv") is None
+
+
+def test_two_publishes_racing_on_one_version(backend):
+    before = published_project(backend)
+    write(backend.project / "data" / "mine.csv", "mine\n")
+    write(backend.project / "data" / "theirs.csv", "theirs\n")
+    runs = [
+        subprocess.Popen(
+            [sys.executable, "-m", "doit", "publish:foo/bar.csv", "--version", "2.0.0", "--file", f"data/{who}.csv"],
+            cwd=backend.project, env=os.environ.copy(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )
+        for who in ("mine", "theirs")
+    ]
+    results = [(run.wait(timeout=120), *run.communicate()) for run in runs]
+    codes = sorted(code for code, _, _ in results)
+    assert codes[0] == 0 and codes[1] != 0, results
+    winner = ("mine", "theirs")[[code for code, _, _ in results].index(0)]
+    loser = next(out + err for code, out, err in results if code != 0)
+    assert "Traceback" not in loser
+    assert [l for l in loser.splitlines() if l.startswith("ERROR")] == [
+        next(l for l in loser.splitlines() if l.startswith("ERROR publish:foo/bar.csv: "))
+    ]
+    assert "2.0.0" in loser
+    data = f"{winner}\n".encode()
+    assert [k for k in backend.keys() if k.startswith("foo/bar.2.")] == ["foo/bar.2.0.0.csv"]
+    assert_pinned(backend, before, "2.0.0", data)
+
+
+PIN_STYLES = [
+    ("short", "  foo/bar.csv: 1.2.5\n", "  foo/bar.csv: {new}\n"),
+    ("quoted", "  'foo/bar.csv': \"1.2.5\"   # quoted\n", "  'foo/bar.csv': {new}   # quoted\n"),
+    ("leading slash", "  /foo/bar.csv: 1.2.5\n", "  /foo/bar.csv: {new}\n"),
+    ("flow", "  foo/bar.csv: {version: 1.2.5, sha256: " + "a" * 64 + "}\n", "  foo/bar.csv: {new}\n"),
+    (
+        "block with source",
+        "  foo/bar.csv:\n    version: 1.2.5  # old\n    source: data/bar.csv\n",
+        "  foo/bar.csv:\n    {new_with_source}\n",  # the entry's value, and only it, is replaced
+    ),
+]
+
+
+@pytest.mark.parametrize("pin, expected", [p[1:] for p in PIN_STYLES], ids=[p[0] for p in PIN_STYLES])
+@pytest.mark.parametrize("newline", ["\n", "\r\n"], ids=["lf", "crlf"])
+def test_rewrite_keeps_every_other_byte(dir_backend, pin, expected, newline):
+    """The rewrite does not depend on the store: a folder store is enough here."""
+    backend = dir_backend
+    backend.put("foo/bar.1.2.5.csv", b"old\n")
+    write(backend.project / "data" / "bar.csv", NEW.decode())
+    top = (
+        f"# The assets of this project.\n\nstore: {backend.spec}   # where versions live\n"
+        "timeout: 1d\n\nassets:\n  # tables\n  a/first.csv: {source: data/bar.csv}\n"
+    )
+    bottom = "\n  # meshes\n  z/last.obj: \"data/bar.csv\"\n\nfiles: []   # none yet\n"
+    path = backend.project / "assets.yaml"
+    path.write_bytes((top + pin + bottom).replace("\n", newline).encode())
+    result = doit(backend, "publish:foo/bar.csv", "--file", "data/bar.csv", "--patch")
+    assert result.returncode == 0, output(result)
+    new = f"{{version: 1.2.6, sha256: {sha256(NEW)}}}"
+    new_with_source = f"{{version: 1.2.6, sha256: {sha256(NEW)}, source: data/bar.csv}}"
+    line = expected.format(new=new, new_with_source=new_with_source)
+    assert path.read_bytes() == (top + line + bottom).replace("\n", newline).encode()
+    assert backend.get("foo/bar.1.2.6.csv") == NEW
