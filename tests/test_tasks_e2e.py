@@ -126,7 +126,7 @@ def test_files_entries_are_mutable(s3_backend, cache_dir):
     """)
     path = cache_dir / "other" / "raw" / "data.json"
     store.s3.clear()
-    first = doit(store, "fetch")
+    first = doit(store, "fetch:s3://other/raw/data.json")
     assert first.returncode == 0, output(first)
     assert path.read_bytes() == b"v1"
     assert store.s3.count("GET", "/other/raw/data.json") == 1
@@ -150,18 +150,26 @@ def test_files_entries_are_mutable(s3_backend, cache_dir):
     assert path.read_bytes() == b"version 2"
 
 
-def test_overrides_are_reported_and_need_no_request(s3_backend, cache_dir):
+def test_overrides(s3_backend, cache_dir):
+    """A local override is reported and needs no request; an s3:// one is fetched as it is."""
     store = s3_backend
+    store.client.create_bucket(Bucket="other")
+    store.client.put_object(Bucket="other", Key="x.bin", Body=b"\x00\x01")
     write(store.project / "try" / "local.csv", "x,y\n")
     manifest(store, """
         assets:
           foo/bar.csv: try/local.csv
+          other/x.bin: s3://other/x.bin
     """)
-    result = doit(store, "fetch")
-    assert result.returncode == 0, output(result)
-    assert "foo/bar.csv: local override" in result.stdout and "try/local.csv" in result.stdout
-    assert store.s3.requests == []
-    assert not cache_dir.exists() or not any(p.is_file() for p in cache_dir.rglob("*"))
+    local = doit(store, "fetch:foo/bar.csv")
+    assert local.returncode == 0, output(local)
+    assert f"foo/bar.csv: local override {store.project / 'try' / 'local.csv'} (nothing to fetch)" in local.stdout
+    assert store.s3.requests == [] and not cache_dir.exists()
+    remote = doit(store, "fetch")
+    assert remote.returncode == 0, output(remote)
+    assert (cache_dir / "other" / "x.bin").read_bytes() == b"\x00\x01"
+    assert store.s3.counts() == {"GET": 1}
+    assert [p.name for p in cache_dir.rglob("*") if p.is_file() and ".pod" not in p.parts] == ["x.bin"]
 
 
 def test_clean_fetch_removes_exactly_the_pinned_files(backend, cache_dir):
@@ -216,8 +224,10 @@ def test_tampered_bytes_are_caught_by_the_sha256_pin(backend, cache_dir):
     assert not list(target.parent.glob("*")) if target.parent.exists() else True
 
 
-def test_no_progress_bar_when_stdout_is_not_a_terminal(project, cache_dir):
-    big = bytes(range(256)) * (17 * 4096)  # 17 MiB: above the progress-bar threshold
+@pytest.fixture
+def big_project(project) -> Path:
+    """A folder-store project pinning one 17 MiB asset (above the progress-bar threshold)."""
+    big = bytes(range(256)) * (17 * 4096)
     (project / "store" / "big").mkdir(parents=True)
     (project / "store" / "big" / "blob.1.0.0.bin").write_bytes(big)
     shutil.copy(REPO / "dodo.py", project / "dodo.py")
@@ -226,13 +236,42 @@ def test_no_progress_bar_when_stdout_is_not_a_terminal(project, cache_dir):
         assets:
           big/blob.bin: 1.0.0
     """)
+    return project
+
+
+def test_no_progress_bar_when_stdout_is_not_a_terminal(big_project):
     from tests.conftest import run_doit
 
-    result = run_doit(["fetch"], project)
+    result = run_doit(["fetch"], big_project)
     assert result.returncode == 0, output(result)
     assert "\r" not in output(result) and "#" not in output(result)
     lines = [l for l in result.stdout.splitlines() if l.startswith("big/blob.bin")]
     assert len(lines) == 1 and "17.0 MB" in lines[0], result.stdout
+
+
+@pytest.mark.skipif(os.name == "nt", reason="pseudo-terminals are POSIX")
+def test_progress_bar_on_a_terminal(big_project):
+    import subprocess
+    import sys
+
+    leader, follower = os.openpty()
+    run = subprocess.Popen([sys.executable, "-m", "doit", "fetch"], cwd=big_project, stdout=follower,
+                           stderr=subprocess.PIPE)
+    os.close(follower)
+    seen = b""
+    while True:
+        try:
+            chunk = os.read(leader, 65536)
+        except OSError:  # the terminal closed with the process
+            break
+        if not chunk:
+            break
+        seen += chunk
+    os.close(leader)
+    assert run.wait(timeout=120) == 0, run.stderr.read()
+    text = seen.decode()
+    assert re.search(r"\r  big/blob.bin@1.0.0 \[#*\.*\] \d+%", text), text
+    assert text.count("big/blob.bin@1.0.0: 17.0 MB in ") == 1, text  # then the one summary line
 
 
 # --- offline and unreachable ---------------------------------------------------------------
