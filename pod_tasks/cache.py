@@ -197,15 +197,19 @@ class Digester:
 
 
 @contextlib.contextmanager
-def _staged(path: Path) -> Iterator[BinaryIO]:
+def _staged(path: Path, before_replace: Callable[[os.stat_result], None] | None = None) -> Iterator[BinaryIO]:
     """A new temporary file in ``path``'s folder; when the block ends without an error
-    it is fsynced and renamed onto ``path``, otherwise removed."""
+    it is fsynced, ``before_replace`` is called with its stat, and it is renamed onto
+    ``path``; otherwise it is removed."""
     temp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.part")
     try:
         with open(temp, "xb") as out:
             yield out
             out.flush()
             os.fsync(out.fileno())
+            st = os.fstat(out.fileno())
+        if before_replace is not None:
+            before_replace(st)
         os.replace(temp, path)
     finally:
         temp.unlink(missing_ok=True)
@@ -410,7 +414,15 @@ class AssetCache:
         raise IntegrityError(f"{ref}: {error}; nothing was kept at {path}. {_INTEGRITY_HINT}")
 
     def _download_once(self, ref: ObjectRef, path: Path, progress: Progress | None) -> None:
-        with _staged(path) as out:
+        def save(st: os.stat_result) -> None:
+            # The record goes first: a reader outside the lock (doit's uptodate) that sees
+            # the new file also sees its record, and never adopts it as unchecked.
+            self._save(ref, Record(
+                url=ref.url, size=st.st_size, mtime_ns=st.st_mtime_ns, md5=digester.md5.hexdigest(),
+                etag=digester.etag_for(head.etag), sha256=sha, checked=time.time(), immutable=ref.immutable,
+            ))
+
+        with _staged(path, before_replace=save) as out:
             digester = Digester()
 
             def start(head: Head) -> Callable[[bytes], None]:
@@ -434,11 +446,6 @@ class AssetCache:
             if ref.sha256 and sha != ref.sha256:
                 mismatch = _PinMismatch if digester.proves_etag(head.etag) else IntegrityError
                 raise mismatch(f"sha256 {sha} does not match the pin {ref.sha256} in assets.yaml")
-        st = path.stat()
-        self._save(ref, Record(
-            url=ref.url, size=st.st_size, mtime_ns=st.st_mtime_ns, md5=digester.md5.hexdigest(),
-            etag=digester.etag_for(head.etag), sha256=sha, checked=time.time(), immutable=ref.immutable,
-        ))
 
     def _missing(self, ref: ObjectRef, path: Path, cause: OfflineError) -> OfflineError:
         """The error for a file that is not cached and cannot be fetched; remembers its URL."""

@@ -237,6 +237,8 @@ def _compose(text: str, path: Path) -> yaml.Node | None:
         problem = f"character {chr(exc.character)!r} is not allowed (write it as an escape in double quotes)"
     except yaml.YAMLError as exc:
         line, problem = 1, str(exc)
+    except RecursionError:  # PyYAML composes recursively
+        line, problem = 1, "nested too deeply"
     problem = " ".join(problem.split())
     raise ManifestError(f"{path.name}:{line}: not valid YAML: {problem}")
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import threading
 import uuid
 from dataclasses import dataclass
@@ -23,6 +24,7 @@ from .names import check_relative_key
 __all__ = ["Head", "Store", "S3Store", "DirStore", "open_store", "parse_s3_url", "CHUNK"]
 
 CHUNK = 1 << 20
+_BUCKET = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,254}$")
 Sink = Callable[[bytes], None]
 #: Called once the object's head is known (before the first byte); returns the sink.
 Opener = Callable[["Head"], Sink]
@@ -59,9 +61,14 @@ class Store(Protocol):
 
 
 def parse_s3_url(url: str) -> tuple[str, str]:
-    """``s3://bucket/key`` -> (bucket, key); raises ValueError when it is not one."""
+    """``s3://bucket/key`` -> (bucket, key); raises ValueError when it is not one.
+
+    The bucket is a folder name in the cache, so it must look like one (letters,
+    digits, ``.``, ``_``, ``-``; not ``.`` or ``..``). Control characters and outer
+    spaces are refused rather than silently dropped as ``urlparse`` would."""
     parsed = urlparse(url)
-    if parsed.scheme != "s3" or not parsed.netloc:
+    clean = url == url.strip() and not any(ord(c) < 32 or ord(c) == 127 for c in url)
+    if not clean or parsed.scheme != "s3" or not _BUCKET.match(parsed.netloc):
         raise ValueError(f"{url!r} is not an s3://bucket/key URL")
     return parsed.netloc, parsed.path.lstrip("/")
 

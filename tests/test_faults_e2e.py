@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 from pathlib import Path
 
 import pytest
@@ -165,3 +166,74 @@ def test_transient_fault_on_a_revalidation_head_is_retried(s3, client, proxy, pr
     assert "unchanged" in result.stdout and "s3://data/x.json" in result.stdout
     assert (proxy.injected, s3.count("HEAD", "/data/x.json"), s3.count("GET", "/data/x.json")) == (1, 1, 0)
     record("faults injected", proxy.injected)
+
+
+# --- no credentials ----------------------------------------------------------------------
+
+NO_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "", "AWS_SECRET_ACCESS_KEY": "", "AWS_SESSION_TOKEN": ""}
+RESOLVE_EACH = """
+import json, sys
+from pod_tasks import resolve, PodError
+for name in sys.argv[1:]:
+    try:
+        print(json.dumps([name, "ok", open(resolve(name), "rb").read().decode()]))
+    except PodError as exc:
+        print(json.dumps([name, type(exc).__name__, str(exc), exc.no_credentials]))
+"""
+
+
+def _resolve_each(project: Path, names: list[str], env: dict | None = None) -> tuple[dict, str]:
+    import json
+    import subprocess
+    import sys
+
+    result = subprocess.run([sys.executable, "-c", RESOLVE_EACH, *names], cwd=project, capture_output=True,
+                            text=True, timeout=120, env={**os.environ, **(env or {})})
+    assert_clean(result)
+    assert result.returncode == 0, result.stderr
+    return {row[0]: row[1:] for row in map(json.loads, result.stdout.splitlines())}, result.stderr
+
+
+def test_without_credentials_cached_files_are_served_and_missing_ones_named(s3, client, project, cache_dir):
+    import yaml
+
+    client.create_bucket(Bucket="assets")
+    client.create_bucket(Bucket="data")
+    client.put_object(Bucket="assets", Key=KEY, Body=b"pinned\n")
+    client.put_object(Bucket="data", Key="x.json", Body=b"mutable\n")
+    write(project / "assets.yaml", """
+        store: s3://assets
+        timeout: 0
+        assets:
+          foo/bar.csv: 1.0.0
+          foo/zeta.csv: 1.0.0
+          foo/alpha.csv: 2.0.0
+        files:
+          - s3://data/x.json
+    """)
+    (project / "dodo.py").write_text("from pod_tasks.tasks import *  # noqa: F401,F403\n")
+    seen, _ = _resolve_each(project, ["foo/bar.csv", "s3://data/x.json"])  # with credentials
+    assert seen == {"foo/bar.csv": ["ok", "pinned\n"], "s3://data/x.json": ["ok", "mutable\n"]}
+    s3.clear()
+
+    seen, stderr = _resolve_each(project, ["foo/bar.csv", "s3://data/x.json", "foo/zeta.csv"], NO_CREDENTIALS)
+    assert seen["foo/bar.csv"] == ["ok", "pinned\n"]  # immutable: no check needed, no warning
+    assert seen["s3://data/x.json"] == ["ok", "mutable\n"]  # due a check it cannot make: served, warned
+    warnings = [line for line in stderr.splitlines() if "s3://data/x.json" in line]
+    assert len(warnings) == 1 and "serving the cached copy" in warnings[0] and "aws configure" in warnings[0]
+    kind, message, no_credentials = seen["foo/zeta.csv"]
+    assert (kind, no_credentials) == ("OfflineError", True)
+    for part in ("foo/zeta.csv", "s3://assets/foo/zeta.1.0.0.csv", str(cache_dir / "assets/foo/zeta.1.0.0.csv"),
+                 "aws configure", "AWS_PROFILE", "missing_assets.yaml"):
+        assert part in message
+    assert s3.requests == []  # nothing unsigned reached the server
+
+    _resolve_each(project, ["foo/alpha.csv", "foo/zeta.csv"], NO_CREDENTIALS)
+    result = run_doit(["--continue", "fetch"], project, env=NO_CREDENTIALS)
+    assert_clean(result)
+    assert result.returncode != 0
+    errors = sorted(re.findall(r"^ERROR fetch:(\S+): .*aws configure", result.stdout, re.MULTILINE))
+    assert errors == ["foo/alpha.csv", "foo/zeta.csv"], result.stdout
+    missing = (cache_dir / "missing_assets.yaml").read_text()
+    assert yaml.safe_load(missing) == ["s3://assets/foo/alpha.2.0.0.csv", "s3://assets/foo/zeta.1.0.0.csv"]
+    assert (cache_dir / "assets" / KEY).read_bytes() == b"pinned\n"
