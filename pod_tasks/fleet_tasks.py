@@ -50,15 +50,19 @@ def task_prefill() -> dict:
 
 
 def _pack(list_file: str, out: str, max_size: float, jobs: int) -> None:
-    from .packs import collect, write_packs
+    from .packs import collect, part_paths, write_packs
 
     project = _project()
     items = read_list(list_file) if list_file else None
     files = collect(project, items, jobs, _show)
-    for path, group in write_packs(files, Path(out), max_size or None):
+    written = write_packs(files, Path(out), max_size or None)
+    for path, group in written:
         _say(f"{path}: {len(group)} file(s), {_size(sum(f.size for f in group))}")
         for f in group:
             _say(f"  {f.rel}")
+    stale = part_paths(Path(out), len(written) + 1, bool(max_size))[-1]
+    if max_size and stale.exists():
+        _say(f"warning: {stale} is left from an earlier pack, not this one: delete it before shipping the parts")
 
 
 def task_pack() -> dict:

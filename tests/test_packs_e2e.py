@@ -105,6 +105,10 @@ def test_max_size_splits_largest_first_into_the_first_zip_with_room(s3_backend, 
     assert data("assets-1.zip") == ["assets/set/a.1.0.0.csv", "assets/set/c.1.0.0.csv"]  # 600 + 400
     assert data("assets-2.zip") == ["assets/set/b.1.0.0.csv", "assets/set/d.1.0.0.csv", "assets/set/e.1.0.0.csv"]
 
+    (store.project / "packs" / "assets-3.zip").write_bytes(b"from an earlier pack")
+    again = doit(store, "pack", "--list", "needed.yaml", "--out", "packs/assets.zip", "--max-size", limit)
+    assert again.returncode == 0 and "warning: packs/assets-3.zip is left from an earlier pack" in again.stdout
+
     too_small = doit(store, "pack", "--list", "needed.yaml", "--out", "small/assets.zip", "--max-size", str(550 / (1 << 20)))
     assert_clean_failure(too_small, "assets/set/a.1.0.0.csv is 600 bytes", "--max-size")
     assert not (store.project / "small").exists() or files_under(store.project / "small") == []
