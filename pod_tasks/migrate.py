@@ -23,7 +23,7 @@ from pathlib import Path
 import yaml
 
 from .errors import ManifestError, PodError, UnsafePathError
-from .manifest import _VERSION, FILENAME, Pin, _compose, _replace_text, _span_end, parse_manifest
+from .manifest import _VERSION, FILENAME, Pin, _compose, _read_text, _replace_text, _span_end, parse_manifest
 from .names import normalise_name
 from .store import parse_s3_url
 
@@ -173,8 +173,10 @@ def import_manifest(
     result = ImportResult(path, problems=problems)
     with _lock(path):
         exists = path.exists()
-        text = path.read_text(encoding="utf-8") if exists else ""
-        root = _compose(text, path) if exists else None
+        text = _read_text(path) if exists else ""
+        crlf = "\r\n" in text and text.count("\n") == text.count("\r\n")  # a Windows file stays one
+        base = text.replace("\r\n", "\n") if crlf else text
+        root = _compose(base, path) if exists else None
         current = parse_manifest(text, path) if root is not None else None
         known = current.assets if current else {}
         if store is not None and current is not None and current.store and current.store.rstrip("/") != store.rstrip("/"):
@@ -190,7 +192,7 @@ def import_manifest(
                 if _same(known[name], preview[name]):
                     result.unchanged.append(name)
                 else:
-                    result.conflicts.append(f"{name}: assets.yaml line {known[name].line} pins it differently; "
+                    result.conflicts.append(f"{name}: {path.name} line {known[name].line} pins it differently; "
                                             f"the old manifest says {value!r} (kept as it was)")
             else:
                 new[name] = value
@@ -200,7 +202,8 @@ def import_manifest(
             raise PodError(f"{path.name} has no store: give --store s3://bucket (where the versions live)")
         if not new:
             return result
-        new_text = _append(text, root, new, add_store)
+        new_text = _append(base, root, new, add_store)
+        new_text = new_text.replace("\n", "\r\n") if crlf else new_text
         manifest = parse_manifest(new_text, path)
         for name in new:
             if name not in manifest.assets:

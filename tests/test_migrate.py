@@ -149,3 +149,10 @@ def test_convert_writes_local_paths_relative_to_assets_yaml(tmp_path):
     assert (entries, problems) == ({"x.csv": "data/x.csv"}, [])
     entries, _ = convert({"/x.csv": "x.csv"}, tmp_path / "data", tmp_path)
     assert entries == {"x.csv": "data/x.csv"}
+
+
+def test_windows_line_endings_are_kept(tmp_path):
+    path = tmp_path / "assets.yaml"
+    path.write_bytes(b"store: s3://assets\r\nassets:\r\n  foo/a.csv: 1.0.0  # first\r\n")
+    import_manifest(old_manifest(tmp_path, {"/new/c.csv": "1.2.5"}), path)
+    assert path.read_bytes() == b"store: s3://assets\r\nassets:\r\n  foo/a.csv: 1.0.0  # first\r\n  new/c.csv: 1.2.5\r\n"
