@@ -17,10 +17,8 @@ too: their files are then treated like an old cache's.
 from __future__ import annotations
 
 import json
-import os
 import re
 import stat
-import uuid
 import zipfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -28,7 +26,7 @@ from typing import Callable, Iterable, Sequence
 from urllib.parse import urlparse
 from urllib.request import url2pathname
 
-from .cache import META, MISSING, ObjectRef, Record
+from .cache import META, MISSING, ObjectRef, Record, _staged
 from .errors import IntegrityError, PodError, UnsafePathError
 from .names import check_relative_key
 from .prefill import DEFAULT_JOBS, FAILED, LOCAL, MISSING as MISSING_ITEM, Outcome, manifest_items, prefill
@@ -133,17 +131,12 @@ def write_packs(files: Sequence[PackFile], out: Path, max_mb: float | None) -> l
     written = []
     for path, group in zip(paths, groups):
         path.parent.mkdir(parents=True, exist_ok=True)
-        temp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.part")
-        try:
-            with zipfile.ZipFile(temp, "x", zipfile.ZIP_DEFLATED, allowZip64=True, compresslevel=1) as zf:
-                for f in group:
-                    zf.write(f.path, f.rel)
-                    zf.writestr(_record_name(f.rel), json.dumps(asdict(f.record), sort_keys=True))
-                    if not f.record.matches(f.path.stat()):
-                        raise PodError(f"{f.path} changed while packing: run the pack again")
-            os.replace(temp, path)
-        finally:
-            temp.unlink(missing_ok=True)
+        with _staged(path) as out, zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED, compresslevel=1) as zf:
+            for f in group:
+                zf.write(f.path, f.rel)
+                zf.writestr(_record_name(f.rel), json.dumps(asdict(f.record), sort_keys=True))
+                if not f.record.matches(f.path.stat()):
+                    raise PodError(f"{f.path} changed while packing: run the pack again")
         written.append((path, group))
     return written
 
