@@ -283,6 +283,15 @@ def _span_end(node: yaml.Node) -> int:
     return node.end_mark.index
 
 
+def edit_lock(path: Path):
+    """The lock every edit of the manifest at the absolute ``path`` holds (edits by
+    `set_pin` and `pod_tasks.migrate` are serialised across processes)."""
+    from filelock import FileLock
+
+    digest = hashlib.sha1(str(path).encode()).hexdigest()[:16]
+    return FileLock(str(Path(tempfile.gettempdir()) / f"pod-tasks-manifest-{digest}.lock"))
+
+
 def set_pin(path: str | os.PathLike[str], name: str, version: Version, sha256: str) -> Manifest:
     """Pin ``name`` to ``{version, sha256}`` in the file at ``path``; return the new manifest.
 
@@ -290,11 +299,8 @@ def set_pin(path: str | os.PathLike[str], name: str, version: Version, sha256: s
     text is validated before the file is replaced atomically; concurrent calls on the
     same file are serialised.
     """
-    from filelock import FileLock
-
     path = Path(path).absolute()
-    digest = hashlib.sha1(str(path).encode()).hexdigest()[:16]
-    with FileLock(str(Path(tempfile.gettempdir()) / f"pod-tasks-manifest-{digest}.lock")):
+    with edit_lock(path):
         text = _read_text(path)
         root = _compose(text, path)
         parse_manifest(text, path)

@@ -13,17 +13,17 @@ overwritten. The result is validated before the file is replaced atomically.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
 
 from .errors import ManifestError, PodError, UnsafePathError
-from .manifest import _VERSION, FILENAME, Pin, _compose, _read_text, _replace_text, _span_end, parse_manifest
+from .manifest import (
+    _VERSION, FILENAME, Pin, _compose, _read_text, _replace_text, _span_end, edit_lock, parse_manifest,
+)
 from .names import normalise_name
 from .store import parse_s3_url
 
@@ -148,14 +148,6 @@ def _append(text: str, root: yaml.Node | None, entries: dict[str, str], store: s
     return new
 
 
-def _lock(path: Path):
-    """The lock `manifest.set_pin` takes for the same file (edits are serialised)."""
-    from filelock import FileLock
-
-    digest = hashlib.sha1(str(path).encode()).hexdigest()[:16]
-    return FileLock(str(Path(tempfile.gettempdir()) / f"pod-tasks-manifest-{digest}.lock"))
-
-
 def import_manifest(
     json_path: str | os.PathLike[str],
     yaml_path: str | os.PathLike[str] = FILENAME,
@@ -171,7 +163,7 @@ def import_manifest(
     old = read_old_manifest(json_path)
     entries, problems = convert(old, json_path.absolute().parent, path.parent)
     result = ImportResult(path, problems=problems)
-    with _lock(path):
+    with edit_lock(path):
         exists = path.exists()
         text = _read_text(path) if exists else ""
         crlf = "\r\n" in text and text.count("\n") == text.count("\r\n")  # a Windows file stays one
