@@ -7,6 +7,7 @@ the doit tasks in `pod_tasks.tasks` fetch and publish them.
 
 from .errors import (
     AssetNotFound,
+    CacheError,
     IntegrityError,
     ManifestError,
     OfflineError,
@@ -23,6 +24,7 @@ __all__ = [
     "AssetPath",
     "PodError",
     "AssetNotFound",
+    "CacheError",
     "IntegrityError",
     "ManifestError",
     "OfflineError",

@@ -16,6 +16,7 @@ __all__ = [
     "StoreError",
     "PublishConflict",
     "UnsafePathError",
+    "CacheError",
 ]
 
 
@@ -60,3 +61,7 @@ class PublishConflict(VersionError):
 
 class UnsafePathError(PodError):
     """A path would land outside the folder it must stay in."""
+
+
+class CacheError(PodError):
+    """The cache dir cannot be written (full disk, permissions, not a folder)."""

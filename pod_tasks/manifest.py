@@ -177,9 +177,10 @@ class _Reader:
             raise self.fail(node, f"{what} {url!r} is not an s3://bucket/key URL") from None
         if key_required and not key:
             raise self.fail(node, f"{what} {url!r} names a bucket but no object")
-        if key_required:
+        checked = key if key_required else key.strip("/")  # a store's prefix may end with /
+        if checked:
             try:
-                check_relative_key(key, "object key")
+                check_relative_key(checked, "object key" if key_required else "prefix")
             except UnsafePathError as exc:
                 raise self.fail(node, f"{what} {url!r}: {exc}") from None
         return url

@@ -74,7 +74,7 @@ class Project:
                 **overrides,
             )
         except ValueError as exc:
-            raise ManifestError(f"{path.name if path else 'environment'}:1: {exc}") from None
+            raise ManifestError(str(exc)) from None  # a bad POD_TIMEOUT / STATIC_CACHE_TIMEOUT
         return cls(loaded, settings)
 
     @classmethod

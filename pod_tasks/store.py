@@ -157,11 +157,18 @@ class S3Store:
         body = reply["Body"]
         try:
             sink = start(head)
-            for chunk in body.iter_chunks(CHUNK):
-                sink(chunk)
-        except (BotoCoreError, OSError, ValueError) as exc:
-            # urllib3's protocol errors are OSErrors; a cut connection is an incomplete body.
-            raise IntegrityError(f"the download of {self.url(key)} was cut short ({type(exc).__name__})") from None
+            chunks = body.iter_chunks(CHUNK)
+            while True:
+                try:
+                    chunk = next(chunks, b"")
+                except (BotoCoreError, OSError, ValueError) as exc:
+                    # urllib3's protocol errors are OSErrors; a cut connection is an incomplete body.
+                    raise IntegrityError(
+                        f"the download of {self.url(key)} was cut short ({type(exc).__name__})"
+                    ) from None
+                if not chunk:
+                    break
+                sink(chunk)  # the sink's own errors (a full disk) are not the network's
         finally:
             body.close()
         return head

@@ -15,7 +15,7 @@ import yaml
 
 from pod_tasks.cache import AssetCache, Digester, ObjectRef
 from pod_tasks.config import NEVER, Settings
-from pod_tasks.errors import AssetNotFound, IntegrityError, OfflineError, UnsafePathError
+from pod_tasks.errors import AssetNotFound, CacheError, IntegrityError, OfflineError, UnsafePathError
 from pod_tasks.store import S3Store
 
 BUCKET = "cache-bucket"
@@ -428,3 +428,28 @@ def test_digester_multipart_etag():
         digester.update(data[start:start + 777_777])
     assert digester.proves_etag(etag) and digester.etag_for(etag) == etag
     assert not digester.proves_etag(hashlib.md5(b"other").hexdigest() + "-2")
+
+
+def test_a_full_disk_is_one_line_and_leaves_nothing(s3, bucket, cache_dir, monkeypatch):
+    bucket.put_object(Bucket=BUCKET, Key="k.txt", Body=b"data")
+    cache = make_cache(cache_dir)
+
+    def full(fd):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(os, "fsync", full)
+    s3.clear()
+    with pytest.raises(CacheError) as info:
+        cache.fetch(ObjectRef(S3Store(BUCKET), "k.txt", False, label="my/asset.txt"))
+    message = str(info.value)
+    assert message.startswith(f"my/asset.txt: cannot use the cache dir {cache.root}: No space left on device")
+    assert "set POD_CACHE_DIR" in message and "\n" not in message
+    assert s3.counts() == {"GET": 1}  # a local failure is not retried
+    assert not (cache.root / BUCKET / "k.txt").exists() and no_parts(cache_dir)
+
+
+def test_a_cache_dir_that_is_a_file_is_one_line(tmp_path):
+    (tmp_path / "not-a-folder").write_bytes(b"")
+    cache = make_cache(tmp_path / "not-a-folder")
+    with pytest.raises(CacheError, match="cannot use the cache dir .*not-a-folder: .*set POD_CACHE_DIR"):
+        cache.fetch(ref("k.txt"))

@@ -110,6 +110,7 @@ BAD = [
     ("missing store for source", "timeout: 1d\nassets:\n  a.csv: {source: a.csv}\n", 1, "no `store:`"),
     ("store not a URL we know", "store: https://example.com/assets\n", 1, "store 'https://example.com/assets': use s3://"),
     ("store empty", "store:\n", 1, "store must be a single value"),
+    ("store prefix dotdot", "store: s3://a/../..\nassets:\n  a.csv: 1.0.0\n", 1, "store 's3://a/../..': invalid prefix"),
     ("bad timeout", "store: s3://b\ntimeout: soon\n", 2, "timeout 'soon' is not a duration"),
     ("immutable not a list", "store: s3://b\nimmutable: {a: 1}\n", 2, "immutable must be a list"),
     ("assets a list", "store: s3://b\nassets:\n  - a.csv\n", 3, "assets must be a mapping"),

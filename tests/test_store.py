@@ -217,3 +217,15 @@ def test_parse_s3_url(url, parsed):
 def test_parse_s3_url_invalid(url):
     with pytest.raises(ValueError, match="is not an s3://bucket/key URL"):
         parse_s3_url(url)
+
+
+def test_a_failing_sink_is_not_reported_as_a_network_error(kind):
+    kind.put("k.1.0.0", b"data")
+
+    def start(head: Head):
+        def sink(chunk: bytes) -> None:
+            raise OSError(28, "No space left on device")
+        return sink
+
+    with pytest.raises(OSError, match="No space left"):
+        kind.store.download_to("k.1.0.0", start)
