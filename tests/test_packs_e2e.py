@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import stat
 import zipfile
 from pathlib import Path
 
@@ -98,12 +99,15 @@ def test_max_size_splits_largest_first_into_the_first_zip_with_room(s3_backend, 
     assert result.returncode == 0, output(result)
     assert files_under(store.project / "packs") == ["assets-1.zip", "assets-2.zip"]
 
-    def data(zip_name: str) -> list[str]:
+    def names(zip_name: str) -> list[str]:
         with zipfile.ZipFile(store.project / "packs" / zip_name) as zf:
-            return [n for n in zf.namelist() if not n.startswith(".pod/")]
+            return zf.namelist()
 
-    assert data("assets-1.zip") == ["assets/set/a.1.0.0.csv", "assets/set/c.1.0.0.csv"]  # 600 + 400
-    assert data("assets-2.zip") == ["assets/set/b.1.0.0.csv", "assets/set/d.1.0.0.csv", "assets/set/e.1.0.0.csv"]
+    def entries(*letters: str) -> list[str]:
+        return [n for x in letters for n in (f"assets/set/{x}.1.0.0.csv", f".pod/assets/set/{x}.1.0.0.csv.json")]
+
+    assert names("assets-1.zip") == entries("a", "c")  # 600 + 400
+    assert names("assets-2.zip") == entries("b", "d", "e")  # 500 + 300 + 200
 
     (store.project / "packs" / "assets-3.zip").write_bytes(b"from an earlier pack")
     again = doit(store, "pack", "--list", "needed.yaml", "--out", "packs/assets.zip", "--max-size", limit)
@@ -114,13 +118,25 @@ def test_max_size_splits_largest_first_into_the_first_zip_with_room(s3_backend, 
     assert not (store.project / "small").exists() or files_under(store.project / "small") == []
 
 
-def test_malicious_zip_is_refused_with_nothing_written(s3_backend, cache_dir, tmp_path):
+def symlink_entry(name: str, target: str) -> tuple[zipfile.ZipInfo, bytes]:
+    info = zipfile.ZipInfo(name)
+    info.create_system = 3
+    info.external_attr = (stat.S_IFLNK | 0o777) << 16
+    return info, target.encode()
+
+
+@pytest.mark.parametrize("entry, shown", [
+    (("../evil", b"gotcha"), "'../evil'"),
+    (("/tmp/evil", b"gotcha"), "'/tmp/evil'"),
+    (symlink_entry("assets/evil", "../../evil"), "'assets/evil' is a link"),
+], ids=["dotdot", "absolute", "symlink"])
+def test_malicious_zip_is_refused_with_nothing_written(s3_backend, cache_dir, tmp_path, entry, shown):
     manifest(s3_backend, "assets:\n")
     bad = s3_backend.project / "bad.zip"
     with zipfile.ZipFile(bad, "w") as zf:
         zf.writestr("assets/ok.txt", b"fine")
-        zf.writestr("../evil", b"gotcha")
+        zf.writestr(*entry)
     result = doit(s3_backend, "unpack", "bad.zip")
-    assert_clean_failure(result, "bad.zip", "'../evil'", "nothing was unpacked")
+    assert_clean_failure(result, "bad.zip", shown, "nothing was unpacked")
     assert files_under(cache_dir) == []
-    assert not (tmp_path / "evil").exists() and not (cache_dir.parent / "evil").exists()
+    assert not (tmp_path / "evil").exists() and not Path("/tmp/evil").exists()

@@ -19,7 +19,7 @@ pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="POSIX permissio
     (0o002, 0o664, 0o775),  # a shared cache: the group may write
     (0o022, 0o644, 0o755),  # the usual default: the group may read
     (0o077, 0o600, 0o700),  # private
-])
+], ids=["umask-002", "umask-022", "umask-077"])
 def test_created_files_follow_the_umask(s3, client, project, cache_dir, umask, file_mode, dir_mode):
     client.create_bucket(Bucket="assets")
     client.put_object(Bucket="assets", Key="foo/bar.1.0.0.csv", Body=b"a,b\n")
