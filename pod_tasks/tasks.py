@@ -20,7 +20,7 @@ from doit.exceptions import InvalidTask, TaskFailed
 from doit.reporter import ConsoleReporter
 
 from .cache import ObjectRef
-from .errors import PodError
+from .errors import PodError, PublishConflict, VersionError
 from .manifest import Manifest
 from .resolver import Project
 
@@ -218,10 +218,16 @@ def _publish(name: str, major: bool, minor: bool, patch: bool, version: str, min
     bumps = [b for b, on in (("major", major), ("minor", minor), ("patch", patch)) if on]
     if len(bumps) > 1:
         raise PodError(f"publish:{name}: give one of --major, --minor, --patch (got {', '.join(bumps)})")
-    result = publish(
-        _project(), name, file=file or None, bump=bumps[0] if bumps else None,
-        version=version or None, min_version=min_version or None, dry_run=dry_run,
-    )
+    try:
+        result = publish(
+            _project(), name, file=file or None, bump=bumps[0] if bumps else None,
+            version=version or None, min_version=min_version or None, dry_run=dry_run,
+        )
+    except VersionError as exc:
+        if bumps or version or min_version or isinstance(exc, PublishConflict):
+            raise
+        # `doit publish --patch` gives the option to the group, not to the subtasks.
+        raise VersionError(f"{exc}, after the subtask name: doit publish:{name} --patch") from None
     was = f" (was {result.previous})" if result.previous else " (new)"
     verb = "would publish" if dry_run else "published"
     _say(f"{result.name}: {verb} {result.version}{was}, {_size(result.size)} -> {result.url}")

@@ -131,6 +131,15 @@ def test_refused_versions(backend, args, says):
     assert (backend.project / "assets.yaml").read_bytes() == before
 
 
+def test_options_before_the_name_are_explained(dir_backend):
+    """`doit publish --patch` gives --patch to the group task, not to the subtasks."""
+    before = published_project(dir_backend, pin="{version: 1.2.5, source: data/bar.csv}")
+    result = doit(dir_backend, "publish", "--patch")
+    assert_clean_failure(result, "publish:foo/bar.csv", "after the subtask name: doit publish:foo/bar.csv --patch")
+    assert (dir_backend.project / "assets.yaml").read_bytes() == before
+    assert dir_backend.get("foo/bar.1.3.1.csv") is None
+
+
 @pytest.mark.parametrize("file_arg, says", [
     ([], "give --file PATH, or add `source: PATH`"),
     (["--file", "data/missing.csv"], "data/missing.csv is not a file"),
