@@ -237,7 +237,8 @@ class _Handler(BaseHTTPRequestHandler):
         if fault in ("close", "truncate"):
             self.close_connection = True
             if fault == "close":  # reset, not a clean end
-                self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                linger = struct.pack("HH" if os.name == "nt" else "ii", 1, 0)
+                self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, linger)
             else:
                 self.connection.shutdown(socket.SHUT_WR)
 

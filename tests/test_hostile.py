@@ -180,6 +180,10 @@ def _dir_project(project: Path) -> Path:
     return Path(os.path.realpath(project / "assets.yaml"))
 
 
+NO_SYMLINKS = pytest.mark.skipif(os.name == "nt", reason="symlinks need extra privileges on Windows")
+
+
+@NO_SYMLINKS
 @pytest.mark.parametrize("planted", ["bucket", "folder", "meta"])
 def test_a_symlinked_folder_in_the_cache_is_never_written_through(project, cache_dir, tmp_path, planted):
     manifest = _dir_project(project)
@@ -195,6 +199,7 @@ def test_a_symlinked_folder_in_the_cache_is_never_written_through(project, cache
     assert list(outside.iterdir()) == []
 
 
+@NO_SYMLINKS
 def test_a_symlink_at_the_final_path_is_replaced_not_followed(project, cache_dir, tmp_path):
     manifest = _dir_project(project)
     precious = tmp_path / "precious.csv"
