@@ -19,6 +19,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
+import yaml
 
 from pod_tasks.manifest import load_manifest
 from tests.conftest import write
@@ -143,3 +144,35 @@ def test_two_publishes_to_a_folder_store_one_wins(project):
     _one_winner(project, results, (project / "store" / "foo" / "bar.1.1.0.csv").read_bytes())
     assert sorted(p.name for p in (project / "store" / "foo").iterdir()) == ["bar.1.0.0.csv", "bar.1.1.0.csv"]
     record("processes raced", 2)
+
+
+MISSING = textwrap.dedent("""
+    import os, sys, time
+    from pod_tasks import OfflineError, resolve
+    while not os.path.exists("go"):
+        time.sleep(0.005)
+    for name in sys.argv[1:]:
+        try:
+            resolve(name)
+        except OfflineError as exc:
+            assert exc.no_credentials, exc
+""")
+
+
+def test_racing_processes_without_credentials_keep_missing_assets_sorted_and_unique(s3, project, cache_dir):
+    """Four processes, no credentials, overlapping missing assets: every URL listed once."""
+    names = [f"m/{letter}.csv" for letter in "qwertyuiop"]
+    write(project / "assets.yaml", "store: s3://assets\nassets:\n" + "".join(f"  {n}: 1.0.0\n" for n in names))
+    env = {**os.environ, "AWS_ACCESS_KEY_ID": "", "AWS_SECRET_ACCESS_KEY": ""}
+    rng = random.Random(len(names))
+    procs = [subprocess.Popen([sys.executable, "-c", MISSING, *rng.sample(names, 4)], cwd=project, env=env,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(4)]
+    (project / "go").write_text("")
+    asked = {arg for proc in procs for arg in proc.args[3:]}
+    for result in _run_all(procs):
+        assert_clean(result)
+        assert result.returncode == 0, result.stderr
+    listed = yaml.safe_load((cache_dir / "missing_assets.yaml").read_text())
+    assert listed == sorted(f"s3://assets/{n.replace('.csv', '.1.0.0.csv')}" for n in asked)
+    assert s3.requests == []
+    record("processes raced", len(procs))
