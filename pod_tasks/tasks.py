@@ -72,8 +72,8 @@ def _project() -> Project:
 
 @contextlib.contextmanager
 def _loading() -> Iterator[None]:
-    """Wrap a task creator: a `PodError` while doit loads the tasks (assets.yaml missing
-    or invalid, an unusable name) stops every doit command, ``list`` and ``help``
+    """Wrap a task creator: a `PodError` while doit loads the tasks (assets.yaml
+    unreadable or invalid, an unusable name) stops every doit command, ``list`` and ``help``
     included, before anything runs: the one ``assets.yaml:LINE:`` line on stderr and
     exit code 3, no traceback. (`InvalidTask` rather than `InvalidDodoFile`: ``doit
     help`` hides the latter behind its general usage text.)"""
@@ -83,9 +83,21 @@ def _loading() -> Iterator[None]:
         raise InvalidTask(str(exc)) from None
 
 
-def _manifest() -> Manifest:
-    """The project's manifest (raises `PodError`; call it inside `_loading`)."""
-    return _project().require_manifest()
+def _require_manifest() -> None:
+    _project().require_manifest()
+
+
+def _group(basename: str, doc: str, **extra: object) -> tuple[Manifest | None, dict]:
+    """The manifest and the group task ``basename`` of its subtasks (call inside `_loading`).
+
+    With no assets.yaml at all the manifest is None and the task fails when run, saying
+    to create one, while ``doit list`` and tasks that need none (``doit import-manifest``,
+    ``doit cache``) still work. An invalid assets.yaml raises.
+    """
+    manifest = _project().manifest
+    if manifest is None:
+        return None, {"basename": basename, "doc": doc, "actions": [_guarded(_require_manifest)], "verbosity": 2, **extra}
+    return manifest, {"basename": basename, "name": None, "doc": doc, **extra}
 
 
 def _say(line: str) -> None:
@@ -184,8 +196,10 @@ def task_fetch() -> Iterator[dict]:
     """Fetch every pinned asset and `files:` object into the cache."""
     with _loading():
         project = _project()
-        manifest = _manifest()
-        yield {"basename": "fetch", "name": None, "doc": "Fetch every pinned asset and `files:` object into the cache."}
+        manifest, group = _group("fetch", "Fetch every pinned asset and `files:` object into the cache.")
+        yield group
+        if manifest is None:
+            return
         for pin in manifest.assets.values():
             if pin.override is not None and not pin.override.startswith("s3://"):
                 yield _report_task(pin.name, f"{pin.name}: local override {pin.override} (nothing to fetch)",
@@ -236,12 +250,12 @@ def _publish(name: str, major: bool, minor: bool, patch: bool, version: str, min
 def task_publish() -> Iterator[dict]:
     """Publish a new version: doit publish:NAME --major|--minor|--patch|--version X.Y.Z."""
     with _loading():
-        manifest = _manifest()
-        yield {
-            "basename": "publish", "name": None, "params": _PUBLISH_PARAMS,
-            "doc": "Publish a new version: doit publish:NAME --major|--minor|--patch|--version X.Y.Z.",
-        }
-        for name in manifest.assets:
+        manifest, group = _group(
+            "publish", "Publish a new version: doit publish:NAME --major|--minor|--patch|--version X.Y.Z.",
+            params=_PUBLISH_PARAMS,
+        )
+        yield group
+        for name in manifest.assets if manifest else ():
             yield {
                 "name": name,
                 "actions": [(_guarded(_publish), [name])],
@@ -268,9 +282,9 @@ def _versions(name: str) -> None:
 def task_versions() -> Iterator[dict]:
     """List the versions of a name in the store: doit versions:NAME."""
     with _loading():
-        manifest = _manifest()
-        yield {"basename": "versions", "name": None, "doc": "List the versions of a name in the store: doit versions:NAME."}
-        for name in manifest.assets:
+        manifest, group = _group("versions", "List the versions of a name in the store: doit versions:NAME.")
+        yield group
+        for name in manifest.assets if manifest else ():
             yield {
                 "name": name, "actions": [(_guarded(_versions), [name])], "uptodate": [False],
                 "doc": f"versions of {name} in the store", "verbosity": 2,
@@ -321,7 +335,7 @@ def _age(seconds: float) -> str:
 def task_status() -> dict:
     """Show each asset: pin, cached or not, size, age, whether a check is due, overrides."""
     with _loading():
-        _manifest()
+        _project()
         return {"actions": [_guarded(_status)], "uptodate": [False], "verbosity": 2}
 
 
@@ -335,7 +349,7 @@ def _ls_remote() -> None:
 def task_ls_remote() -> dict:
     """List every name in the store with its latest version."""
     with _loading():
-        _manifest()
+        _project()
         return {"basename": "ls-remote", "actions": [_guarded(_ls_remote)], "uptodate": [False], "verbosity": 2}
 
 
@@ -349,7 +363,7 @@ def _sync(dest: str) -> None:
 def task_sync() -> dict:
     """Copy every pinned file into a folder (default ./versioned_assets): doit sync --dest DIR."""
     with _loading():
-        _manifest()
+        _project()
         return {
             "actions": [_guarded(_sync)],
             "params": [{"name": "dest", "long": "dest", "type": str, "default": "versioned_assets",
@@ -381,7 +395,7 @@ def _cache(invalidate: bool, delete: bool, location: bool, paths: list[str]) -> 
 def task_cache() -> dict:
     """Cache housekeeping: list (default), --invalidate [URL...], --delete URL..., --location."""
     with _loading():
-        _manifest()
+        _project()
         return {
             "actions": [_guarded(_cache)],
             "params": [
