@@ -41,6 +41,7 @@ from typing import BinaryIO, Callable, Iterator
 from .config import Settings
 from .errors import AssetNotFound, CacheError, IntegrityError, OfflineError, UnsafePathError
 from .names import check_relative_key
+from .pipeline import Pipeline, synced_writer
 from .store import CHUNK, Head, Store
 
 __all__ = ["ObjectRef", "Record", "Entry", "AssetCache", "Digester", "Progress"]
@@ -52,6 +53,7 @@ OLD_MARKS = ".timestamps"
 MISSING = "missing_assets.yaml"
 _ATTEMPTS = 3
 _MIB = 1 << 20
+_PIPELINE_FROM = 16 * _MIB
 _PART_SIZES = (5 * _MIB, 8 * _MIB, 15 * _MIB, 16 * _MIB, 32 * _MIB, 64 * _MIB, 100 * _MIB, 128 * _MIB)
 
 class _PinMismatch(IntegrityError):
@@ -159,14 +161,22 @@ class Digester:
         parts = int(etag.rsplit("-", 1)[1]) if etag and "-" in etag else 0
         self.parts = [_Parts(p) for p in _multipart_sizes(size, parts)] if parts else []
 
+        self._steps = self.steps()
+
     def update(self, chunk: bytes) -> None:
-        self.size += len(chunk)
-        self.md5.update(chunk)
-        if self.sha256 is not None:
-            self.sha256.update(chunk)
-        view = memoryview(chunk)
-        for part in self.parts:
-            part.update(view)
+        for step in self._steps:
+            step(chunk)
+
+    def steps(self) -> list[Callable[[bytes], None]]:
+        """`update` as independent steps, each needing only its own chunks in order, so
+        that a `Pipeline` can run them on threads of their own."""
+
+        def md5(chunk: bytes) -> None:
+            self.size += len(chunk)
+            self.md5.update(chunk)
+
+        steps = [md5] + ([self.sha256.update] if self.sha256 is not None else [])
+        return steps + [lambda chunk, part=part: part.update(memoryview(chunk)) for part in self.parts]
 
     def matches_etag(self, etag: str | None) -> bool:
         """The bytes hashed give ``etag``. An unknown ETag (directory store) matches;
@@ -434,22 +444,29 @@ class AssetCache:
                 etag=digester.etag_for(head.etag), sha256=sha, checked=time.time(), immutable=ref.immutable,
             ))
 
-        with _staged(path, before_replace=save) as out:
+        with _staged(path, before_replace=save) as out, contextlib.ExitStack() as threads:
             digester = Digester()
 
             def start(head: Head) -> Callable[[bytes], None]:
                 nonlocal digester
                 digester = Digester(head.etag, head.size, sha256=bool(ref.sha256))
+                # A big object is written and hashed on threads while the network reads.
+                pipe = threads.enter_context(Pipeline([synced_writer(out), *digester.steps()])) \
+                    if head.size >= _PIPELINE_FROM else None
 
                 def sink(chunk: bytes) -> None:
-                    out.write(chunk)
-                    digester.update(chunk)
+                    if pipe is None:
+                        out.write(chunk)
+                        digester.update(chunk)
+                    else:
+                        pipe(chunk)
                     if progress is not None:
                         progress(digester.size, head.size)
 
                 return sink
 
             head = ref.store.download_to(ref.key, start)
+            threads.close()  # every chunk written and hashed
             if digester.size != head.size:
                 raise IntegrityError(f"got {digester.size} bytes of {head.size}")
             if not digester.matches_etag(head.etag):
