@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from tests.conftest import run_python, write
+from tests.conftest import REPO, run_doit, run_python, write
 from tests.doit_project import doit, manifest, output, s3_backend  # noqa: F401  (fixtures)
 
 CSV, X, Y = b"a,b\n1,2\n", b'{"x": 1}\n', b'{"y": 2}\n'
@@ -58,6 +58,15 @@ def test_import_manifest_reports_conflicts_and_fails(s3_backend):
     assert (s3_backend.project / "assets.yaml").read_text() == (
         "store: s3://assets\nassets:\n  foo/a.csv: 1.0.0\n  foo/b.csv: 1.0.0\n"
     )
+
+
+def test_import_manifest_creates_assets_yaml(project):
+    (project / "dodo.py").write_text((REPO / "dodo.py").read_text())
+    (project / "versioned_assets.json").write_text('{"/foo/a.csv": "1.0.0", "/x.bin": "s3://raw/x.bin"}')
+    result = run_doit(["import-manifest", "versioned_assets.json", "--store", "s3://assets"], project)
+    assert result.returncode == 0, output(result)
+    assert f"{project / 'assets.yaml'}: created, 2 name(s) added" in result.stdout
+    assert (project / "assets.yaml").read_text() == "store: s3://assets\nassets:\n  foo/a.csv: 1.0.0\n  x.bin: s3://raw/x.bin\n"
 
 
 @pytest.mark.parametrize("variable", ["POD_CACHE_DIR", "STATIC_CACHE_DIR"])
