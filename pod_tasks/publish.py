@@ -81,9 +81,20 @@ def publish(
     try:
         project.store.put_if_absent(key, source, digest.md5.digest())
     except PublishConflict:
-        raise PublishConflict(
-            f"publish:{pin.name}: {new} was published by someone else meanwhile; "
-            f"{manifest.path.name} is unchanged: run the publish again for the next version"
-        ) from None
+        if not _holds(project, key, digest):
+            raise PublishConflict(
+                f"publish:{pin.name}: {new} was published by someone else meanwhile; "
+                f"{manifest.path.name} is unchanged: run the publish again for the next version"
+            ) from None
     set_pin(manifest.path, pin.name, new, sha256)
     return result
+
+
+def _holds(project: Project, key: str, digest: Digester) -> bool:
+    """``key`` already holds exactly these bytes (same size and MD5 ETag): our own upload
+    whose reply was lost, so the S3 client's retry met it, or an identical one."""
+    try:
+        head = project.store.head(key)
+    except PodError:
+        return False
+    return head.size == digest.size and head.etag == digest.md5.hexdigest()

@@ -17,7 +17,9 @@ applies its fault to the first ``times`` matching requests (``None``: every one)
 - ``delay``: wait ``seconds`` before forwarding (a client gone meanwhile is not
   forwarded), or, with ``after=True``, after the server has answered and before the
   client hears it; with ``gather=N``, hold requests until N have arrived (a barrier);
-- ``slow``: forward, sleeping ``seconds`` after each 64 KiB of the body.
+- ``slow``: forward, sleeping ``seconds`` after each 64 KiB of the body;
+- ``lost``: forward, then close the connection without a reply (the server acted,
+  the client never hears it).
 
 Only loopback is used, every socket has a timeout, and `stop` ends it; counts of
 injected faults and of requests seen are kept for the tests to assert on.
@@ -50,7 +52,7 @@ _TIMEOUT = 30.0
 _HOP = {"connection", "keep-alive", "transfer-encoding", "proxy-connection", "expect", "te", "upgrade"}
 _ERRORS = {500: ("InternalError", "We encountered an internal error. Please try again."),
            503: ("SlowDown", "Please reduce your request rate.")}
-FAULTS = ("close", "truncate", "status", "flip", "delay", "slow")
+FAULTS = ("close", "truncate", "status", "flip", "delay", "slow", "lost")
 
 
 @dataclass
@@ -197,6 +199,10 @@ class _Handler(BaseHTTPRequestHandler):
         try:
             upstream.request(method, path, body=body, headers=headers)
             reply = upstream.getresponse()
+            if fault == "lost":
+                reply.read()
+                self.close_connection = True
+                return
             out = [(k, v) for k, v in reply.getheaders() if k.lower() not in _HOP]
             length = reply.getheader("Content-Length")
             prefetched = None

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from pod_tasks import IntegrityError, PodError, StoreError, resolve
+from pod_tasks.manifest import load_manifest
 from tests.conftest import run_doit, write
 from tests.faults import SECRET, Rule, assert_clean, proxy, record  # noqa: F401 - proxy is a fixture
 
@@ -254,3 +255,62 @@ def test_without_credentials_cached_files_are_served_and_missing_ones_named(s3, 
     missing = (cache_dir / "missing_assets.yaml").read_text()
     assert yaml.safe_load(missing) == ["s3://assets/foo/alpha.2.0.0.csv", "s3://assets/foo/zeta.1.0.0.csv"]
     assert (cache_dir / "assets" / KEY).read_bytes() == b"pinned\n"
+
+
+# --- publish under faults ------------------------------------------------------------------
+
+NEW = b"id,value\n1,2\n"
+
+
+def _publish_project(project: Path, client) -> None:
+    client.create_bucket(Bucket="assets")
+    client.put_object(Bucket="assets", Key="foo/bar.1.0.0.csv", Body=b"old\n")
+    write(project / "assets.yaml", """
+        store: s3://assets
+        assets:
+          foo/bar.csv: 1.0.0
+    """)
+    (project / "dodo.py").write_text("from pod_tasks.tasks import *  # noqa: F401,F403\n")
+    (project / "new.csv").write_bytes(NEW)
+
+
+def _stored(client) -> dict[str, bytes]:
+    listing = client.list_objects_v2(Bucket="assets")["Contents"]
+    return {o["Key"]: client.get_object(Bucket="assets", Key=o["Key"])["Body"].read() for o in listing}
+
+
+PUT = r"^/assets/foo/bar\.1\.1\.0\.csv"
+PUBLISH_FAULTS = [
+    # (id, rule, PUTs that reach the server)
+    ("503 SlowDown once", Rule("PUT", PUT, "status", times=1, status=503), 1),
+    ("reply lost once", Rule("PUT", PUT, "lost", times=1), 2),
+]
+
+
+@pytest.mark.parametrize("rule, puts", [t[1:] for t in PUBLISH_FAULTS], ids=[t[0] for t in PUBLISH_FAULTS])
+def test_a_transient_fault_on_the_upload_still_publishes_once(s3, client, proxy, project, rule, puts):
+    """The S3 client retries the PUT; a retry that meets its own upload is not a conflict."""
+    _publish_project(project, client)
+    proxy.add(rule)
+    result = run_doit(["publish:foo/bar.csv", "--minor", "--file", "new.csv"], project)
+    assert_clean(result)
+    assert result.returncode == 0, result.stdout
+    assert s3.count("PUT", "/assets/foo/bar.1.1.0.csv") == puts
+    assert _stored(client) == {"foo/bar.1.0.0.csv": b"old\n", "foo/bar.1.1.0.csv": NEW}
+    pin = load_manifest(project / "assets.yaml").assets["foo/bar.csv"]
+    assert (str(pin.version), pin.sha256) == ("1.1.0", hashlib.sha256(NEW).hexdigest())
+    record("faults injected", proxy.injected)
+
+
+def test_a_persistent_fault_on_the_upload_leaves_assets_yaml_alone(s3, client, proxy, project):
+    _publish_project(project, client)
+    before = (project / "assets.yaml").read_bytes()
+    proxy.add(Rule("PUT", PUT, "status", times=None, status=500))
+    result = run_doit(["publish:foo/bar.csv", "--minor", "--file", "new.csv"], project)
+    assert_clean(result)
+    assert result.returncode != 0
+    errors = [line for line in result.stdout.splitlines() if line.startswith("ERROR")]
+    assert len(errors) == 1 and errors[0].startswith("ERROR publish:foo/bar.csv: ") and "InternalError" in errors[0]
+    assert (project / "assets.yaml").read_bytes() == before
+    assert _stored(client) == {"foo/bar.1.0.0.csv": b"old\n"}
+    record("faults injected", proxy.injected)
