@@ -186,6 +186,27 @@ def test_transient_fault_on_a_revalidation_head_is_retried(s3, client, proxy, pr
     record("faults injected", proxy.injected)
 
 
+def test_parallel_fetch_retries_a_fault_on_every_object(s3, client, proxy, project, cache_dir):
+    """doit -n 4 -P thread: the first GET of each of 12 objects is cut; all arrive whole."""
+    bodies = {f"set/f{i:02d}.bin": os.urandom(100_000 + i) for i in range(12)}
+    client.create_bucket(Bucket="assets")
+    for name, body in bodies.items():
+        client.put_object(Bucket="assets", Key=name.replace(".bin", ".1.0.0.bin"), Body=body)
+        proxy.add(Rule("GET", "^/assets/" + re.escape(name.replace(".bin", ".1.0.0.bin")), "close", times=1))
+    write(project / "assets.yaml", "store: s3://assets\nassets:\n" + "".join(f"  {n}: 1.0.0\n" for n in bodies))
+    (project / "dodo.py").write_text("from pod_tasks.tasks import *  # noqa: F401,F403\n")
+    s3.clear()
+    result = run_doit(["-n", "4", "-P", "thread", "fetch"], project)
+    assert_clean(result)
+    assert result.returncode == 0, result.stdout + result.stderr
+    for name, body in bodies.items():
+        key = name.replace(".bin", ".1.0.0.bin")
+        assert (cache_dir / "assets" / key).read_bytes() == body
+        assert s3.count("GET", f"/assets/{key}") == 2
+    assert proxy.injected == len(bodies) and _leftovers(cache_dir) == []
+    record("faults injected", proxy.injected)
+
+
 # --- no credentials ----------------------------------------------------------------------
 
 NO_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "", "AWS_SECRET_ACCESS_KEY": "", "AWS_SESSION_TOKEN": ""}
