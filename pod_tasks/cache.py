@@ -154,12 +154,16 @@ class Digester:
     """Hashes a stream in one pass: MD5, sha256 when asked, and the multipart ETag
     candidates that ``etag`` (``md5-of-parts-N``) may need."""
 
-    def __init__(self, etag: str | None = None, size: int = 0, sha256: bool = False) -> None:
+    def __init__(
+        self, etag: str | None = None, size: int = 0, sha256: bool = False, part_size: int | None = None
+    ) -> None:
+        """``part_size``, when known, replaces the guesses for a multipart ``etag``."""
         self.size = 0
         self.md5 = hashlib.md5()
         self.sha256 = hashlib.sha256() if sha256 else None
         parts = int(etag.rsplit("-", 1)[1]) if etag and "-" in etag else 0
-        self.parts = [_Parts(p) for p in _multipart_sizes(size, parts)] if parts else []
+        sizes = ([part_size] if part_size else _multipart_sizes(size, parts)) if parts else []
+        self.parts = [_Parts(p) for p in sizes]
 
         self._steps = self.steps()
 
@@ -198,8 +202,10 @@ class Digester:
         return self.md5.hexdigest()
 
     @classmethod
-    def of_file(cls, path: Path, etag: str | None = None, sha256: bool = False) -> "Digester":
-        digester = cls(etag, path.stat().st_size, sha256)
+    def of_file(
+        cls, path: Path, etag: str | None = None, sha256: bool = False, part_size: int | None = None
+    ) -> "Digester":
+        digester = cls(etag, path.stat().st_size, sha256, part_size)
         with open(path, "rb") as source:
             while chunk := source.read(CHUNK):
                 digester.update(chunk)
@@ -366,7 +372,8 @@ class AssetCache:
             return True
         if head.etag and record.etag != head.etag:
             if "-" in head.etag:
-                same = Digester.of_file(path, head.etag).matches_etag(head.etag) and head.size == record.size
+                same = head.size == record.size and self._etag_verdict(
+                    ref, path, head.etag, Digester.of_file(path, head.etag)) is True
             else:
                 same = record.md5 == head.etag
             if not same:
@@ -375,6 +382,22 @@ class AssetCache:
             return False
         self._save(ref, replace(record, etag=head.etag, checked=time.time()))
         return True
+
+    @staticmethod
+    def _etag_verdict(ref: ObjectRef, path: Path, etag: str | None, digester: Digester) -> bool | None:
+        """Whether the bytes at ``path`` (hashed in ``digester``) give ``etag``: shown by
+        their MD5, by a guessed part size, or else by the part size the store reports.
+        None when nothing can show it (no ETag; a server that reports no part size)."""
+        if not etag:
+            return None
+        if digester.proves_etag(etag):
+            return True
+        if "-" not in etag:
+            return False
+        part = ref.store.part_size(ref.key)
+        if part is None:
+            return False if digester.parts else None
+        return Digester.of_file(path, etag, part_size=part).proves_etag(etag)
 
     # --- fetching -------------------------------------------------------------------
 
@@ -441,7 +464,8 @@ class AssetCache:
             # the new file also sees its record, and never adopts it as unchecked.
             self._save(ref, Record(
                 url=ref.url, size=st.st_size, mtime_ns=st.st_mtime_ns, md5=digester.md5.hexdigest(),
-                etag=digester.etag_for(head.etag), sha256=sha, checked=time.time(), immutable=ref.immutable,
+                etag=head.etag if verdict else digester.etag_for(head.etag), sha256=sha, checked=time.time(),
+                immutable=ref.immutable,
             ))
 
         with _staged(path, before_replace=save) as out, contextlib.ExitStack() as threads:
@@ -469,11 +493,13 @@ class AssetCache:
             threads.close()  # every chunk written and hashed
             if digester.size != head.size:
                 raise IntegrityError(f"got {digester.size} bytes of {head.size}")
-            if not digester.matches_etag(head.etag):
+            out.flush()  # the bytes may be read again, for an unguessed multipart part size
+            verdict = self._etag_verdict(ref, Path(out.name), head.etag, digester)
+            if verdict is False:
                 raise IntegrityError(f"the bytes do not match the store's ETag {head.etag}")
             sha = digester.sha256.hexdigest() if digester.sha256 else None
             if ref.sha256 and sha != ref.sha256:
-                mismatch = _PinMismatch if digester.proves_etag(head.etag) else IntegrityError
+                mismatch = _PinMismatch if verdict else IntegrityError
                 raise mismatch(f"sha256 {sha} does not match the pin {ref.sha256} in assets.yaml")
 
     def _missing(self, ref: ObjectRef, path: Path, cause: OfflineError) -> OfflineError:

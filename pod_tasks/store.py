@@ -50,6 +50,9 @@ class Store(Protocol):
     def head(self, key: str) -> Head:
         """ETag and size of ``key``; raises `AssetNotFound` when it does not exist."""
 
+    def part_size(self, key: str) -> int | None:
+        """The size of the first part of a multipart object; None when it has no parts."""
+
     def download_to(self, key: str, start: Opener) -> Head:
         """Stream ``key``: call ``start(head)`` once, feed its sink every chunk, return the head."""
 
@@ -149,6 +152,10 @@ class S3Store:
         reply = self._call(key, lambda: _s3_client().head_object(Bucket=self.bucket, Key=key))
         return Head(reply["ETag"].strip('"'), int(reply["ContentLength"]))
 
+    def part_size(self, key: str) -> int | None:
+        reply = self._call(key, lambda: _s3_client().head_object(Bucket=self.bucket, Key=key, PartNumber=1))
+        return int(reply["ContentLength"]) if reply.get("PartsCount") else None
+
     def download_to(self, key: str, start: Opener) -> Head:
         from botocore.exceptions import BotoCoreError
 
@@ -239,6 +246,9 @@ class DirStore:
             return Head(None, self._path(key).stat().st_size)
         except FileNotFoundError:
             raise AssetNotFound(f"{self.url(key)} does not exist in the store") from None
+
+    def part_size(self, key: str) -> int | None:
+        return None  # files here are written whole
 
     def download_to(self, key: str, start: Opener) -> Head:
         try:

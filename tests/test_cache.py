@@ -142,13 +142,13 @@ def test_never_revalidated(s3, bucket, cache_dir, timeout, immutable, bucket_imm
 MIB = 1 << 20
 
 
-def _upload_multipart(client, key: str, data: bytes) -> str:
+def _upload_multipart(client, key: str, data: bytes, part: int = 5 * MIB) -> str:
     import io
 
     from boto3.s3.transfer import TransferConfig
 
     client.upload_fileobj(io.BytesIO(data), BUCKET, key,
-                          Config=TransferConfig(multipart_threshold=5 * MIB, multipart_chunksize=5 * MIB))
+                          Config=TransferConfig(multipart_threshold=5 * MIB, multipart_chunksize=part))
     return client.head_object(Bucket=BUCKET, Key=key)["ETag"].strip('"')
 
 
@@ -175,7 +175,7 @@ def test_multipart_object_is_verified_and_revalidated(s3, bucket, cache_dir, has
     age(cache, ref("big.bin"), DAY + 1)
     s3.clear()
     cache.fetch(ref("big.bin"))
-    assert s3.counts() == {"HEAD": 1, "GET": 1}
+    assert s3.counts() == {"HEAD": 2, "GET": 1}  # no guess fits: the store is asked for the part size
     assert hashlib.sha256(path.read_bytes()).digest() == hashlib.sha256(data).digest()
 
     # An old cache's copy, with no record: one HEAD, compared by the multipart ETag, no GET.
@@ -183,6 +183,32 @@ def test_multipart_object_is_verified_and_revalidated(s3, bucket, cache_dir, has
     s3.clear()
     assert make_cache(cache_dir).fetch(ref("big.bin")) == path
     assert s3.counts() == {"HEAD": 1}
+
+
+@pytest.mark.slow
+def test_multipart_object_with_an_unguessed_part_size(s3, bucket, cache_dir, hashes):
+    data = os.urandom(1024) * (12 * 1024)
+    etag = _upload_multipart(bucket, "odd.bin", data, part=5 * MIB + 1)  # 3 parts no guess fits
+    assert etag.endswith("-3")
+    cache = make_cache(cache_dir)
+    s3.clear()
+    path = cache.fetch(ref("odd.bin"))
+    assert hashlib.sha256(path.read_bytes()).digest() == hashlib.sha256(data).digest()
+    assert s3.counts() == {"GET": 1, "HEAD": 1}  # the HEAD asks for the size of part 1
+    assert cache.record(ref("odd.bin")).etag == etag
+    age(cache, ref("odd.bin"), DAY + 1)
+    s3.clear()
+    cache.fetch(ref("odd.bin"))
+    assert s3.counts() == {"HEAD": 1}
+
+    # Changed remotely, same size: the part size the store reports shows the difference.
+    other = os.urandom(1024) * (12 * 1024)
+    new_etag = _upload_multipart(bucket, "odd.bin", other, part=5 * MIB + 1)
+    (cache_dir / ".pod").rename(cache_dir / "records-gone")  # no recorded ETag to compare
+    s3.clear()
+    assert make_cache(cache_dir).fetch(ref("odd.bin")).read_bytes() == other
+    assert s3.counts() == {"HEAD": 3, "GET": 1}  # check, part size, part size again after the GET
+    assert make_cache(cache_dir).record(ref("odd.bin")).etag == new_etag
 
 
 def test_sha256_mismatch_keeps_nothing(s3, bucket, cache_dir):

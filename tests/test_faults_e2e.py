@@ -94,10 +94,6 @@ def test_flipped_bytes_in_a_multipart_object_are_caught_by_its_etag(s3, client, 
     record("faults injected", proxy.injected)
 
 
-@pytest.mark.xfail(strict=True, raises=IntegrityError, reason=(
-    "known gap: a multipart ETag whose part size (here 10 MiB) is not among the cache's guesses "
-    "cannot be checked, and good bytes are refused; the fix is to ask the store for the part size "
-    "(HEAD with PartNumber=1) when no guess matches"))
 def test_a_multipart_object_with_an_unusual_part_size_is_fetched(s3, client, project, cache_dir):
     from boto3.s3.transfer import TransferConfig
 
