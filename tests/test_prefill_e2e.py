@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 
-from tests.conftest import write
+from tests.conftest import REPO, run_doit, write
 from tests.doit_project import (  # noqa: F401  (fixtures)
     assert_clean_failure,
     backend,
@@ -94,3 +94,16 @@ def test_prefill_bad_list_is_one_line(backend):
     write(backend.project / "needed.yaml", "foo/a.csv: 1.0.0\n")
     assert_clean_failure(doit(backend, "prefill", "--list", "needed.yaml"), "needed.yaml:1:", "YAML list")
     assert_clean_failure(doit(backend, "prefill"), "--list needed.yaml")
+
+
+def test_prefill_of_urls_needs_no_assets_yaml(s3, client, project, cache_dir):
+    client.create_bucket(Bucket="raw")
+    client.put_object(Bucket="raw", Key="x.json", Body=b"{}\n")
+    (project / "dodo.py").write_text((REPO / "dodo.py").read_text())
+    write(project / "needed.yaml", "- s3://raw/x.json\n- foo/a.csv\n")
+    result = run_doit(["prefill", "--list", "needed.yaml"], project)
+    text = output(result)
+    assert result.returncode == 1 and "Traceback" not in text, text
+    assert summary(text) == (1, 0, 0, 1, 3)  # a name needs assets.yaml: a failure that says so
+    assert "failed foo/a.csv: assets.yaml:1: no assets.yaml" in text
+    assert (cache_dir / "raw/x.json").read_bytes() == b"{}\n"
