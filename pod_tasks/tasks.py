@@ -14,7 +14,7 @@ import functools
 import sys
 import time
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Callable, Iterable, Iterator
 
 from doit.exceptions import InvalidTask, TaskFailed
 from doit.reporter import ConsoleReporter
@@ -192,27 +192,49 @@ def _report_task(name: str, line: str, doc: str) -> dict:
     return {"name": name, "actions": [(_say, [line])], "doc": doc, "verbosity": 2}
 
 
+def _with_aliases(basename: str, subtasks: Iterable[dict]) -> Iterator[dict]:
+    """``subtasks``, plus ``basename:/NAME`` for each such argument on the command line
+    that names one of them (a leading ``/`` in a name is optional, as everywhere else).
+
+    Only the names asked for get an alias, so ``doit list --all`` shows each name once.
+    An alias of a task with targets depends on it (two tasks cannot share a target);
+    any other alias is a copy, so that its options (``publish``) reach it.
+    """
+    wanted = {arg.split(":", 1)[1] for arg in sys.argv[1:] if arg.startswith(f"{basename}:/")}
+    for task in subtasks:
+        name = task["name"]  # read before doit takes the dict over
+        copy = {**task, "name": "/" + name}
+        yield task
+        if copy["name"] in wanted:
+            if "targets" in copy:
+                yield {"name": copy["name"], "actions": None, "task_dep": [f"{basename}:{name}"], "doc": copy["doc"]}
+            else:
+                yield copy
+
+
+def _fetch_subtasks(project: Project, manifest: Manifest) -> Iterator[dict]:
+    for pin in manifest.assets.values():
+        if pin.override is not None and not pin.override.startswith("s3://"):
+            yield _report_task(pin.name, f"{pin.name}: local override {pin.override} (nothing to fetch)",
+                               f"local override {pin.override}")
+        elif pin.version is None and pin.override is None:
+            yield _report_task(pin.name, f"{pin.name}: not published yet (run doit publish:{pin.name})",
+                               "declared, not published yet")
+        else:
+            ref = project.pin_ref(pin)
+            assert isinstance(ref, ObjectRef)
+            yield _fetch_task(pin.name, ref)
+    for url in manifest.files:
+        yield _fetch_task(url, project.url_ref(url))
+
+
 def task_fetch() -> Iterator[dict]:
     """Fetch every pinned asset and `files:` object into the cache."""
     with _loading():
-        project = _project()
         manifest, group = _group("fetch", "Fetch every pinned asset and `files:` object into the cache.")
         yield group
-        if manifest is None:
-            return
-        for pin in manifest.assets.values():
-            if pin.override is not None and not pin.override.startswith("s3://"):
-                yield _report_task(pin.name, f"{pin.name}: local override {pin.override} (nothing to fetch)",
-                                   f"local override {pin.override}")
-            elif pin.version is None and pin.override is None:
-                yield _report_task(pin.name, f"{pin.name}: not published yet (run doit publish:{pin.name})",
-                                   "declared, not published yet")
-            else:
-                ref = project.pin_ref(pin)
-                assert isinstance(ref, ObjectRef)
-                yield _fetch_task(pin.name, ref)
-        for url in manifest.files:
-            yield _fetch_task(url, project.url_ref(url))
+        if manifest is not None:
+            yield from _with_aliases("fetch", _fetch_subtasks(_project(), manifest))
 
 
 _PUBLISH_PARAMS = [
@@ -255,15 +277,14 @@ def task_publish() -> Iterator[dict]:
             params=_PUBLISH_PARAMS,
         )
         yield group
-        for name in manifest.assets if manifest else ():
-            yield {
-                "name": name,
-                "actions": [(_guarded(_publish), [name])],
-                "params": _PUBLISH_PARAMS,
-                "uptodate": [False],
-                "doc": f"publish a new version of {name}",
-                "verbosity": 2,
-            }
+        yield from _with_aliases("publish", ({
+            "name": name,
+            "actions": [(_guarded(_publish), [name])],
+            "params": _PUBLISH_PARAMS,
+            "uptodate": [False],
+            "doc": f"publish a new version of {name}",
+            "verbosity": 2,
+        } for name in (manifest.assets if manifest else ())))
 
 
 def _versions(name: str) -> None:
@@ -284,11 +305,10 @@ def task_versions() -> Iterator[dict]:
     with _loading():
         manifest, group = _group("versions", "List the versions of a name in the store: doit versions:NAME.")
         yield group
-        for name in manifest.assets if manifest else ():
-            yield {
-                "name": name, "actions": [(_guarded(_versions), [name])], "uptodate": [False],
-                "doc": f"versions of {name} in the store", "verbosity": 2,
-            }
+        yield from _with_aliases("versions", ({
+            "name": name, "actions": [(_guarded(_versions), [name])], "uptodate": [False],
+            "doc": f"versions of {name} in the store", "verbosity": 2,
+        } for name in (manifest.assets if manifest else ())))
 
 
 def _status_row(project: Project, name: str, label: str, target: ObjectRef) -> tuple[str, ...]:

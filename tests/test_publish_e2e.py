@@ -227,3 +227,19 @@ def test_rewrite_keeps_every_other_byte(dir_backend, pin, expected, newline):
     line = expected.format(new=new, new_with_source=new_with_source)
     assert path.read_bytes() == (top + line + bottom).replace("\n", newline).encode()
     assert backend.get("foo/bar.1.2.6.csv") == NEW
+
+
+def test_a_leading_slash_in_the_subtask_name(dir_backend, cache_dir):
+    """`doit publish:/foo/bar.csv` (the old tool's spelling) is `publish:foo/bar.csv`."""
+    before = published_project(dir_backend)
+    published = doit(dir_backend, "publish:/foo/bar.csv", "--file", "data/bar.csv", "--patch")
+    assert published.returncode == 0, output(published)
+    assert_pinned(dir_backend, before, "1.3.1", NEW)
+    versions = doit(dir_backend, "versions:/foo/bar.csv")
+    assert "foo/bar.csv 1.3.1  (pinned, latest)" in versions.stdout.splitlines(), output(versions)
+    fetched = doit(dir_backend, "fetch:/foo/bar.csv")
+    assert fetched.returncode == 0, output(fetched)
+    assert (cache_dir / dir_backend.cache_folder / "foo" / "bar.1.3.1.csv").read_bytes() == NEW
+    assert "-- fetch:foo/bar.csv" in doit(dir_backend, "fetch:/foo/bar.csv").stdout
+    listed = doit(dir_backend, "list", "--all").stdout
+    assert "publish:/foo/bar.csv" not in listed and "publish:foo/bar.csv" in listed
