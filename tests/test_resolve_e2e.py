@@ -47,9 +47,15 @@ def sha(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
+def bucket_with(client, bucket: str, objects: dict[str, bytes]) -> None:
+    """Create ``bucket`` holding ``objects`` (key -> bytes)."""
+    client.create_bucket(Bucket=bucket)
+    for key, body in objects.items():
+        client.put_object(Bucket=bucket, Key=key, Body=body)
+
+
 def test_resolve_miss_then_hit_counts_requests(s3, client, project, cache_dir):
-    client.create_bucket(Bucket="assets")
-    client.put_object(Bucket="assets", Key="foo/bar.1.2.5.csv", Body=b"a,b\n1,2\n")
+    bucket_with(client, "assets", {"foo/bar.1.2.5.csv": b"a,b\n1,2\n"})
     write(project / "assets.yaml", """
         store: s3://assets
         assets:
@@ -68,8 +74,7 @@ def test_resolve_miss_then_hit_counts_requests(s3, client, project, cache_dir):
 
 
 def test_mutable_object_timeout_and_etag_change(s3, client, project):
-    client.create_bucket(Bucket="raw")
-    client.put_object(Bucket="raw", Key="data/x.json", Body=b'{"v": 1}')
+    bucket_with(client, "raw", {"data/x.json": b'{"v": 1}'})
     write(project / "assets.yaml", "store: s3://assets\n")
     expr = "resolve('s3://raw/data/x.json')"
     s3.clear()
@@ -95,8 +100,7 @@ def test_mutable_object_timeout_and_etag_change(s3, client, project):
 @pytest.mark.slow
 def test_eight_processes_on_one_missing_object_make_one_get(s3, client, project, tmp_path):
     data = os.urandom(1 << 16) * 32  # 2 MiB, so the downloads would overlap
-    client.create_bucket(Bucket="assets")
-    client.put_object(Bucket="assets", Key="big/blob.1.0.0.bin", Body=data)
+    bucket_with(client, "assets", {"big/blob.1.0.0.bin": data})
     write(project / "assets.yaml", """
         store: s3://assets
         assets:
@@ -128,10 +132,8 @@ def test_offline_with_the_server_stopped(own_s3, project, cache_dir):
     import boto3
 
     client = boto3.client("s3", endpoint_url=own_s3.endpoint)
-    client.create_bucket(Bucket="assets")
-    client.put_object(Bucket="assets", Key="have.1.0.0.csv", Body=b"pinned")
-    client.create_bucket(Bucket="raw")
-    client.put_object(Bucket="raw", Key="live.json", Body=b"live")
+    bucket_with(client, "assets", {"have.1.0.0.csv": b"pinned"})
+    bucket_with(client, "raw", {"live.json": b"live"})
     write(project / "assets.yaml", """
         store: s3://assets
         assets:
@@ -159,8 +161,7 @@ def test_offline_with_the_server_stopped(own_s3, project, cache_dir):
 
 
 def test_offline_mode_makes_no_request(s3, client, project, cache_dir):
-    client.create_bucket(Bucket="assets")
-    client.put_object(Bucket="assets", Key="a.1.0.0.txt", Body=b"a")
+    bucket_with(client, "assets", {"a.1.0.0.txt": b"a"})
     write(project / "assets.yaml", """
         store: s3://assets
         assets:
@@ -204,8 +205,7 @@ def test_store_folder_missing_is_offline(project):
 
 
 def test_overrides(s3, client, project, cache_dir):
-    client.create_bucket(Bucket="other")
-    client.put_object(Bucket="other", Key="x/y.bin", Body=b"from s3")
+    bucket_with(client, "other", {"x/y.bin": b"from s3"})
     (project / "scratch").mkdir()
     (project / "scratch" / "try.obj").write_bytes(b"local try")
     write(project / "assets.yaml", """
@@ -228,9 +228,7 @@ def test_overrides(s3, client, project, cache_dir):
 
 
 def test_integrity_check_catches_replaced_bytes(s3, client, project, cache_dir):
-    client.create_bucket(Bucket="assets")
-    client.put_object(Bucket="assets", Key="model.1.0.0.bin", Body=b"the real model")
-    client.put_object(Bucket="assets", Key="other.1.0.0.bin", Body=b"other")
+    bucket_with(client, "assets", {"model.1.0.0.bin": b"the real model", "other.1.0.0.bin": b"other"})
     write(project / "assets.yaml", f"""
         store: s3://assets
         assets:
@@ -252,9 +250,7 @@ def test_integrity_check_catches_replaced_bytes(s3, client, project, cache_dir):
 
 
 def test_round_trip_pickle_and_version(s3, client, project):
-    client.create_bucket(Bucket="assets")
-    client.put_object(Bucket="assets", Key="d/a.1.0.0.txt", Body=b"one")
-    client.put_object(Bucket="assets", Key="d/a.2.0.0.txt", Body=b"two")
+    bucket_with(client, "assets", {"d/a.1.0.0.txt": b"one", "d/a.2.0.0.txt": b"two"})
     (project / "local.txt").write_bytes(b"local")
     write(project / "assets.yaml", """
         store: s3://assets
@@ -284,9 +280,7 @@ def test_round_trip_pickle_and_version(s3, client, project):
 
 
 def test_manifest_discovery(s3, client, project, tmp_path):
-    client.create_bucket(Bucket="assets")
-    client.put_object(Bucket="assets", Key="n.1.0.0.txt", Body=b"near")
-    client.put_object(Bucket="assets", Key="n.2.0.0.txt", Body=b"named")
+    bucket_with(client, "assets", {"n.1.0.0.txt": b"near", "n.2.0.0.txt": b"named"})
     write(project / "assets.yaml", "store: s3://assets\nassets:\n  n.txt: 1.0.0\n")
     write(tmp_path / "elsewhere" / "pins.yaml", "store: s3://assets\nassets:\n  n.txt: 2.0.0\n")
     deep = project / "src" / "pkg"
