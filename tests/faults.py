@@ -21,8 +21,8 @@ applies its fault to the first ``times`` matching requests (``None``: every one)
 - ``lost``: forward, then close the connection without a reply (the server acted,
   the client never hears it).
 
-Only loopback is used, every socket has a timeout, and `stop` ends it; counts of
-injected faults and of requests seen are kept for the tests to assert on.
+Only loopback is used, every socket has a timeout, and `stop` ends it; the faults
+injected are counted for the tests to assert on.
 """
 
 from __future__ import annotations
@@ -37,7 +37,6 @@ import struct
 import subprocess
 import threading
 import time
-from collections import Counter
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -100,12 +99,11 @@ class Rule:
 
 
 class FaultProxy:
-    """The proxy: `start`, `add` rules, read `injected` / `seen`, `stop`."""
+    """The proxy: `start`, `add` rules, read `injected`, `stop`."""
 
     def __init__(self, upstream_port: int) -> None:
         self.upstream_port = upstream_port
         self.rules: list[Rule] = []
-        self.seen: Counter = Counter()
         self._lock = threading.Lock()
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
@@ -135,11 +133,6 @@ class FaultProxy:
             self.rules.append(rule)
         return rule
 
-    def clear(self) -> None:
-        """Drop every rule (their counts stay in `injected` only until then)."""
-        with self._lock:
-            self.rules.clear()
-
     @property
     def injected(self) -> int:
         with self._lock:
@@ -147,7 +140,6 @@ class FaultProxy:
 
     def _claim(self, method: str, path: str) -> Rule | None:
         with self._lock:
-            self.seen[method, path.split("?", 1)[0]] += 1
             for rule in self.rules:
                 if rule.claims(method, path):
                     return rule
