@@ -192,7 +192,7 @@ def test_directory_store(project, cache_dir):
     other, other_digest = resolve_in(project, "resolve('foo/bar.csv', version='1.1.0')")
     assert other_digest == sha(b"y" * 10) and Path(other).name == "bar.1.1.0.csv"
     message = fail_in(project, "resolve('foo/bar.csv', version='9.9.9')")
-    assert message.startswith("AssetNotFound: ") and "bar.9.9.9.csv does not exist in the store" in message
+    assert message.startswith("AssetNotFound: foo/bar.csv@9.9.9: file://") and "bar.9.9.9.csv does not exist" in message
     (project / "store" / "foo" / "bar.1.0.0.csv").unlink()  # the cache still has it
     assert resolve_in(project, "resolve('foo/bar.csv')") == (path, digest)
 
