@@ -13,7 +13,7 @@ import os
 import re
 import tempfile
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -304,20 +304,39 @@ def set_pin(path: str | os.PathLike[str], name: str, version: Version, sha256: s
     with edit_lock(path):
         text = _read_text(path)
         root = _compose(text, path)
-        parse_manifest(text, path)
-        _, value = _entry_nodes(root, name)
+        before = parse_manifest(text, path)
+        key, value = _entry_nodes(root, name)
+        if value.start_mark.index < key.end_mark.index or text[value.start_mark.index] == "&":
+            raise ManifestError(
+                f"{path.name}:{key.start_mark.line + 1}: {name}: its pin is a YAML alias or anchor (*x, &x): "
+                f"write the pins out in full before publishing"
+            )
         parts = [f"version: {version}", f"sha256: {sha256}"]
         if isinstance(value, yaml.MappingNode):
             for k, v in value.value:
                 if k.value == "source":
                     parts.append(f"source: {text[v.start_mark.index:_span_end(v)]}")
         new_text = text[: value.start_mark.index] + "{" + ", ".join(parts) + "}" + text[_span_end(value):]
-        manifest = parse_manifest(new_text, path)
-        pin = manifest.assets.get(name)
-        if pin is None or pin.version != version or pin.sha256 != sha256:
-            raise PodError(f"{path}: rewriting the pin of {name} went wrong; the file was left as it was")
+        try:
+            manifest = parse_manifest(new_text, path)
+        except ManifestError as exc:
+            problem: str | None = str(exc)
+        else:
+            pin = manifest.assets.get(name)
+            problem = (
+                "the new pin reads differently" if pin is None or (pin.version, pin.sha256) != (version, sha256)
+                else "another entry changed" if _unplaced(manifest, name) != _unplaced(before, name)
+                else None
+            )
+        if problem:
+            raise PodError(f"{path}: rewriting the pin of {name} went wrong ({problem}); the file was left as it was")
         _replace_text(path, new_text)
         return manifest
+
+
+def _unplaced(manifest: Manifest, skip: str) -> dict[str, Pin]:
+    """Every pin but ``skip``'s, without line numbers (an edit may move them)."""
+    return {name: replace(pin, line=0) for name, pin in manifest.assets.items() if name != skip}
 
 
 def _replace_text(path: Path, text: str) -> None:

@@ -224,6 +224,10 @@ def test_set_pin_keeps_permissions(tmp_path):
 @pytest.mark.parametrize("text, name, error, fragment", [
     ("store: s3://b\nassets:\n  a.csv: 1.0.0\n", "b.csv", AssetNotFound, "'b.csv' is not under `assets:`"),
     ("store: s3://b\nassets:\n  a.csv: 1.0.0\n  b.csv: 01.0.0\n", "a.csv", ManifestError, "assets.yaml:4:"),
+    ("store: s3://b\nassets:\n  a.csv: &v 1.0.0\n  b.csv: *v\n", "b.csv", ManifestError,
+     "^assets.yaml:4: b.csv: its pin is a YAML alias or anchor"),
+    ("store: s3://b\nassets:\n  a.csv: &v 1.0.0\n  b.csv: *v\n", "a.csv", ManifestError,
+     "^assets.yaml:3: a.csv: its pin is a YAML alias or anchor"),
 ])
 def test_set_pin_refusals_leave_the_file_alone(tmp_path, text, name, error, fragment):
     path = tmp_path / "assets.yaml"
