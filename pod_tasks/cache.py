@@ -305,7 +305,8 @@ class AssetCache:
     def _verified(self, ref: ObjectRef, path: Path, st: os.stat_result) -> Record | None:
         """A record that describes the file at ``path`` now, hashing only if it changed.
 
-        None when the file does not match the sha256 pin (it must be fetched again).
+        None when the file does not match the sha256 pin, or was changed after it was
+        recorded (it must be fetched again).
         A file with no record (an old cache) is adopted: its old mark counts as the
         last check.
         """
@@ -319,12 +320,16 @@ class AssetCache:
         sha = digest.sha256.hexdigest() if digest.sha256 else None
         if ref.sha256 and sha != ref.sha256:
             return None
-        if record is not None and record.md5 == digest.md5.hexdigest():
+        if record is not None and record.md5 != digest.md5.hexdigest():
+            # Changed since it was verified (edited in place): no longer the store's
+            # bytes, whatever its size; a store without ETags could not tell.
+            return None
+        if record is not None:
             fresh = replace(record, size=st.st_size, mtime_ns=st.st_mtime_ns, sha256=sha or record.sha256)
         else:
             fresh = Record(
                 url=ref.url, size=st.st_size, mtime_ns=st.st_mtime_ns, md5=digest.md5.hexdigest(),
-                etag=None, sha256=sha, checked=self._old_mark(f"{ref.store.name}/{ref.key}") if record is None else None,
+                etag=None, sha256=sha, checked=self._old_mark(f"{ref.store.name}/{ref.key}"),
                 immutable=ref.immutable,
             )
         self._save(ref, fresh)
@@ -426,9 +431,6 @@ class AssetCache:
                     log.warning("%s: serving the cached copy, could not update it: %s", ref, exc)
                     return path
                 raise self._missing(ref, path, exc) from None
-            except AssetNotFound as exc:
-                named = f"{ref.label}: " if ref.label and ref.label != ref.url else ""
-                raise AssetNotFound(f"{named}{exc}: check the name, version or URL asked for") from None
         return path
 
     @contextlib.contextmanager

@@ -491,3 +491,18 @@ def test_unknown_name(s3_backend, task):
     assert result.stderr.startswith(f'ERROR: Invalid parameter: "{task}:no/such.csv"'), result.stderr
     assert " list" in result.stderr
     assert s3_backend.s3.requests == []
+
+
+def test_a_cached_file_changed_locally_is_fetched_again(backend, cache_dir):
+    two_assets(backend)
+    assert doit(backend, "fetch").returncode == 0
+    csv = cached(backend, cache_dir, "foo/bar.1.2.5.csv")
+    csv.write_bytes(b"X" * len(CSV))  # same size, other bytes
+    if backend.s3:
+        backend.s3.clear()
+    result = doit(backend, "fetch")
+    assert result.returncode == 0, output(result)
+    assert "-- fetch:foo/bar.csv" not in result.stdout and "-- fetch:cfg/params.json" in result.stdout
+    assert csv.read_bytes() == CSV
+    if backend.s3:
+        assert backend.gets("foo/bar.1.2.5.csv") == 1
