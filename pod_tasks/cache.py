@@ -431,6 +431,9 @@ class AssetCache:
                     log.warning("%s: serving the cached copy, could not update it: %s", ref, exc)
                     return path
                 raise self._missing(ref, path, exc) from None
+            except AssetNotFound as exc:
+                named = f"{ref.label}: " if ref.label and ref.label != ref.url else ""
+                raise AssetNotFound(f"{named}{exc}: check the name, version or URL asked for") from None
         return path
 
     @contextlib.contextmanager

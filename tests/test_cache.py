@@ -235,10 +235,14 @@ def test_sha256_pin_accepts_the_right_bytes(s3, bucket, cache_dir):
     assert cache.record(target).sha256 == target.sha256
 
 
-def test_missing_object_is_asset_not_found(s3, bucket, cache_dir):
+@pytest.mark.parametrize("label, expected", [
+    ("", f"^s3://{BUCKET}/nope.txt does not exist in the store: check the name, version or URL asked for$"),
+    ("nope.txt@1.0.0", f"^nope.txt@1.0.0: s3://{BUCKET}/nope.txt does not exist in the store: check"),
+])
+def test_missing_object_is_asset_not_found(s3, bucket, cache_dir, label, expected):
     cache = make_cache(cache_dir)
-    with pytest.raises(AssetNotFound, match=f"s3://{BUCKET}/nope.txt does not exist"):
-        cache.fetch(ref("nope.txt"))
+    with pytest.raises(AssetNotFound, match=expected):
+        cache.fetch(ObjectRef(S3Store(BUCKET), "nope.txt", True, label=label))
     assert not (cache_dir / BUCKET / "nope.txt").exists()
 
 
