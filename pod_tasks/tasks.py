@@ -165,8 +165,10 @@ def _fetch(ref: ObjectRef) -> None:
     if after is not None and (before is None or after.mtime_ns != before.mtime_ns or after.size != before.size):
         seconds = max(time.monotonic() - start, 1e-6)
         _say(f"{ref}: {_size(after.size)} in {seconds:.2f}s ({_size(after.size / seconds)}/s) -> {path}")
-    else:
+    elif after is not None and before is not None and after.checked != before.checked:
         _say(f"{ref}: checked with the store, unchanged")
+    else:  # the store could not be asked (offline, no credentials): the warning says why
+        _say(f"{ref}: using the cached copy, not checked with the store")
 
 
 def _clean(name: str, path: Path) -> None:

@@ -271,6 +271,7 @@ def test_without_credentials_cached_files_are_served_and_missing_ones_named(s3, 
     assert errors == ["foo/alpha.csv", "foo/zeta.csv"], result.stdout
     missing = (cache_dir / "missing_assets.yaml").read_text()
     assert yaml.safe_load(missing) == ["s3://assets/foo/alpha.2.0.0.csv", "s3://assets/foo/zeta.1.0.0.csv"]
+    assert "s3://data/x.json: using the cached copy, not checked with the store" in result.stdout
     assert (cache_dir / "assets" / KEY).read_bytes() == b"pinned\n"
 
 
