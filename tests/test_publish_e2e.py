@@ -243,3 +243,19 @@ def test_a_leading_slash_in_the_subtask_name(dir_backend, cache_dir):
     assert "-- fetch:foo/bar.csv" in doit(dir_backend, "fetch:/foo/bar.csv").stdout
     listed = doit(dir_backend, "list", "--all").stdout
     assert "publish:/foo/bar.csv" not in listed and "publish:foo/bar.csv" in listed
+
+
+def test_publish_into_a_store_with_a_key_prefix(s3_backend, cache_dir):
+    """`store: s3://bucket/prefix`: versions are read and written under the prefix only."""
+    store = s3_backend
+    store.put("team/foo/bar.1.2.5.csv", b"old\n")
+    store.put("other-team/foo/bar.9.0.0.csv", b"not ours\n")
+    write(store.project / "data" / "bar.csv", NEW.decode())
+    (store.project / "assets.yaml").write_text("store: s3://assets/team\nassets:\n  foo/bar.csv: 1.2.5\n")
+    result = doit(store, "publish:foo/bar.csv", "--file", "data/bar.csv", "--minor")
+    assert result.returncode == 0, output(result)
+    assert "published 1.3.0 (was 1.2.5)" in result.stdout
+    assert store.get("team/foo/bar.1.3.0.csv") == NEW
+    assert sorted(store.keys()) == ["other-team/foo/bar.9.0.0.csv", "team/foo/bar.1.2.5.csv", "team/foo/bar.1.3.0.csv"]
+    assert doit(store, "fetch").returncode == 0
+    assert (cache_dir / "assets" / "team" / "foo" / "bar.1.3.0.csv").read_bytes() == NEW
