@@ -116,6 +116,8 @@ class Project:
             bucket, key = parse_s3_url(url)
         except ValueError as exc:
             raise AssetNotFound(str(exc)) from None
+        if not key.strip("/"):
+            raise AssetNotFound(f"{url!r} names a bucket but no object: write s3://{bucket}/KEY")
         store = self.s3_store(bucket)
         immutable = bucket in self.settings.immutable or (
             store is self.store and key.startswith(self.prefix)

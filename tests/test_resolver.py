@@ -76,3 +76,17 @@ def test_a_bad_timeout_variable_is_named(pinned, monkeypatch, var):
     monkeypatch.setenv(var, "tomorrow")
     with pytest.raises(ManifestError, match=rf"^\${var}: timeout 'tomorrow' is not a duration: write e\.g\. 0, "):
         resolve("a.txt", manifest=pinned)
+
+
+@pytest.mark.parametrize("url, fragment", [
+    ("s3://raw", "'s3://raw' names a bucket but no object: write s3://raw/KEY"),
+    ("s3://raw/", "'s3://raw/' names a bucket but no object"),
+    ("s3://", "'s3://' is not an s3://bucket/key URL"),
+])
+def test_a_url_without_an_object(s3, pinned, url, fragment):
+    from pod_tasks import AssetNotFound
+
+    s3.clear()
+    with pytest.raises(AssetNotFound, match=fragment):
+        resolve(url, manifest=pinned)
+    assert s3.requests == []
