@@ -342,7 +342,12 @@ def _status() -> None:
             rows.append(_status_row(project, pin.name, f"{pin.version}" + (" +sha256" if pin.sha256 else ""), target))
     for url in manifest.files:
         rows.append(_status_row(project, url, "file", project.url_ref(url)))
-    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    _table(rows)
+
+
+def _table(rows: list[tuple[str, ...]]) -> None:
+    """Print ``rows`` as columns two spaces apart."""
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))] if rows else []
     for row in rows:
         _say("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip())
 
@@ -364,8 +369,10 @@ def task_status() -> dict:
 def _ls_remote() -> None:
     from .catalog import store_names
 
-    for name, versions in store_names(_project()).items():
-        _say(f"{name}  {versions[-1]}  ({len(versions)} version{'s' if len(versions) != 1 else ''})")
+    _table([
+        (name, str(versions[-1]), f"({len(versions)} version{'s' if len(versions) != 1 else ''})")
+        for name, versions in store_names(_project()).items()
+    ])
 
 
 def task_ls_remote() -> dict:
@@ -408,10 +415,14 @@ def _cache(invalidate: bool, delete: bool, location: bool, paths: list[str]) -> 
         _say(f"deleted {sum(cache.delete(p) for p in paths)} cached file(s)")
     else:
         now = time.time()
-        for entry in cache.entries():
-            age = "-" if entry.checked is None else _age(now - entry.checked)
-            due = "due" if entry.due else "fresh"
-            _say(f"{entry.url or entry.path}  {_size(entry.size)}  {age}  {due}  {entry.path}")
+        _table([("object", "size", "checked", "status", "path")] + [
+            (
+                str(entry.url or entry.path), _size(entry.size),
+                "never" if entry.checked is None else f"{_age(now - entry.checked)} ago",
+                "due" if entry.due else "fresh", str(entry.path),
+            )
+            for entry in cache.entries()
+        ])
 
 
 def task_cache() -> dict:

@@ -373,10 +373,10 @@ def test_ls_remote_lists_the_names_in_the_store(backend):
     result = doit(backend, "ls-remote")
     assert result.returncode == 0, output(result)
     lines = [l for l in result.stdout.splitlines() if not l.startswith(".")]
-    assert lines == [
-        "cfg/params.json  2.0.0  (1 version)",
+    assert lines == [  # in columns
+        "cfg/params.json   2.0.0   (1 version)",
         "file_with_no_ext  10.1.6  (1 version)",
-        "foo/bar.csv  1.2.6  (2 versions)",
+        "foo/bar.csv       1.2.6   (2 versions)",
     ]
 
 
