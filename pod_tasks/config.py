@@ -29,8 +29,8 @@ def parse_timeout(text: str | float | int) -> float:
     Raises ValueError for anything else.
     """
     if isinstance(text, (int, float)) and not isinstance(text, bool):
-        if text < 0:
-            raise ValueError(f"timeout {text!r} is negative")
+        if not text >= 0:  # negative, or NaN
+            raise ValueError(f"timeout {text!r} is not a duration: give seconds >= 0, or 'never'")
         return float(text)
     value = str(text).strip().lower()
     if value in ("never", "inf", "infinity"):

@@ -22,6 +22,7 @@ from pod_tasks.config import DEFAULT_TIMEOUT, NEVER, Settings, format_timeout, p
     ("2w", 1209600.0),
     ("1.5h", 5400.0),
     (" 1d ", 86400.0),
+    (float("inf"), NEVER),
     ("1D", 86400.0),
     ("never", NEVER),
     ("Never", NEVER),
@@ -35,7 +36,7 @@ def test_never_is_infinite_and_zero_is_not():
     assert parse_timeout("0") == 0 and parse_timeout("0") != NEVER
 
 
-@pytest.mark.parametrize("text", ["", "-1", -5, "1y", "soon", "1 d 2", "d", "1e3"])
+@pytest.mark.parametrize("text", ["", "-1", -5, -0.5, float("nan"), "nan", "1y", "soon", "1 d 2", "d", "1e3"])
 def test_parse_timeout_invalid(text):
     with pytest.raises(ValueError, match="timeout"):
         parse_timeout(text)
