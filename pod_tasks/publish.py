@@ -49,7 +49,9 @@ def publish(
     version of ``name``, then pin it as ``{version, sha256}``.
 
     Raises `AssetNotFound` (name not in assets.yaml), `VersionError` (no bump, or a
-    version that does not increase), `PublishConflict` (lost a race), `PodError`.
+    version that does not increase), `PublishConflict` (lost a race), `PodError`
+    (no file; or the upload went through but assets.yaml could not be rewritten: the
+    message gives the pin to write by hand).
     """
     manifest = project.require_manifest()
     pin = manifest.pin(name)
@@ -68,10 +70,7 @@ def publish(
         new = next_version(previous, bump, version, min_version)
     except VersionError as exc:
         raise VersionError(f"publish:{pin.name}: {exc}") from None
-    digest = Digester(sha256=True)
-    with open(source, "rb") as handle:
-        while chunk := handle.read(1 << 20):
-            digest.update(chunk)
+    digest = Digester.of_file(source, sha256=True)
     sha256 = digest.sha256.hexdigest()
     assert project.store is not None
     key = project.prefix + versioned_key(pin.name, new)
@@ -86,7 +85,13 @@ def publish(
                 f"publish:{pin.name}: {new} was published by someone else meanwhile; "
                 f"{manifest.path.name} is unchanged: run the publish again for the next version"
             ) from None
-    set_pin(manifest.path, pin.name, new, sha256)
+    try:
+        set_pin(manifest.path, pin.name, new, sha256)
+    except (PodError, OSError) as exc:
+        raise PodError(
+            f"publish:{pin.name}: {new} is in the store ({result.url}) but {manifest.path.name} was not "
+            f"updated ({exc}): pin it by hand as {{version: {new}, sha256: {sha256}}}"
+        ) from None
     return result
 
 
