@@ -150,6 +150,24 @@ def test_files_entries_are_mutable(s3_backend, cache_dir):
     assert path.read_bytes() == b"version 2"
 
 
+def test_files_in_an_immutable_bucket_are_never_checked(s3_backend, cache_dir):
+    store = s3_backend
+    store.client.create_bucket(Bucket="frozen")
+    store.client.put_object(Bucket="frozen", Key="a/b.bin", Body=b"frozen")
+    manifest(store, """
+        immutable: [frozen]
+        assets: {}
+        files:
+          - s3://frozen/a/b.bin
+    """)
+    assert doit(store, "fetch").returncode == 0
+    assert store.s3.counts() == {"GET": 1}
+    store.s3.clear()
+    again = doit(store, "fetch", env={"POD_TIMEOUT": "0"})
+    assert "-- fetch:s3://frozen/a/b.bin" in again.stdout, output(again)
+    assert store.s3.requests == [] and (cache_dir / "frozen" / "a" / "b.bin").read_bytes() == b"frozen"
+
+
 def test_overrides(s3_backend, cache_dir):
     """A local override is reported and needs no request; an s3:// one is fetched as it is."""
     store = s3_backend
