@@ -486,6 +486,17 @@ def test_invalid_manifest_stops_every_command(project, command):
     assert_stopped_by_manifest(project, BAD_MANIFESTS[0][1], BAD_MANIFESTS[0][2], command)
 
 
+def test_unreadable_manifest(project):
+    shutil.copy(REPO / "dodo.py", project / "dodo.py")
+    (project / "assets.yaml").mkdir()  # there, but not a file that can be read
+    from tests.conftest import run_doit
+
+    result = run_doit(["fetch"], project, env={"POD_ASSETS": str(project / "assets.yaml")})
+    assert result.returncode != 0 and result.stdout == "" and "Traceback" not in result.stderr
+    assert result.stderr.startswith(f"ERROR: assets.yaml:1: cannot read {project / 'assets.yaml'}: ")
+    assert result.stderr.count("\n") == 1, result.stderr
+
+
 def test_missing_manifest(project):
     """With no assets.yaml at all, the tasks that need one fail saying so; the others
     (listing, `doit import-manifest` that creates one) still work."""
