@@ -90,3 +90,25 @@ def test_a_url_without_an_object(s3, pinned, url, fragment):
     with pytest.raises(AssetNotFound, match=fragment):
         resolve(url, manifest=pinned)
     assert s3.requests == []
+
+
+def test_manifest_settings_apply_below_the_environment(s3, pinned, project, monkeypatch, tmp_path):
+    write(pinned, """
+        store: s3://assets
+        cache_dir: my-cache
+        timeout: 0
+        immutable: [raw]
+        assets:
+          a.txt: 1.0.0
+    """)
+    monkeypatch.delenv("POD_CACHE_DIR")
+    settings = Project.load(pinned).settings
+    assert (settings.cache_dir, settings.timeout, "raw" in settings.immutable) == (project / "my-cache", 0, True)
+    s3.clear()
+    for _ in range(3):
+        assert resolve("s3://raw/live.txt", manifest=pinned).startswith(str((project / "my-cache").resolve()))
+    assert s3.counts() == {"GET": 1}  # immutable by the manifest, whatever the timeout
+    monkeypatch.setenv("STATIC_CACHE_DIR", str(tmp_path / "old-style"))
+    monkeypatch.setenv("POD_TIMEOUT", "2h")
+    settings = Project.load(pinned).settings
+    assert (settings.cache_dir, settings.timeout) == (tmp_path / "old-style", 7200)
