@@ -213,16 +213,19 @@ class Digester:
 
 
 @contextlib.contextmanager
-def _staged(path: Path, before_replace: Callable[[os.stat_result], None] | None = None) -> Iterator[BinaryIO]:
+def _staged(
+    path: Path, before_replace: Callable[[os.stat_result], None] | None = None, durable: bool = True
+) -> Iterator[BinaryIO]:
     """A new temporary file in ``path``'s folder; when the block ends without an error
-    it is fsynced, ``before_replace`` is called with its stat, and it is renamed onto
-    ``path``; otherwise it is removed."""
+    it is fsynced (if ``durable``), ``before_replace`` is called with its stat, and it
+    is renamed onto ``path``; otherwise it is removed."""
     temp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.part")
     try:
         with open(temp, "xb") as out:
             yield out
             out.flush()
-            os.fsync(out.fileno())
+            if durable:
+                os.fsync(out.fileno())
             st = os.fstat(out.fileno())
         if before_replace is not None:
             before_replace(st)
@@ -231,9 +234,9 @@ def _staged(path: Path, before_replace: Callable[[os.stat_result], None] | None 
         temp.unlink(missing_ok=True)
 
 
-def _write_atomic(path: Path, data: bytes) -> None:
+def _write_atomic(path: Path, data: bytes, durable: bool = True) -> None:
     """Replace ``path`` with ``data``: temp file in the same folder, fsync, rename."""
-    with _staged(path) as out:
+    with _staged(path, durable=durable) as out:
         out.write(data)
 
 
@@ -293,7 +296,9 @@ class AssetCache:
     def _save(self, ref: ObjectRef, record: Record) -> None:
         path = self._meta(ref, ".json")
         self._safe_dir(path.parent)
-        _write_atomic(path, json.dumps(asdict(record), sort_keys=True).encode())
+        # No fsync: a record lost or garbled by a crash only costs a re-hash and a check
+        # with the store, as any record that does not parse or match the file does.
+        _write_atomic(path, json.dumps(asdict(record), sort_keys=True).encode(), durable=False)
 
     def _old_mark(self, rel: str) -> float | None:
         """When the old tool last checked the cache-relative ``rel`` (its empty mark file)."""
