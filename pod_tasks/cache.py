@@ -26,12 +26,12 @@ Contracts:
 from __future__ import annotations
 
 import contextlib
-import glob
 import hashlib
 import json
 import logging
 import math
 import os
+import threading
 import time
 import uuid
 from dataclasses import asdict, dataclass, replace
@@ -246,6 +246,8 @@ class AssetCache:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.root = Path(os.path.realpath(settings.cache_dir))
+        self._parts: dict[Path, dict[str, list[Path]]] = {}
+        self._parts_lock = threading.Lock()
 
     # --- layout -------------------------------------------------------------------
 
@@ -455,7 +457,7 @@ class AssetCache:
 
     def _download(self, ref: ObjectRef, path: Path, progress: Progress | None) -> None:
         self._safe_dir(path.parent)
-        for stale in path.parent.glob(f".{glob.escape(path.name)}.*.part"):
+        for stale in self._stale_parts(path):
             stale.unlink(missing_ok=True)  # we hold the lock: its writer is dead
         error: IntegrityError | None = None
         for attempt in range(1, _ATTEMPTS + 1):
@@ -470,6 +472,23 @@ class AssetCache:
                 log.warning("%s: %s (attempt %d of %d)", ref, exc, attempt, _ATTEMPTS)
         assert error is not None
         raise IntegrityError(f"{ref}: {error}; nothing was kept at {path}. {_INTEGRITY_HINT}")
+
+    def _stale_parts(self, path: Path) -> list[Path]:
+        """Temporary files (``.NAME.HEX.part``) that writers of ``path`` left behind.
+
+        Each folder is listed once per process, not once per download: listing a folder
+        of N files for each of its N downloads would make a cold fetch quadratic. A part
+        listed earlier is stale once we hold the object's lock (its writer finished and
+        removed it, or died); one left by a writer dying later is swept by a later process.
+        """
+        with self._parts_lock:
+            parts = self._parts.get(path.parent)
+            if parts is None:
+                parts = self._parts[path.parent] = {}
+                for entry in os.scandir(path.parent):
+                    if entry.name.startswith(".") and entry.name.endswith(".part"):
+                        parts.setdefault(entry.name[1:-5].rpartition(".")[0], []).append(Path(entry.path))
+            return parts.pop(path.name, [])
 
     def _download_once(self, ref: ObjectRef, path: Path, progress: Progress | None) -> None:
         def save(st: os.stat_result) -> None:
