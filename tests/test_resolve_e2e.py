@@ -303,3 +303,23 @@ def test_user_mistakes_are_one_line(project, text, expr, expected):
     if text is not None:
         write(project / "assets.yaml", text)
     assert fail_in(project, expr).startswith(expected)
+
+
+def test_an_old_tools_cache_is_used_as_it_is(s3, client, project, tmp_path, monkeypatch):
+    """STATIC_CACHE_DIR pointing at a cache the old tool filled: its files, no download."""
+    old = tmp_path / "baiji_cache"
+    bucket_with(client, "assets", {"foo/bar.1.2.5.csv": b"old,cache\n"})
+    bucket_with(client, "raw", {"x.json": b"{}"})
+    for rel, body in (("assets/foo/bar.1.2.5.csv", b"old,cache\n"), ("raw/x.json", b"{}")):
+        (old / rel).parent.mkdir(parents=True, exist_ok=True)
+        (old / rel).write_bytes(body)
+        (old / ".timestamps" / rel).parent.mkdir(parents=True, exist_ok=True)
+        (old / ".timestamps" / rel).touch()
+    write(project / "assets.yaml", "store: s3://assets\nassets:\n  foo/bar.csv: 1.2.5\n")
+    monkeypatch.delenv("POD_CACHE_DIR")
+    monkeypatch.setenv("STATIC_CACHE_DIR", str(old))
+    s3.clear()
+    pinned = resolve_in(project, "resolve('foo/bar.csv')")
+    assert pinned == (str(old.resolve() / "assets/foo/bar.1.2.5.csv"), sha(b"old,cache\n"))
+    assert resolve_in(project, "resolve('s3://raw/x.json')") == (str(old.resolve() / "raw/x.json"), sha(b"{}"))
+    assert s3.requests == []  # both checked "just now" by the old tool's marks
