@@ -196,7 +196,7 @@ def big_fetch(ws: Workspace, sizes: Sizes) -> list[Figure]:
     folder, _ = _big_project(ws, "big", {"big/data.bin": ("big.bin", sizes.big_mb)})
     figure = Figure(
         f"cold fetch of one {_mb(sizes.big_mb)} object, verification included",
-        "boto3 `download_file` alone", Target(1.1),
+        "boto3 `download_file` alone (one GET, see README)", Target(1.1),
     )
     for _ in range(sizes.runs):
         cache = ws.fresh_dir("cache-big")
@@ -232,7 +232,7 @@ def publish_big(ws: Workspace, sizes: Sizes) -> list[Figure]:
     source, _ = ws.big_file("publish.bin", sizes.big_mb)
     folder = ws.project("publish", f"store: s3://{bucket}\nassets:\n  pub/data.bin: {{source: {source.as_posix()}}}\n")
     figure = Figure(
-        f"publish of a {_mb(sizes.big_mb)} file (hash + upload)", "boto3 `upload_file` alone", Target(1.15),
+        f"publish of a {_mb(sizes.big_mb)} file (hash + upload)", "boto3 `upload_file` alone (one PUT, see README)", Target(1.15),
     )
     for run in range(sizes.runs):
         version = f"1.0.{run}"

@@ -29,7 +29,9 @@ __all__ = ["Workspace", "Sizes", "REPO", "PROBE"]
 
 PROBE = Path(__file__).resolve().parent / "probe.py"
 _MIB = 1 << 20
-_ISOLATE = ("POD_", "STATIC_CACHE_", "AWS_")
+#: Dropped from a child's environment: settings of this shell, not of a user's (an
+#: unbuffered stdout makes doit's one line per task a system call each).
+_ISOLATE = ("POD_", "STATIC_CACHE_", "AWS_", "PYTHONUNBUFFERED", "PYTHONDONTWRITEBYTECODE")
 
 
 @dataclass(frozen=True)
