@@ -20,7 +20,7 @@ from doit.exceptions import InvalidTask, TaskFailed
 from doit.reporter import ConsoleReporter
 
 from .cache import ObjectRef
-from .errors import PodError, PublishConflict, VersionError
+from .errors import AssetNotFound, PodError, PublishConflict, VersionError
 from .manifest import Manifest
 from .resolver import Project
 
@@ -194,24 +194,35 @@ def _report_task(name: str, line: str, doc: str) -> dict:
     return {"name": name, "actions": [(_say, [line])], "doc": doc, "verbosity": 2}
 
 
-def _with_aliases(basename: str, subtasks: Iterable[dict]) -> Iterator[dict]:
-    """``subtasks``, plus ``basename:/NAME`` for each such argument on the command line
-    that names one of them (a leading ``/`` in a name is optional, as everywhere else).
+def _subtasks(basename: str, manifest: Manifest, subtasks: Iterable[dict]) -> Iterator[dict]:
+    """``subtasks`` as they are, and for the ``basename:NAME`` arguments on the command line:
 
-    Only the names asked for get an alias, so ``doit list --all`` shows each name once.
-    An alias of a task with targets depends on it (two tasks cannot share a target);
-    any other alias is a copy, so that its options (``publish``) reach it.
+    - ``basename:/NAME`` (a leading ``/`` is optional in names, as everywhere else) gets
+      an alias; only the names asked for, so ``doit list --all`` shows each name once.
+      An alias of a task with targets depends on it (two tasks cannot share a target);
+      any other alias is a copy, so that its options (``publish``) reach it.
+    - a NAME that assets.yaml does not declare raises `AssetNotFound`, one line naming
+      it and what to do (instead of doit's "Invalid parameter" text).
     """
-    wanted = {arg.split(":", 1)[1] for arg in sys.argv[1:] if arg.startswith(f"{basename}:/")}
+    asked = {arg.split(":", 1)[1] for arg in sys.argv[1:] if arg.startswith(f"{basename}:") and "*" not in arg}
+    made: set[str] = set()
     for task in subtasks:
         name = task["name"]  # read before doit takes the dict over
         copy = {**task, "name": "/" + name}
+        made.update((name, copy["name"]))
         yield task
-        if copy["name"] in wanted:
+        if copy["name"] in asked:
             if "targets" in copy:
                 yield {"name": copy["name"], "actions": None, "task_dep": [f"{basename}:{name}"], "doc": copy["doc"]}
             else:
                 yield copy
+    for name in sorted(asked - made):
+        if name.startswith("s3://"):
+            raise AssetNotFound(f"{basename}:{name}: not under `files:` in {manifest.path}: add it there first")
+        try:
+            manifest.pin(name)
+        except AssetNotFound as exc:
+            raise AssetNotFound(f"{basename}:{name}: {exc}") from None
 
 
 def _fetch_subtasks(project: Project, manifest: Manifest) -> Iterator[dict]:
@@ -236,7 +247,7 @@ def task_fetch() -> Iterator[dict]:
         manifest, group = _group("fetch", "Fetch every pinned asset and `files:` object into the cache.")
         yield group
         if manifest is not None:
-            yield from _with_aliases("fetch", _fetch_subtasks(_project(), manifest))
+            yield from _subtasks("fetch", manifest, _fetch_subtasks(_project(), manifest))
 
 
 _PUBLISH_PARAMS = [
@@ -279,14 +290,15 @@ def task_publish() -> Iterator[dict]:
             params=_PUBLISH_PARAMS,
         )
         yield group
-        yield from _with_aliases("publish", ({
-            "name": name,
-            "actions": [(_guarded(_publish), [name])],
-            "params": _PUBLISH_PARAMS,
-            "uptodate": [False],
-            "doc": f"publish a new version of {name}",
-            "verbosity": 2,
-        } for name in (manifest.assets if manifest else ())))
+        if manifest is not None:
+            yield from _subtasks("publish", manifest, ({
+                "name": name,
+                "actions": [(_guarded(_publish), [name])],
+                "params": _PUBLISH_PARAMS,
+                "uptodate": [False],
+                "doc": f"publish a new version of {name}",
+                "verbosity": 2,
+            } for name in manifest.assets))
 
 
 def _versions(name: str) -> None:
@@ -307,10 +319,11 @@ def task_versions() -> Iterator[dict]:
     with _loading():
         manifest, group = _group("versions", "List the versions of a name in the store: doit versions:NAME.")
         yield group
-        yield from _with_aliases("versions", ({
-            "name": name, "actions": [(_guarded(_versions), [name])], "uptodate": [False],
-            "doc": f"versions of {name} in the store", "verbosity": 2,
-        } for name in (manifest.assets if manifest else ())))
+        if manifest is not None:
+            yield from _subtasks("versions", manifest, ({
+                "name": name, "actions": [(_guarded(_versions), [name])], "uptodate": [False],
+                "doc": f"versions of {name} in the store", "verbosity": 2,
+            } for name in manifest.assets))
 
 
 def _status_row(project: Project, name: str, label: str, target: ObjectRef) -> tuple[str, ...]:

@@ -512,14 +512,25 @@ def test_missing_manifest(project):
 
 
 @pytest.mark.parametrize("task", ["fetch", "publish", "versions"])
-def test_unknown_name(s3_backend, task):
-    """doit itself refuses a subtask that assets.yaml does not declare, naming it."""
+@pytest.mark.parametrize("name", ["no/such.csv", "/no/such.csv"])
+def test_unknown_name(s3_backend, task, name):
     two_assets(s3_backend)
-    result = doit(s3_backend, f"{task}:no/such.csv", *(["--patch"] if task == "publish" else []))
-    assert result.returncode != 0 and "Traceback" not in output(result)
-    assert result.stderr.startswith(f'ERROR: Invalid parameter: "{task}:no/such.csv"'), result.stderr
-    assert " list" in result.stderr
+    result = doit(s3_backend, f"{task}:{name}", *(["--patch"] if task == "publish" else []))
+    assert result.returncode != 0 and result.stdout == ""
+    assert result.stderr.startswith(
+        f"ERROR: {task}:{name}: {name!r} is not in {s3_backend.project / 'assets.yaml'}: add it under `assets:`"
+    ) and result.stderr.count("\n") == 1, result.stderr
     assert s3_backend.s3.requests == []
+
+
+def test_unknown_files_entry(s3_backend):
+    two_assets(s3_backend)
+    result = doit(s3_backend, "fetch:s3://assets/foo/bar.1.2.6.csv")
+    assert result.returncode != 0 and result.stdout == ""
+    assert result.stderr == (
+        f"ERROR: fetch:s3://assets/foo/bar.1.2.6.csv: not under `files:` in {s3_backend.project / 'assets.yaml'}: "
+        "add it there first\n"
+    )
 
 
 def test_a_cached_file_changed_locally_is_fetched_again(backend, cache_dir):
