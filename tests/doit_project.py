@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import hashlib
 import shutil
+import socket
 import subprocess
+import textwrap
 from pathlib import Path
 
 import pytest
@@ -108,11 +110,16 @@ def dir_backend(project) -> Store:
 def manifest(store: Store, body: str) -> Path:
     """Write assets.yaml: ``store:`` then ``body`` (YAML text, dedented); the server's
     request count starts again from here (setting up the store is not counted)."""
-    import textwrap
-
     if store.s3 is not None:
         store.s3.clear()
     return write(store.project / "assets.yaml", f"store: {store.spec}\n" + textwrap.dedent(body).lstrip("\n"))
+
+
+def closed_port() -> int:
+    """A loopback port nothing listens on (an unreachable store)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
 
 
 def sha256(data: bytes) -> str:

@@ -14,6 +14,7 @@ from tests.conftest import write
 from tests.doit_project import (  # noqa: F401  (fixtures)
     assert_clean_failure,
     backend,
+    closed_port,
     dir_backend,
     doit,
     manifest,
@@ -154,14 +155,9 @@ def test_which_file(backend, file_arg, says):
 
 
 def test_failed_upload_leaves_assets_yaml_untouched(s3_backend):
-    import socket
-
     before = published_project(s3_backend)
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
     result = doit(s3_backend, "publish:foo/bar.csv", "--file", "data/bar.csv", "--patch",
-                  env={"AWS_ENDPOINT_URL": f"http://127.0.0.1:{port}"})
+                  env={"AWS_ENDPOINT_URL": f"http://127.0.0.1:{closed_port()}"})
     assert_clean_failure(result, "publish:foo/bar.csv", "cannot reach the store")
     assert (s3_backend.project / "assets.yaml").read_bytes() == before
     assert s3_backend.get("foo/bar.1.3.1.csv") is None

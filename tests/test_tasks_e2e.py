@@ -7,14 +7,17 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO, write
+from tests.conftest import REPO, run_doit, write
 from tests.doit_project import (  # noqa: F401  (fixtures)
     assert_clean_failure,
     backend,
+    closed_port,
     doit,
     manifest,
     output,
@@ -258,8 +261,6 @@ def big_project(project) -> Path:
 
 
 def test_no_progress_bar_when_stdout_is_not_a_terminal(big_project):
-    from tests.conftest import run_doit
-
     result = run_doit(["fetch"], big_project)
     assert result.returncode == 0, output(result)
     assert "\r" not in output(result) and "#" not in output(result)
@@ -269,9 +270,6 @@ def test_no_progress_bar_when_stdout_is_not_a_terminal(big_project):
 
 @pytest.mark.skipif(os.name == "nt", reason="pseudo-terminals are POSIX")
 def test_progress_bar_on_a_terminal(big_project):
-    import subprocess
-    import sys
-
     leader, follower = os.openpty()
     run = subprocess.Popen([sys.executable, "-m", "doit", "fetch"], cwd=big_project, stdout=follower,
                            stderr=subprocess.PIPE)
@@ -293,14 +291,6 @@ def test_progress_bar_on_a_terminal(big_project):
 
 
 # --- offline and unreachable ---------------------------------------------------------------
-
-
-def closed_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def test_offline_mode_with_an_empty_cache(backend, cache_dir):
@@ -334,9 +324,6 @@ def test_no_credentials(s3_backend, cache_dir, tmp_path):
     (tmp_path / "empty-config").write_text("")
     env = {key: value for key, value in os.environ.items() if not key.startswith("AWS_ACCESS") and key != "AWS_SECRET_ACCESS_KEY"}
     env.update(AWS_CONFIG_FILE=str(tmp_path / "empty-config"), AWS_SHARED_CREDENTIALS_FILE=str(tmp_path / "empty-config"))
-    import subprocess
-    import sys
-
     result = subprocess.run([sys.executable, "-m", "doit", "fetch:foo/bar.csv"], cwd=s3_backend.project, env=env,
                             capture_output=True, text=True, timeout=120)
     assert_clean_failure(result, "foo/bar.csv", "s3://assets/foo/bar.1.2.5.csv", "credentials", "aws configure")
@@ -465,8 +452,6 @@ def assert_stopped_by_manifest(project: Path, text: str | bytes, where: str, com
     path = project / "assets.yaml"
     path.write_bytes(text if isinstance(text, bytes) else text.encode())
     before = path.read_bytes()
-    from tests.conftest import run_doit
-
     result = run_doit(command, project)
     assert result.returncode != 0
     assert "Traceback" not in output(result)
@@ -489,8 +474,6 @@ def test_invalid_manifest_stops_every_command(project, command):
 def test_unreadable_manifest(project):
     shutil.copy(REPO / "dodo.py", project / "dodo.py")
     (project / "assets.yaml").mkdir()  # there, but not a file that can be read
-    from tests.conftest import run_doit
-
     result = run_doit(["fetch"], project, env={"POD_ASSETS": str(project / "assets.yaml")})
     assert result.returncode != 0 and result.stdout == "" and "Traceback" not in result.stderr
     assert result.stderr.startswith(f"ERROR: assets.yaml:1: cannot read {project / 'assets.yaml'}: ")
@@ -501,8 +484,6 @@ def test_missing_manifest(project):
     """With no assets.yaml at all, the tasks that need one fail saying so; the others
     (listing, `doit import-manifest` that creates one) still work."""
     shutil.copy(REPO / "dodo.py", project / "dodo.py")
-    from tests.conftest import run_doit
-
     listing = run_doit(["list"], project)
     assert listing.returncode == 0 and "fetch " in listing.stdout, output(listing)
     for task in ("fetch", "publish", "status", "sync"):
