@@ -6,8 +6,10 @@ import shutil
 from pathlib import Path
 from typing import Iterator
 
+from .cache import _staged
 from .names import check_relative_key
 from .resolver import Project
+from .store import CHUNK
 
 __all__ = ["sync"]
 
@@ -15,8 +17,9 @@ __all__ = ["sync"]
 def sync(project: Project, dest: Path) -> Iterator[tuple[str, Path]]:
     """Resolve each pinned name (downloading on a miss) and copy it to ``dest/<name>``.
 
-    Unpublished names are skipped. Each copy is written to a temporary name and renamed,
-    so ``dest`` never holds a partial file. Yields (name, copied path).
+    Unpublished names are skipped. Each copy is written to a temporary file and renamed
+    (the cache's own `_staged`), so ``dest`` never holds a partial file. Yields (name,
+    copied path).
     """
     dest = dest.absolute()
     for pin in project.require_manifest().assets.values():
@@ -25,10 +28,6 @@ def sync(project: Project, dest: Path) -> Iterator[tuple[str, Path]]:
         source = Path(project.resolve(pin.name))
         target = dest / check_relative_key(pin.name)
         target.parent.mkdir(parents=True, exist_ok=True)
-        temp = target.with_name(f".{target.name}.sync-tmp")
-        try:
-            shutil.copyfile(source, temp)
-            temp.replace(target)
-        finally:
-            temp.unlink(missing_ok=True)
+        with open(source, "rb") as data, _staged(target) as out:
+            shutil.copyfileobj(data, out, CHUNK)
         yield pin.name, target
