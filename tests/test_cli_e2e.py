@@ -17,6 +17,11 @@ BYTES = b"a,b\r\n\x00\xff\n"  # not text: cat must pass bytes through untouched
 OLDER = b"older\n"
 
 
+def line(text: object) -> bytes:
+    """What print() writes for ``text``: the text and the platform's line end."""
+    return f"{text}{os.linesep}".encode()
+
+
 def pod(store, *args: str, env: dict | None = None) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "-m", "pod_tasks", *args], cwd=store.project,
@@ -39,17 +44,17 @@ def test_path_cat_and_path_remote(backend, cache_dir):
     setup(backend)
     folder = cache_dir / backend.cache_folder / "foo"
     cases = [
-        (["path", "foo/bar.csv"], f"{folder / 'bar.1.2.6.csv'}\n".encode()),
-        (["path", "/foo/bar.csv"], f"{folder / 'bar.1.2.6.csv'}\n".encode()),
-        (["path", "foo/bar.csv", "1.2.5"], f"{folder / 'bar.1.2.5.csv'}\n".encode()),
+        (["path", "foo/bar.csv"], line(folder / "bar.1.2.6.csv")),
+        (["path", "/foo/bar.csv"], line(folder / "bar.1.2.6.csv")),
+        (["path", "foo/bar.csv", "1.2.5"], line(folder / 'bar.1.2.5.csv')),
         (["cat", "foo/bar.csv"], BYTES),
         (["cat", "foo/bar.csv", "1.2.5"], OLDER),
-        (["path-remote", "foo/bar.csv"], f"{backend.url('foo/bar.1.2.6.csv')}\n".encode()),
-        (["path-remote", "foo/bar.csv", "1.2.5"], f"{backend.url('foo/bar.1.2.5.csv')}\n".encode()),
-        (["path", "dev/mesh.obj"], f"{backend.project / 'try' / 'local.obj'}\n".encode()),
-        (["path-remote", "dev/mesh.obj"], f"{backend.project / 'try' / 'local.obj'}\n".encode()),
+        (["path-remote", "foo/bar.csv"], line(backend.url('foo/bar.1.2.6.csv'))),
+        (["path-remote", "foo/bar.csv", "1.2.5"], line(backend.url('foo/bar.1.2.5.csv'))),
+        (["path", "dev/mesh.obj"], line(backend.project / 'try' / 'local.obj')),
+        (["path-remote", "dev/mesh.obj"], line(backend.project / 'try' / 'local.obj')),
         (["cat", "dev/mesh.obj"], b"v 1 2 3\n"),
-        (["loc"], f"{cache_dir}\n".encode()),
+        (["loc"], line(cache_dir)),
     ]
     for args, expected in cases:
         result = pod(backend, *args)
@@ -62,7 +67,7 @@ def test_path_cat_and_path_remote(backend, cache_dir):
 def test_path_of_any_s3_url_and_warm_calls_make_no_request(s3_backend, cache_dir):
     setup(s3_backend)
     first = pod(s3_backend, "path", "s3://assets/foo/bar.1.2.5.csv")
-    assert first.stdout == f"{cache_dir / 'assets' / 'foo' / 'bar.1.2.5.csv'}\n".encode()
+    assert first.stdout == line(cache_dir / 'assets' / 'foo' / 'bar.1.2.5.csv')
     assert s3_backend.gets() == 1
     s3_backend.s3.clear()
     assert pod(s3_backend, "path", "foo/bar.csv").returncode == 0
