@@ -20,8 +20,9 @@ from doit.exceptions import InvalidTask, TaskFailed
 from doit.reporter import ConsoleReporter
 
 from .cache import ObjectRef
-from .errors import AssetNotFound, PodError, PublishConflict, VersionError
+from .errors import AssetNotFound, PodError
 from .manifest import Manifest
+from .names import normalise_name
 from .resolver import Project
 
 __all__ = [
@@ -194,6 +195,11 @@ def _report_task(name: str, line: str, doc: str) -> dict:
     return {"name": name, "actions": [(_say, [line])], "doc": doc, "verbosity": 2}
 
 
+def _asked(basename: str) -> set[str]:
+    """The NAMEs of the ``basename:NAME`` arguments on doit's command line."""
+    return {arg.split(":", 1)[1] for arg in sys.argv[1:] if arg.startswith(f"{basename}:") and "*" not in arg}
+
+
 def _subtasks(basename: str, manifest: Manifest, subtasks: Iterable[dict]) -> Iterator[dict]:
     """``subtasks`` as they are, and for the ``basename:NAME`` arguments on the command line:
 
@@ -204,7 +210,7 @@ def _subtasks(basename: str, manifest: Manifest, subtasks: Iterable[dict]) -> It
     - a NAME that assets.yaml does not declare raises `AssetNotFound`, one line naming
       it and what to do (instead of doit's "Invalid parameter" text).
     """
-    asked = {arg.split(":", 1)[1] for arg in sys.argv[1:] if arg.startswith(f"{basename}:") and "*" not in arg}
+    asked = _asked(basename)
     made: set[str] = set()
     for task in subtasks:
         name = task["name"]  # read before doit takes the dict over
@@ -261,22 +267,19 @@ _PUBLISH_PARAMS = [
 ]
 
 
-def _publish(name: str, major: bool, minor: bool, patch: bool, version: str, min_version: str, file: str, dry_run: bool) -> None:
+def _publish(name: str, asked: bool, major: bool, minor: bool, patch: bool, version: str, min_version: str,
+             file: str, dry_run: bool) -> None:
     from .publish import publish
 
+    if not asked:  # `doit publish` alone runs every subtask: never publish by accident
+        raise PodError(f"publish:{name}: publish one asset at a time, options after its name: doit publish:{name} --patch")
     bumps = [b for b, on in (("major", major), ("minor", minor), ("patch", patch)) if on]
     if len(bumps) > 1:
         raise PodError(f"publish:{name}: give one of --major, --minor, --patch (got {', '.join(bumps)})")
-    try:
-        result = publish(
-            _project(), name, file=file or None, bump=bumps[0] if bumps else None,
-            version=version or None, min_version=min_version or None, dry_run=dry_run,
-        )
-    except VersionError as exc:
-        if bumps or version or min_version or isinstance(exc, PublishConflict):
-            raise
-        # `doit publish --patch` gives the option to the group, not to the subtasks.
-        raise VersionError(f"{exc}, after the subtask name: doit publish:{name} --patch") from None
+    result = publish(
+        _project(), name, file=file or None, bump=bumps[0] if bumps else None,
+        version=version or None, min_version=min_version or None, dry_run=dry_run,
+    )
     was = f" (was {result.previous})" if result.previous else " (new)"
     verb = "would publish" if dry_run else "published"
     _say(f"{result.name}: {verb} {result.version}{was}, {_size(result.size)} -> {result.url}")
@@ -291,9 +294,10 @@ def task_publish() -> Iterator[dict]:
         )
         yield group
         if manifest is not None:
+            asked = {normalise_name(n) for n in _asked("publish") if not n.startswith("s3://")}
             yield from _subtasks("publish", manifest, ({
                 "name": name,
-                "actions": [(_guarded(_publish), [name])],
+                "actions": [(_guarded(_publish), [name, name in asked])],
                 "params": _PUBLISH_PARAMS,
                 "uptodate": [False],
                 "doc": f"publish a new version of {name}",

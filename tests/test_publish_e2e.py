@@ -132,13 +132,19 @@ def test_refused_versions(backend, args, says):
     assert (backend.project / "assets.yaml").read_bytes() == before
 
 
-def test_options_before_the_name_are_explained(dir_backend):
-    """`doit publish --patch` gives --patch to the group task, not to the subtasks."""
+@pytest.mark.parametrize("args", [[], ["--patch"]], ids=["bare", "option before the name"])
+def test_publish_without_a_name_publishes_nothing(dir_backend, args):
+    """`doit publish` runs every subtask (and gives --patch to the group, not to them):
+    nothing is published, not even a source-only asset, and the error says how."""
+    write(dir_backend.project / "data" / "new.csv", "fresh\n")
     before = published_project(dir_backend, pin="{version: 1.2.5, source: data/bar.csv}")
-    result = doit(dir_backend, "publish", "--patch")
-    assert_clean_failure(result, "publish:foo/bar.csv", "after the subtask name: doit publish:foo/bar.csv --patch")
-    assert (dir_backend.project / "assets.yaml").read_bytes() == before
-    assert dir_backend.get("foo/bar.1.3.1.csv") is None
+    text = before.decode() + "  foo/new.csv: {source: data/new.csv}\n"
+    (dir_backend.project / "assets.yaml").write_text(text)
+    keys = dir_backend.keys()
+    result = doit(dir_backend, "publish", *args)
+    assert_clean_failure(result, "publish one asset at a time", "doit publish:")
+    assert (dir_backend.project / "assets.yaml").read_text() == text
+    assert dir_backend.keys() == keys
 
 
 @pytest.mark.parametrize("file_arg, says", [
