@@ -25,7 +25,7 @@ from .names import check_relative_key, normalise_name
 from .store import parse_s3_url
 from .versions import VERSION_PATTERN, Version, parse_version
 
-__all__ = ["Pin", "Manifest", "load_manifest", "parse_manifest", "set_pin", "find_manifest", "FILENAME"]
+__all__ = ["Pin", "Manifest", "load_manifest", "parse_manifest", "set_pin", "pinned_text", "find_manifest", "FILENAME"]
 
 FILENAME = "assets.yaml"
 _TOP_KEYS = ("store", "cache_dir", "timeout", "immutable", "assets", "files")
@@ -293,43 +293,54 @@ def edit_lock(path: Path):
     return FileLock(str(Path(tempfile.gettempdir()) / f"pod-tasks-manifest-{digest}.lock"))
 
 
-def set_pin(path: str | os.PathLike[str], name: str, version: Version, sha256: str) -> Manifest:
-    """Pin ``name`` to ``{version, sha256}`` in the file at ``path``; return the new manifest.
+def pinned_text(path: str | os.PathLike[str], name: str, version: Version, sha256: str) -> tuple[str, Manifest]:
+    """The text of the file at ``path`` with ``name`` pinned to ``{version, sha256}``,
+    and the manifest it gives; the file itself is not touched.
 
-    Only the text of that entry's value changes (a ``source:`` in it is kept). The new
-    text is validated before the file is replaced atomically; concurrent calls on the
-    same file are serialised.
+    Only the text of that entry's value changes (a ``source:`` in it is kept); the new
+    text must read back as the same manifest but for that pin, else `PodError`.
+    ``publish`` calls this before uploading, so a pin that cannot be rewritten is found
+    before anything reaches the store.
     """
     path = Path(path).absolute()
+    text = _read_text(path)
+    root = _compose(text, path)
+    before = parse_manifest(text, path)
+    key, value = _entry_nodes(root, name)
+    if value.start_mark.index < key.end_mark.index or text[value.start_mark.index] == "&":
+        raise ManifestError(
+            f"{path.name}:{key.start_mark.line + 1}: {name}: its pin is a YAML alias or anchor (*x, &x): "
+            f"write the pins out in full before publishing"
+        )
+    parts = [f"version: {version}", f"sha256: {sha256}"]
+    if isinstance(value, yaml.MappingNode):
+        for k, v in value.value:
+            if k.value == "source":
+                parts.append(f"source: {text[v.start_mark.index:_span_end(v)]}")
+    new_text = text[: value.start_mark.index] + "{" + ", ".join(parts) + "}" + text[_span_end(value):]
+    try:
+        manifest = parse_manifest(new_text, path)
+    except ManifestError as exc:
+        problem: str | None = str(exc)
+    else:
+        pin = manifest.assets.get(name)
+        problem = (
+            "the new pin reads differently" if pin is None or (pin.version, pin.sha256) != (version, sha256)
+            else "another entry changed" if _unplaced(manifest, name) != _unplaced(before, name)
+            else None
+        )
+    if problem:
+        raise PodError(f"{path}: rewriting the pin of {name} went wrong ({problem}); the file was left as it was")
+    return new_text, manifest
+
+
+def set_pin(path: str | os.PathLike[str], name: str, version: Version, sha256: str) -> Manifest:
+    """Pin ``name`` to ``{version, sha256}`` in the file at ``path`` (see `pinned_text`);
+    return the new manifest. The file is replaced atomically; concurrent edits of the
+    same file are serialised."""
+    path = Path(path).absolute()
     with edit_lock(path):
-        text = _read_text(path)
-        root = _compose(text, path)
-        before = parse_manifest(text, path)
-        key, value = _entry_nodes(root, name)
-        if value.start_mark.index < key.end_mark.index or text[value.start_mark.index] == "&":
-            raise ManifestError(
-                f"{path.name}:{key.start_mark.line + 1}: {name}: its pin is a YAML alias or anchor (*x, &x): "
-                f"write the pins out in full before publishing"
-            )
-        parts = [f"version: {version}", f"sha256: {sha256}"]
-        if isinstance(value, yaml.MappingNode):
-            for k, v in value.value:
-                if k.value == "source":
-                    parts.append(f"source: {text[v.start_mark.index:_span_end(v)]}")
-        new_text = text[: value.start_mark.index] + "{" + ", ".join(parts) + "}" + text[_span_end(value):]
-        try:
-            manifest = parse_manifest(new_text, path)
-        except ManifestError as exc:
-            problem: str | None = str(exc)
-        else:
-            pin = manifest.assets.get(name)
-            problem = (
-                "the new pin reads differently" if pin is None or (pin.version, pin.sha256) != (version, sha256)
-                else "another entry changed" if _unplaced(manifest, name) != _unplaced(before, name)
-                else None
-            )
-        if problem:
-            raise PodError(f"{path}: rewriting the pin of {name} went wrong ({problem}); the file was left as it was")
+        new_text, manifest = pinned_text(path, name, version, sha256)
         _replace_text(path, new_text)
         return manifest
 

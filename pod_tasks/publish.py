@@ -14,7 +14,7 @@ from pathlib import Path
 from .cache import Digester
 from .catalog import latest_version
 from .errors import PodError, PublishConflict, VersionError
-from .manifest import set_pin
+from .manifest import pinned_text, set_pin
 from .names import versioned_key
 from .resolver import Project
 from .versions import Bump, Version, next_version
@@ -75,6 +75,7 @@ def publish(
     assert project.store is not None
     key = project.prefix + versioned_key(pin.name, new)
     result = Published(pin.name, new, previous, project.store.url(key), digest.size, sha256, dry_run)
+    pinned_text(manifest.path, pin.name, new, sha256)  # a pin that cannot be rewritten stops us here
     if dry_run:
         return result
     try:

@@ -1,5 +1,5 @@
 """publish() in-process, for what a subprocess cannot stage: assets.yaml failing to be
-rewritten after the upload went through."""
+rewritten after the upload went through, and a pin that cannot be rewritten at all."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import hashlib
 import pytest
 
 import pod_tasks.publish as publish_module
-from pod_tasks.errors import PodError
+from pod_tasks.errors import ManifestError, PodError
 from pod_tasks.resolver import Project
 from tests.conftest import write
 
@@ -34,3 +34,16 @@ def test_a_failed_rewrite_after_the_upload_says_what_to_pin(project, monkeypatch
     )
     assert (project / "store" / "foo" / "bar.1.0.1.csv").read_bytes() == b"new\n"
     assert manifest.read_bytes() == before
+
+
+def test_a_pin_that_cannot_be_rewritten_stops_before_the_upload(project):
+    """An aliased pin cannot be rewritten in place: nothing reaches the store."""
+    (project / "store" / "foo").mkdir(parents=True)
+    (project / "store" / "foo" / "bar.1.0.0.csv").write_bytes(b"old\n")
+    write(project / "new.csv", "new\n")
+    text = "store: store\nassets:\n  foo/bar.csv: &v 1.0.0\n  foo/baz.csv: *v\n"
+    manifest = write(project / "assets.yaml", text)
+    with pytest.raises(ManifestError, match=r"^assets.yaml:3: foo/bar.csv: its pin is a YAML alias or anchor"):
+        publish_module.publish(Project.load(manifest), "foo/bar.csv", file=project / "new.csv", bump="patch")
+    assert sorted(p.name for p in (project / "store" / "foo").iterdir()) == ["bar.1.0.0.csv"]
+    assert manifest.read_text() == text
