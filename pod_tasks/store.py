@@ -150,7 +150,7 @@ class S3Store:
 
     def head(self, key: str) -> Head:
         reply = self._call(key, lambda: _s3_client().head_object(Bucket=self.bucket, Key=key))
-        return Head(reply["ETag"].strip('"'), int(reply["ContentLength"]))
+        return Head(reply.get("ETag", "").strip('"') or None, int(reply["ContentLength"]))
 
     def part_size(self, key: str) -> int | None:
         reply = self._call(key, lambda: _s3_client().head_object(Bucket=self.bucket, Key=key, PartNumber=1))
@@ -160,7 +160,7 @@ class S3Store:
         from botocore.exceptions import BotoCoreError
 
         reply = self._call(key, lambda: _s3_client().get_object(Bucket=self.bucket, Key=key))
-        head = Head(reply["ETag"].strip('"'), int(reply["ContentLength"]))
+        head = Head(reply.get("ETag", "").strip('"') or None, int(reply["ContentLength"]))
         body = reply["Body"]
         try:
             sink = start(head)
@@ -194,7 +194,7 @@ class S3Store:
                     ContentMD5=base64.b64encode(md5).decode(),
                 ),
             )
-        return Head(reply["ETag"].strip('"'), path.stat().st_size)
+        return Head(reply.get("ETag", "").strip('"') or None, path.stat().st_size)
 
     def list_keys(self, prefix: str) -> Iterator[str]:
         from botocore.exceptions import BotoCoreError, ClientError
