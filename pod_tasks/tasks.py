@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 from typing import Callable, Iterable, Iterator
 
-from doit.exceptions import InvalidTask, TaskFailed
+from doit.exceptions import InvalidTask, TaskFailed, UnmetDependency
 from doit.reporter import ConsoleReporter
 
 from .cache import ObjectRef
@@ -47,6 +47,8 @@ class PodReporter(ConsoleReporter):
     desc = "pod-tasks: one line per failure"
 
     def add_failure(self, task, fail):
+        if isinstance(fail, UnmetDependency):  # its failed subtask has said why already
+            return
         message = fail.message if isinstance(fail, TaskFailed) else fail.get_msg()
         self.failures.append({"task": task, "exception": fail})
         message = message.strip()
@@ -61,6 +63,7 @@ class PodReporter(ConsoleReporter):
 
 DOIT_CONFIG = {
     "default_tasks": ["fetch"],
+    "continue": True,  # fetch every asset it can, and name every one it cannot
     "reporter": PodReporter,
     "backend": "sqlite3",
     "dep_file": ".doit.db",

@@ -142,7 +142,13 @@ def test_publish_without_a_name_publishes_nothing(dir_backend, args):
     (dir_backend.project / "assets.yaml").write_text(text)
     keys = dir_backend.keys()
     result = doit(dir_backend, "publish", *args)
-    assert_clean_failure(result, "publish one asset at a time", "doit publish:")
+    said = output(result)
+    assert result.returncode != 0 and "Traceback" not in said, said
+    errors = sorted(line for line in said.splitlines() if line.startswith("ERROR"))
+    assert errors == [
+        f"ERROR publish:{name}: publish one asset at a time, options after its name: doit publish:{name} --patch"
+        for name in ("foo/bar.csv", "foo/new.csv", "other/x.json")
+    ], said
     assert (dir_backend.project / "assets.yaml").read_text() == text
     assert dir_backend.keys() == keys
 

@@ -305,6 +305,19 @@ def test_offline_mode_with_an_empty_cache(backend, cache_dir):
     assert backend.url("foo/bar.1.2.5.csv") in missing
 
 
+def test_fetch_goes_on_and_names_every_missing_asset(backend, cache_dir):
+    """One run names every asset it cannot fetch (doit's `continue` is on)."""
+    two_assets(backend)
+    result = doit(backend, "fetch", env={"POD_OFFLINE": "1"})
+    said = output(result)
+    assert result.returncode != 0 and "Traceback" not in said, said
+    errors = sorted(line for line in said.splitlines() if line.startswith("ERROR"))
+    assert [e.split(" ", 2)[1] for e in errors] == ["fetch:cfg/params.json:", "fetch:foo/bar.csv:"], said
+    assert backend.url("cfg/params.2.0.0.json") in errors[0] and backend.url("foo/bar.1.2.5.csv") in errors[1]
+    missing = (cache_dir / "missing_assets.yaml").read_text()
+    assert backend.url("foo/bar.1.2.5.csv") in missing and backend.url("cfg/params.2.0.0.json") in missing
+
+
 def test_unreachable_store(backend, cache_dir):
     two_assets(backend)
     if backend.s3:
