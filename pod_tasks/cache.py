@@ -44,7 +44,7 @@ from .names import check_relative_key
 from .pipeline import Pipeline, synced_writer
 from .store import CHUNK, Head, Store
 
-__all__ = ["ObjectRef", "Record", "Entry", "AssetCache", "Digester", "Progress"]
+__all__ = ["ObjectRef", "Record", "Entry", "AssetCache", "Digester", "Progress", "staged"]
 
 log = logging.getLogger("pod_tasks")
 
@@ -213,7 +213,7 @@ class Digester:
 
 
 @contextlib.contextmanager
-def _staged(
+def staged(
     path: Path, before_replace: Callable[[os.stat_result], None] | None = None, durable: bool = True
 ) -> Iterator[BinaryIO]:
     """A new temporary file in ``path``'s folder; when the block ends without an error
@@ -236,7 +236,7 @@ def _staged(
 
 def _write_atomic(path: Path, data: bytes, durable: bool = True) -> None:
     """Replace ``path`` with ``data``: temp file in the same folder, fsync, rename."""
-    with _staged(path, durable=durable) as out:
+    with staged(path, durable=durable) as out:
         out.write(data)
 
 
@@ -500,7 +500,7 @@ class AssetCache:
                 immutable=ref.immutable,
             ))
 
-        with _staged(path, before_replace=save) as out, contextlib.ExitStack() as threads:
+        with staged(path, before_replace=save) as out, contextlib.ExitStack() as threads:
             digester = Digester()
 
             def start(head: Head) -> Callable[[bytes], None]:
@@ -576,7 +576,7 @@ class AssetCache:
         path = self.path_for(ref)
         with self._lock(ref):
             self._safe_dir(path.parent)
-            with _staged(path) as out:
+            with staged(path) as out:
                 want_sha = bool(ref.sha256 or (record and record.sha256))
                 digester = Digester(record.etag if record else None, record.size if record else 0, want_sha)
                 while chunk := source.read(CHUNK):

@@ -16,7 +16,7 @@ from doit.exceptions import TaskFailed
 
 from .errors import PodError
 from .prefill import DEFAULT_JOBS, FAILED, FETCHED, MISSING, Outcome, prefill, read_list
-from .tasks import _guarded, _project, _say, _size
+from .tasks import guarded, current_project, say, human_size
 
 __all__ = ["task_prefill", "task_pack", "task_unpack", "task_import_manifest"]
 
@@ -28,16 +28,16 @@ _JOBS = {"name": "jobs", "long": "jobs", "type": int, "default": DEFAULT_JOBS,
 
 def _show(outcome: Outcome) -> None:
     if outcome.status == FETCHED:
-        _say(f"fetched {outcome.item} ({_size(outcome.size)})")
+        say(f"fetched {outcome.item} ({human_size(outcome.size)})")
     elif outcome.status in (MISSING, FAILED):
-        _say(f"{outcome.status} {outcome.item}: {outcome.message}")
+        say(f"{outcome.status} {outcome.item}: {outcome.message}")
 
 
 def _prefill(list_file: str, jobs: int) -> TaskFailed | None:
     if not list_file:
         raise PodError("prefill: give the list to fetch: doit prefill --list needed.yaml")
-    summary = prefill(_project(), read_list(list_file), jobs, _show)
-    _say(f"prefill {list_file}: {summary.line()}")
+    summary = prefill(current_project(), read_list(list_file), jobs, _show)
+    say(f"prefill {list_file}: {summary.line()}")
     failed = [o for o in summary.outcomes if o.status == FAILED]
     if failed:
         return TaskFailed(f"{len(failed)} item(s) could not be fetched: {failed[0].message}")
@@ -46,29 +46,29 @@ def _prefill(list_file: str, jobs: int) -> TaskFailed | None:
 
 def task_prefill() -> dict:
     """Fetch a list of names and s3:// URLs in parallel: doit prefill --list needed.yaml [--jobs N]."""
-    return {"actions": [_guarded(_prefill)], "params": [_LIST, _JOBS], "uptodate": [False], "verbosity": 2}
+    return {"actions": [guarded(_prefill)], "params": [_LIST, _JOBS], "uptodate": [False], "verbosity": 2}
 
 
 def _pack(list_file: str, out: str, max_size: float, jobs: int) -> None:
     from .packs import collect, part_paths, write_packs
 
-    project = _project()
+    project = current_project()
     items = read_list(list_file) if list_file else None
     files = collect(project, items, jobs, _show)
     written = write_packs(files, Path(out), max_size or None)
     for path, group in written:
-        _say(f"{path}: {len(group)} file(s), {_size(sum(f.size for f in group))}")
+        say(f"{path}: {len(group)} file(s), {human_size(sum(f.size for f in group))}")
         for f in group:
-            _say(f"  {f.rel}")
+            say(f"  {f.rel}")
     stale = part_paths(Path(out), len(written) + 1, bool(max_size))[-1]
     if max_size and stale.exists():
-        _say(f"warning: {stale} is left from an earlier pack, not this one: delete it before shipping the parts")
+        say(f"warning: {stale} is left from an earlier pack, not this one: delete it before shipping the parts")
 
 
 def task_pack() -> dict:
     """Zip cached files and records for offline machines: doit pack [--list L.yaml] --out assets.zip [--max-size MB]."""
     return {
-        "actions": [_guarded(_pack)],
+        "actions": [guarded(_pack)],
         "params": [
             _LIST,
             {"name": "out", "long": "out", "type": str, "default": "assets.zip",
@@ -87,17 +87,17 @@ def _unpack(zips: list[str]) -> None:
 
     if not zips:
         raise PodError("unpack: name the zips to load: doit unpack assets.zip [more.zip ...]")
-    project = _project()
+    project = current_project()
     entries = unpack(project, [Path(z) for z in zips])
     old = sum(1 for e in entries if e.record is None)
     note = f" ({old} without records, from an old pack: checked with the store on first use)" if old else ""
     total = sum(e.info.file_size for e in entries)
-    _say(f"unpacked {len(entries)} file(s), {_size(total)}, into {project.cache.root}{note}")
+    say(f"unpacked {len(entries)} file(s), {human_size(total)}, into {project.cache.root}{note}")
 
 
 def task_unpack() -> dict:
     """Load asset packs into the cache, verified, for use with no network: doit unpack ZIP..."""
-    return {"actions": [_guarded(_unpack)], "pos_arg": "zips", "uptodate": [False], "verbosity": 2}
+    return {"actions": [guarded(_unpack)], "pos_arg": "zips", "uptodate": [False], "verbosity": 2}
 
 
 def _import_manifest(paths: list[str], store: str, manifest: str) -> TaskFailed | None:
@@ -114,11 +114,11 @@ def _import_manifest(paths: list[str], store: str, manifest: str) -> TaskFailed 
     result = import_manifest(paths[0], manifest or _manifest_path(), store or None)
     verb = "created" if result.created else "updated"
     if result.added:
-        _say(f"{result.path}: {verb}, {len(result.added)} name(s) added")
+        say(f"{result.path}: {verb}, {len(result.added)} name(s) added")
     for line in result.conflicts + result.problems:
-        _say(f"not imported: {line}")
+        say(f"not imported: {line}")
     left = len(result.conflicts) + len(result.problems)
-    _say(f"{len(result.added)} added, {len(result.unchanged)} already pinned the same, {left} not imported")
+    say(f"{len(result.added)} added, {len(result.unchanged)} already pinned the same, {left} not imported")
     if left:
         return TaskFailed(f"{left} entr{'y' if left == 1 else 'ies'} not imported (listed above): fix them by hand")
     return None
@@ -136,7 +136,7 @@ def task_import_manifest() -> dict:
     """Merge baiji-pod's versioned_assets.json into assets.yaml: doit import-manifest FILE.json [--store s3://b]."""
     return {
         "basename": "import-manifest",
-        "actions": [_guarded(_import_manifest)],
+        "actions": [guarded(_import_manifest)],
         "params": [
             {"name": "store", "long": "store", "type": str, "default": "",
              "help": "the store of the versions (written as `store:` when assets.yaml has none)"},

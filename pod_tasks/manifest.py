@@ -25,13 +25,17 @@ from .names import check_relative_key, normalise_name
 from .store import parse_s3_url
 from .versions import VERSION_PATTERN, Version, parse_version
 
-__all__ = ["Pin", "Manifest", "load_manifest", "parse_manifest", "set_pin", "pinned_text", "find_manifest", "FILENAME"]
+__all__ = [
+    "Pin", "Manifest", "load_manifest", "parse_manifest", "set_pin", "pinned_text", "find_manifest", "FILENAME",
+    # the text-level pieces that import-manifest and prefill lists share
+    "VERSION_RE", "compose_yaml", "read_manifest_text", "replace_text", "span_end", "edit_lock",
+]
 
 FILENAME = "assets.yaml"
 _TOP_KEYS = ("store", "cache_dir", "timeout", "immutable", "assets", "files")
 _PIN_KEYS = ("version", "sha256", "source")
 _SHA256 = re.compile(r"^[0-9a-fA-F]{64}$")
-_VERSION = re.compile(rf"^{VERSION_PATTERN}$")
+VERSION_RE = re.compile(rf"^{VERSION_PATTERN}$")
 
 
 @dataclass(frozen=True)
@@ -198,7 +202,7 @@ class _Reader:
             version = sha = source = None
             if "version" in items:
                 text, vnode = items["version"]
-                if not _VERSION.match(text):
+                if not VERSION_RE.match(text):
                     raise self.fail(vnode, f"{name}: {text!r} is not a version: write MAJOR.MINOR.PATCH, e.g. 1.2.5")
                 version = parse_version(text)
             if "sha256" in items:
@@ -214,7 +218,7 @@ class _Reader:
                 raise self.fail(knode, f"{name}: `sha256:` goes with a `version:`")
             return Pin(name, line, version=version, sha256=sha, source=source)
         text = self.scalar(node, f"the pin of {name}")
-        if _VERSION.match(text):
+        if VERSION_RE.match(text):
             return Pin(name, line, version=parse_version(text))
         if text.startswith("s3://"):
             return Pin(name, line, override=self.s3_url(node, text, f"{name}: the override"))
@@ -227,7 +231,7 @@ class _Reader:
         )
 
 
-def _compose(text: str, path: Path) -> yaml.Node | None:
+def compose_yaml(text: str, path: Path) -> yaml.Node | None:
     try:
         return yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.MarkedYAMLError as exc:
@@ -246,10 +250,10 @@ def _compose(text: str, path: Path) -> yaml.Node | None:
 
 def parse_manifest(text: str, path: Path) -> Manifest:
     """Validate ``text`` as the contents of ``path``."""
-    return _Reader(path.absolute(), path.name).read(_compose(text, path))
+    return _Reader(path.absolute(), path.name).read(compose_yaml(text, path))
 
 
-def _read_text(path: Path) -> str:
+def read_manifest_text(path: Path) -> str:
     try:
         with open(path, encoding="utf-8", newline="") as handle:
             return handle.read()
@@ -262,7 +266,7 @@ def _read_text(path: Path) -> str:
 def load_manifest(path: str | os.PathLike[str]) -> Manifest:
     """Read and validate the manifest at ``path``."""
     path = Path(path)
-    return parse_manifest(_read_text(path), path)
+    return parse_manifest(read_manifest_text(path), path)
 
 
 def _entry_nodes(root: yaml.Node, name: str) -> tuple[yaml.Node, yaml.Node]:
@@ -277,10 +281,10 @@ def _entry_nodes(root: yaml.Node, name: str) -> tuple[yaml.Node, yaml.Node]:
     raise AssetNotFound(f"{name!r} is not under `assets:`: add it first")
 
 
-def _span_end(node: yaml.Node) -> int:
+def span_end(node: yaml.Node) -> int:
     """End of a node's own text (a block mapping's mark runs on to the next key)."""
     if isinstance(node, yaml.MappingNode) and not node.flow_style and node.value:
-        return _span_end(node.value[-1][1])
+        return span_end(node.value[-1][1])
     return node.end_mark.index
 
 
@@ -303,8 +307,8 @@ def pinned_text(path: str | os.PathLike[str], name: str, version: Version, sha25
     before anything reaches the store.
     """
     path = Path(path).absolute()
-    text = _read_text(path)
-    root = _compose(text, path)
+    text = read_manifest_text(path)
+    root = compose_yaml(text, path)
     before = parse_manifest(text, path)
     key, value = _entry_nodes(root, name)
     if value.start_mark.index < key.end_mark.index or text[value.start_mark.index] == "&":
@@ -316,8 +320,8 @@ def pinned_text(path: str | os.PathLike[str], name: str, version: Version, sha25
     if isinstance(value, yaml.MappingNode):
         for k, v in value.value:
             if k.value == "source":
-                parts.append(f"source: {text[v.start_mark.index:_span_end(v)]}")
-    new_text = text[: value.start_mark.index] + "{" + ", ".join(parts) + "}" + text[_span_end(value):]
+                parts.append(f"source: {text[v.start_mark.index:span_end(v)]}")
+    new_text = text[: value.start_mark.index] + "{" + ", ".join(parts) + "}" + text[span_end(value):]
     try:
         manifest = parse_manifest(new_text, path)
     except ManifestError as exc:
@@ -341,7 +345,7 @@ def set_pin(path: str | os.PathLike[str], name: str, version: Version, sha256: s
     path = Path(path).absolute()
     with edit_lock(path):
         new_text, manifest = pinned_text(path, name, version, sha256)
-        _replace_text(path, new_text)
+        replace_text(path, new_text)
         return manifest
 
 
@@ -350,7 +354,7 @@ def _unplaced(manifest: Manifest, skip: str) -> dict[str, Pin]:
     return {name: replace(pin, line=0) for name, pin in manifest.assets.items() if name != skip}
 
 
-def _replace_text(path: Path, text: str) -> None:
+def replace_text(path: Path, text: str) -> None:
     """Write ``text`` to ``path`` atomically, keeping the file's permissions."""
     temp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
     try:

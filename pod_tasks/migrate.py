@@ -22,7 +22,7 @@ import yaml
 
 from .errors import ManifestError, PodError, UnsafePathError
 from .manifest import (
-    _VERSION, FILENAME, Pin, _compose, _read_text, _replace_text, _span_end, edit_lock, parse_manifest,
+    VERSION_RE, FILENAME, Pin, compose_yaml, read_manifest_text, replace_text, span_end, edit_lock, parse_manifest,
 )
 from .names import normalise_name
 from .store import parse_s3_url
@@ -68,7 +68,7 @@ def convert(old: dict[str, str], json_folder: Path, yaml_folder: Path) -> tuple[
             problems.append(f"{raw!r}: {exc}: fix the name by hand")
             continue
         value = value.strip()
-        if _VERSION.match(value):
+        if VERSION_RE.match(value):
             entries[name] = value
         elif value.startswith("s3://"):
             try:
@@ -130,7 +130,7 @@ def _append(text: str, root: yaml.Node | None, entries: dict[str, str], store: s
         return head + (f"store: {store}\n" if store else "") + "assets:\n" + block
     assets = next((v for k, v in root.value if k.value == "assets"), None)
     if assets is None:
-        new = _insert_lines(text, _span_end(root), "assets:\n" + block)
+        new = _insert_lines(text, span_end(root), "assets:\n" + block)
     elif isinstance(assets, yaml.MappingNode) and assets.flow_style:
         close = assets.end_mark.index - 1
         joined = ", ".join(_line(n, v, True) for n, v in entries.items())
@@ -138,7 +138,7 @@ def _append(text: str, root: yaml.Node | None, entries: dict[str, str], store: s
     elif isinstance(assets, yaml.MappingNode) and assets.value:
         indent = " " * assets.value[0][0].start_mark.column
         lines = "".join(f"{indent}{_line(n, v, False)}\n" for n, v in entries.items())
-        new = _insert_lines(text, _span_end(assets.value[-1][1]), lines)
+        new = _insert_lines(text, span_end(assets.value[-1][1]), lines)
     else:  # `assets:` with nothing (or ~) after it
         start = assets.start_mark.index
         new = _insert_lines(text[:start] + text[assets.end_mark.index:], start, block)
@@ -165,10 +165,10 @@ def import_manifest(
     result = ImportResult(path, problems=problems)
     with edit_lock(path):
         exists = path.exists()
-        text = _read_text(path) if exists else ""
+        text = read_manifest_text(path) if exists else ""
         crlf = "\r\n" in text and text.count("\n") == text.count("\r\n")  # a Windows file stays one
         base = text.replace("\r\n", "\n") if crlf else text
-        root = _compose(base, path) if exists else None
+        root = compose_yaml(base, path) if exists else None
         current = parse_manifest(text, path) if root is not None else None
         known = current.assets if current else {}
         if store is not None and current is not None and current.store and current.store.rstrip("/") != store.rstrip("/"):
@@ -189,7 +189,7 @@ def import_manifest(
             else:
                 new[name] = value
         add_store = store if (current is None or not current.store) and store else None
-        needs_store = any(_VERSION.match(v) for v in new.values())
+        needs_store = any(VERSION_RE.match(v) for v in new.values())
         if needs_store and not add_store and not (current and current.store):
             raise PodError(f"{path.name} has no store: give --store s3://bucket (where the versions live)")
         if not new:
@@ -200,7 +200,7 @@ def import_manifest(
         for name in new:
             if name not in manifest.assets:
                 raise PodError(f"{path}: adding {name} went wrong; the file was left as it was")
-        _replace_text(path, new_text)
+        replace_text(path, new_text)
         result.added = list(new)
         result.created = not exists
     return result

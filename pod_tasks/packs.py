@@ -26,7 +26,7 @@ from typing import Callable, Iterable, Sequence
 from urllib.parse import urlparse
 from urllib.request import url2pathname
 
-from .cache import META, MISSING, ObjectRef, Record, _staged
+from .cache import META, MISSING, ObjectRef, Record, staged
 from .errors import IntegrityError, PodError, UnsafePathError
 from .names import check_relative_key
 from .prefill import DEFAULT_JOBS, FAILED, LOCAL, MISSING as MISSING_ITEM, Outcome, manifest_items, prefill
@@ -131,7 +131,7 @@ def write_packs(files: Sequence[PackFile], out: Path, max_mb: float | None) -> l
     written = []
     for path, group in zip(paths, groups):
         path.parent.mkdir(parents=True, exist_ok=True)
-        with _staged(path) as out, zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED, compresslevel=1) as zf:
+        with staged(path) as out, zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED, compresslevel=1) as zf:
             for f in group:
                 zf.write(f.path, f.rel)
                 zf.writestr(_record_name(f.rel), json.dumps(asdict(f.record), sort_keys=True))

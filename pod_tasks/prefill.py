@@ -25,7 +25,7 @@ import yaml
 
 from .cache import ObjectRef
 from .errors import AssetNotFound, ManifestError, PodError
-from .manifest import _compose
+from .manifest import compose_yaml
 from .resolver import Project
 
 __all__ = ["DEFAULT_JOBS", "Outcome", "Summary", "read_list", "prefill", "manifest_items"]
@@ -83,7 +83,7 @@ def read_list(path: str | os.PathLike[str]) -> list[str]:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise ManifestError(f"{path.name}:1: cannot read the list {path}: {exc}") from None
-    root = _compose(text, path)
+    root = compose_yaml(text, path)
     if root is None:
         return []
     if not isinstance(root, yaml.SequenceNode):

@@ -6,7 +6,7 @@ import shutil
 from pathlib import Path
 from typing import Iterator
 
-from .cache import _staged
+from .cache import staged
 from .names import check_relative_key
 from .resolver import Project
 from .store import CHUNK
@@ -18,7 +18,7 @@ def sync(project: Project, dest: Path) -> Iterator[tuple[str, Path]]:
     """Resolve each pinned name (downloading on a miss) and copy it to ``dest/<name>``.
 
     Unpublished names are skipped. Each copy is written to a temporary file and renamed
-    (the cache's own `_staged`), so ``dest`` never holds a partial file. Yields (name,
+    (the cache's own `staged`), so ``dest`` never holds a partial file. Yields (name,
     copied path).
     """
     dest = dest.absolute()
@@ -28,6 +28,6 @@ def sync(project: Project, dest: Path) -> Iterator[tuple[str, Path]]:
         source = Path(project.resolve(pin.name))
         target = dest / check_relative_key(pin.name)
         target.parent.mkdir(parents=True, exist_ok=True)
-        with open(source, "rb") as data, _staged(target) as out:
+        with open(source, "rb") as data, staged(target) as out:
             shutil.copyfileobj(data, out, CHUNK)
         yield pin.name, target

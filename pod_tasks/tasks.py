@@ -70,7 +70,7 @@ DOIT_CONFIG = {
 }
 
 
-def _project() -> Project:
+def current_project() -> Project:
     return Project.get()
 
 
@@ -88,7 +88,7 @@ def _loading() -> Iterator[None]:
 
 
 def _require_manifest() -> None:
-    _project().require_manifest()
+    current_project().require_manifest()
 
 
 def _group(basename: str, doc: str, **extra: object) -> tuple[Manifest | None, dict]:
@@ -98,19 +98,19 @@ def _group(basename: str, doc: str, **extra: object) -> tuple[Manifest | None, d
     to create one, while ``doit list`` and tasks that need none (``doit import-manifest``,
     ``doit cache``) still work. An invalid assets.yaml raises.
     """
-    manifest = _project().manifest
+    manifest = current_project().manifest
     if manifest is None:
-        return None, {"basename": basename, "doc": doc, "actions": [_guarded(_require_manifest)], "verbosity": 2, **extra}
+        return None, {"basename": basename, "doc": doc, "actions": [guarded(_require_manifest)], "verbosity": 2, **extra}
     return manifest, {"basename": basename, "name": None, "doc": doc, **extra}
 
 
-def _say(line: str) -> None:
+def say(line: str) -> None:
     """Print one line in one write, so lines from ``doit -n 8 -P thread`` never interleave."""
     sys.stdout.write(line + "\n")
     sys.stdout.flush()
 
 
-def _guarded(action: Callable[..., object]) -> Callable[..., object]:
+def guarded(action: Callable[..., object]) -> Callable[..., object]:
     """Turn a `PodError` (or an OSError, e.g. an unwritable folder) raised by ``action``
     into a clean doit failure: one line, no traceback."""
 
@@ -125,7 +125,7 @@ def _guarded(action: Callable[..., object]) -> Callable[..., object]:
     return run
 
 
-def _size(n: float) -> str:
+def human_size(n: float) -> str:
     for unit in ("B", "KB", "MB", "GB"):
         if n < 1024 or unit == "GB":
             return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
@@ -159,7 +159,7 @@ class _Bar:
 
 
 def _fetch(ref: ObjectRef) -> None:
-    cache = _project().cache
+    cache = current_project().cache
     before = cache.record(ref)
     start = time.monotonic()
     bar = _Bar(str(ref))
@@ -168,26 +168,26 @@ def _fetch(ref: ObjectRef) -> None:
     after = cache.record(ref)
     if after is not None and (before is None or after.mtime_ns != before.mtime_ns or after.size != before.size):
         seconds = max(time.monotonic() - start, 1e-6)
-        _say(f"{ref}: {_size(after.size)} in {seconds:.2f}s ({_size(after.size / seconds)}/s) -> {path}")
+        say(f"{ref}: {human_size(after.size)} in {seconds:.2f}s ({human_size(after.size / seconds)}/s) -> {path}")
     elif after is not None and before is not None and after.checked != before.checked:
-        _say(f"{ref}: checked with the store, unchanged")
+        say(f"{ref}: checked with the store, unchanged")
     else:  # the store could not be asked (offline, no credentials): the warning says why
-        _say(f"{ref}: using the cached copy, not checked with the store")
+        say(f"{ref}: using the cached copy, not checked with the store")
 
 
 def _clean(name: str, path: Path) -> None:
-    _say(f"{name}: removed {_project().cache.delete(path)} cached file(s)")
+    say(f"{name}: removed {current_project().cache.delete(path)} cached file(s)")
 
 
 def _fetch_task(name: str, ref: ObjectRef) -> dict:
-    cache = _project().cache
+    cache = current_project().cache
     path = cache.path_for(ref)
     return {
         "name": name,
-        "actions": [(_guarded(_fetch), [ref])],
+        "actions": [(guarded(_fetch), [ref])],
         "targets": [str(path)],
         "uptodate": [lambda: cache.is_fresh(ref, network=False)],
-        "clean": [(_guarded(_clean), [name, path])],
+        "clean": [(guarded(_clean), [name, path])],
         "doc": f"fetch {ref.url}",
         "verbosity": 2,
     }
@@ -195,7 +195,7 @@ def _fetch_task(name: str, ref: ObjectRef) -> dict:
 
 def _report_task(name: str, line: str, doc: str) -> dict:
     """A subtask that has nothing to fetch and says so."""
-    return {"name": name, "actions": [(_say, [line])], "doc": doc, "verbosity": 2}
+    return {"name": name, "actions": [(say, [line])], "doc": doc, "verbosity": 2}
 
 
 def _asked(basename: str) -> set[str]:
@@ -256,7 +256,7 @@ def task_fetch() -> Iterator[dict]:
         manifest, group = _group("fetch", "Fetch every pinned asset and `files:` object into the cache.")
         yield group
         if manifest is not None:
-            yield from _subtasks("fetch", manifest, _fetch_subtasks(_project(), manifest))
+            yield from _subtasks("fetch", manifest, _fetch_subtasks(current_project(), manifest))
 
 
 _PUBLISH_PARAMS = [
@@ -280,12 +280,12 @@ def _publish(name: str, asked: bool, major: bool, minor: bool, patch: bool, vers
     if len(bumps) > 1:
         raise PodError(f"publish:{name}: give one of --major, --minor, --patch (got {', '.join(bumps)})")
     result = publish(
-        _project(), name, file=file or None, bump=bumps[0] if bumps else None,
+        current_project(), name, file=file or None, bump=bumps[0] if bumps else None,
         version=version or None, min_version=min_version or None, dry_run=dry_run,
     )
     was = f" (was {result.previous})" if result.previous else " (new)"
     verb = "would publish" if dry_run else "published"
-    _say(f"{result.name}: {verb} {result.version}{was}, {_size(result.size)} -> {result.url}")
+    say(f"{result.name}: {verb} {result.version}{was}, {human_size(result.size)} -> {result.url}")
 
 
 def task_publish() -> Iterator[dict]:
@@ -300,7 +300,7 @@ def task_publish() -> Iterator[dict]:
             asked = {normalise_name(n) for n in _asked("publish") if not n.startswith("s3://")}
             yield from _subtasks("publish", manifest, ({
                 "name": name,
-                "actions": [(_guarded(_publish), [name, name in asked])],
+                "actions": [(guarded(_publish), [name, name in asked])],
                 "params": _PUBLISH_PARAMS,
                 "uptodate": [False],
                 "doc": f"publish a new version of {name}",
@@ -311,14 +311,14 @@ def task_publish() -> Iterator[dict]:
 def _versions(name: str) -> None:
     from .catalog import store_versions
 
-    project = _project()
+    project = current_project()
     pin = project.require_manifest().pin(name)
     versions = store_versions(project, name)
     if not versions:
-        _say(f"{name}: no version in the store yet (publish one: doit publish:{name})")
+        say(f"{name}: no version in the store yet (publish one: doit publish:{name})")
     for v in versions:
         marks = [m for m, on in (("pinned", v == pin.version), ("latest", v == versions[-1])) if on]
-        _say(f"{name} {v}" + (f"  ({', '.join(marks)})" if marks else ""))
+        say(f"{name} {v}" + (f"  ({', '.join(marks)})" if marks else ""))
 
 
 def task_versions() -> Iterator[dict]:
@@ -328,7 +328,7 @@ def task_versions() -> Iterator[dict]:
         yield group
         if manifest is not None:
             yield from _subtasks("versions", manifest, ({
-                "name": name, "actions": [(_guarded(_versions), [name])], "uptodate": [False],
+                "name": name, "actions": [(guarded(_versions), [name])], "uptodate": [False],
                 "doc": f"versions of {name} in the store", "verbosity": 2,
             } for name in manifest.assets))
 
@@ -341,11 +341,11 @@ def _status_row(project: Project, name: str, label: str, target: ObjectRef) -> t
     record = cache.record(target)
     age = "-" if record is None or record.checked is None else _age(time.time() - record.checked)
     due = "no" if cache.is_fresh(target, network=False) else "yes"
-    return (name, label, "yes", _size(path.stat().st_size), age, due)
+    return (name, label, "yes", human_size(path.stat().st_size), age, due)
 
 
 def _status() -> None:
-    project = _project()
+    project = current_project()
     manifest = project.require_manifest()
     rows = [("asset", "pin", "cached", "size", "age", "check due")]
     for pin in manifest.assets.values():
@@ -354,7 +354,7 @@ def _status() -> None:
             continue
         target = project.pin_ref(pin)
         if isinstance(target, Path):
-            size = _size(target.stat().st_size) if target.is_file() else "missing"
+            size = human_size(target.stat().st_size) if target.is_file() else "missing"
             rows.append((pin.name, f"override {target}", "local", size, "-", "-"))
         elif pin.override is not None:
             rows.append(_status_row(project, pin.name, f"override {pin.override}", target))
@@ -369,7 +369,7 @@ def _table(rows: list[tuple[str, ...]]) -> None:
     """Print ``rows`` as columns two spaces apart."""
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))] if rows else []
     for row in rows:
-        _say("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip())
+        say("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip())
 
 
 def _age(seconds: float) -> str:
@@ -382,8 +382,8 @@ def _age(seconds: float) -> str:
 def task_status() -> dict:
     """Show each asset: pin, cached or not, size, age, whether a check is due, overrides."""
     with _loading():
-        _project()
-        return {"actions": [_guarded(_status)], "uptodate": [False], "verbosity": 2}
+        current_project()
+        return {"actions": [guarded(_status)], "uptodate": [False], "verbosity": 2}
 
 
 def _ls_remote() -> None:
@@ -391,30 +391,30 @@ def _ls_remote() -> None:
 
     _table([
         (name, str(versions[-1]), f"({len(versions)} version{'s' if len(versions) != 1 else ''})")
-        for name, versions in store_names(_project()).items()
+        for name, versions in store_names(current_project()).items()
     ])
 
 
 def task_ls_remote() -> dict:
     """List every name in the store with its latest version."""
     with _loading():
-        _project()
-        return {"basename": "ls-remote", "actions": [_guarded(_ls_remote)], "uptodate": [False], "verbosity": 2}
+        current_project()
+        return {"basename": "ls-remote", "actions": [guarded(_ls_remote)], "uptodate": [False], "verbosity": 2}
 
 
 def _sync(dest: str) -> None:
     from .sync import sync
 
-    for name, path in sync(_project(), Path(dest)):
-        _say(f"{name} -> {path}")
+    for name, path in sync(current_project(), Path(dest)):
+        say(f"{name} -> {path}")
 
 
 def task_sync() -> dict:
     """Copy every pinned file into a folder (default ./versioned_assets): doit sync --dest DIR."""
     with _loading():
-        _project()
+        current_project()
         return {
-            "actions": [_guarded(_sync)],
+            "actions": [guarded(_sync)],
             "params": [{"name": "dest", "long": "dest", "type": str, "default": "versioned_assets",
                         "help": "folder to copy into, as DEST/<name> (default ./versioned_assets)"}],
             "uptodate": [False],
@@ -423,21 +423,21 @@ def task_sync() -> dict:
 
 
 def _cache(invalidate: bool, delete: bool, location: bool, paths: list[str]) -> None:
-    cache = _project().cache
+    cache = current_project().cache
     if location:
-        _say(str(cache.root))
+        say(str(cache.root))
     elif invalidate:
         count = cache.invalidate(None) if not paths else sum(cache.invalidate(p) for p in paths)
-        _say(f"invalidated {count} cached file(s): each is checked with the store on next use")
+        say(f"invalidated {count} cached file(s): each is checked with the store on next use")
     elif delete:
         if not paths:
             raise PodError("cache --delete: name the URLs or paths to delete (e.g. s3://bucket/key)")
-        _say(f"deleted {sum(cache.delete(p) for p in paths)} cached file(s)")
+        say(f"deleted {sum(cache.delete(p) for p in paths)} cached file(s)")
     else:
         now = time.time()
         _table([("object", "size", "checked", "status", "path")] + [
             (
-                str(entry.url or entry.path), _size(entry.size),
+                str(entry.url or entry.path), human_size(entry.size),
                 "never" if entry.checked is None else f"{_age(now - entry.checked)} ago",
                 "due" if entry.due else "fresh", str(entry.path),
             )
@@ -448,9 +448,9 @@ def _cache(invalidate: bool, delete: bool, location: bool, paths: list[str]) -> 
 def task_cache() -> dict:
     """Cache housekeeping: list (default), --invalidate [URL...], --delete URL..., --location."""
     with _loading():
-        _project()
+        current_project()
         return {
-            "actions": [_guarded(_cache)],
+            "actions": [guarded(_cache)],
             "params": [
                 {"name": "invalidate", "long": "invalidate", "type": bool, "default": False,
                  "help": "force a check with the store on next use (the URLs/paths given, or everything)"},

@@ -70,7 +70,9 @@ def test_quick_bench_prints_every_row_with_a_sane_ratio(quick):
             continue
         ratio = float(re.match(r"\*\*([\d,.]+)", cells[2])[1].replace(",", ""))
         low, high = (float(x.replace(",", "")) for x in re.match(r"([\d,.]+)-([\d,.]+)", cells[3]).groups())
-        assert math.isfinite(ratio) and 0 < low <= ratio <= high, (name, cells)
+        # a cost per extra asset is a difference of two noisy times, clamped at 1 us: ~0 is sane
+        floor = 0 if "cost per extra asset" in name else 1e-9
+        assert math.isfinite(ratio) and floor <= low <= ratio <= high and high > 0, (name, cells)
         assert cells[5] in ("yes", "NO")
     assert (out / "results.md").read_text(encoding="utf-8") == stdout
 
