@@ -9,6 +9,7 @@ whether the target is met.
 
 from __future__ import annotations
 
+import math
 import os
 import statistics
 import sys
@@ -105,7 +106,9 @@ def _number(value: float) -> str:
         return f"{value:,.0f}"
     if value >= 10:
         return f"{value:.1f}"
-    return f"{value:.2f}"
+    if value >= 0.01 or value <= 0:
+        return f"{value:.2f}"
+    return f"{value:.{1 - math.floor(math.log10(value))}f}"  # two significant digits, no exponent
 
 
 def _show(value: float, unit: str) -> str:
