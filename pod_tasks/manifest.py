@@ -137,7 +137,7 @@ class _Reader:
         if "store" in top:
             fields["store"] = self.store(top["store"])
         if "cache_dir" in top:
-            fields["cache_dir"] = (self.path.parent / Path(self.scalar(top["cache_dir"], "cache_dir")).expanduser())
+            fields["cache_dir"] = self.local(top["cache_dir"], self.scalar(top["cache_dir"], "cache_dir"), "cache_dir")
         if "timeout" in top:
             try:
                 fields["timeout"] = parse_timeout(self.scalar(top["timeout"], "timeout"))
@@ -172,7 +172,16 @@ class _Reader:
             self.s3_url(node, spec, "store", key_required=False)
         elif "://" in spec and not spec.startswith("file://"):
             raise self.fail(node, f"store {spec!r}: use s3://bucket[/prefix], file:///path or a folder path")
+        elif "://" not in spec:
+            self.local(node, spec, "store")
         return spec
+
+    def local(self, node: yaml.Node, text: str, what: str) -> Path:
+        """``text`` as a path relative to assets.yaml's folder, ``~`` expanded."""
+        try:
+            return self.path.parent / Path(text).expanduser()
+        except RuntimeError:  # ~user with no such user, or no home directory at all
+            raise self.fail(node, f"{what} {text!r}: cannot expand its ~ (no such home directory): write the full path") from None
 
     def s3_url(self, node: yaml.Node, url: str, what: str, key_required: bool = True) -> str:
         try:
@@ -211,7 +220,7 @@ class _Reader:
                     raise self.fail(snode, f"{name}: sha256 must be 64 hex digits")
                 sha = text.lower()
             if "source" in items:
-                source = self.path.parent / Path(items["source"][0]).expanduser()
+                source = self.local(items["source"][1], items["source"][0], f"{name}: source")
             if version is None and source is None:
                 raise self.fail(knode, f"{name}: a pin needs `version:` (published) or `source:` (to publish)")
             if version is None and sha is not None:
@@ -222,7 +231,7 @@ class _Reader:
             return Pin(name, line, version=parse_version(text))
         if text.startswith("s3://"):
             return Pin(name, line, override=self.s3_url(node, text, f"{name}: the override"))
-        local = self.path.parent / Path(text).expanduser()
+        local = self.local(node, text, f"{name}: the pin")
         if local.is_file():
             return Pin(name, line, override=str(local.absolute()))
         raise self.fail(
