@@ -422,13 +422,21 @@ class AssetCache:
         ``missing_assets.yaml``).
         """
         path = self.path_for(ref)
-        with self._local_errors(ref), self._lock(ref):
+        with self._local_errors(ref):
+            # Most calls find the file fresh, or fresh after one HEAD: no lock for those.
+            since = time.time()
+            if not force and self.is_fresh(ref):
+                return path
+            return self._fetch_locked(ref, path, force, progress, since)
+
+    def _fetch_locked(self, ref: ObjectRef, path: Path, force: bool, progress: Progress | None, since: float) -> Path:
+        with self._lock(ref):
             if force and path.exists():
                 record = self._verified(ref, path, path.stat())
                 if record is not None and (self.settings.offline or self._revalidate(ref, path, record)):
                     return path
-            elif self.is_fresh(ref):
-                return path
+            elif not force and (self.is_fresh(ref, network=False) or self._checked_since(ref, path, since)):
+                return path  # another process fetched or checked it while we waited for the lock
             if self.settings.offline:
                 raise self._missing(ref, path, OfflineError("offline mode is on (POD_OFFLINE=1)"))
             try:
@@ -442,6 +450,16 @@ class AssetCache:
                 named = f"{ref.label}: " if ref.label and ref.label != ref.url else ""
                 raise AssetNotFound(f"{named}{exc}: check the name, version or URL asked for") from None
         return path
+
+    def _checked_since(self, ref: ObjectRef, path: Path, since: float) -> bool:
+        """The file at ``path`` was fetched or checked with the store at ``since`` or later
+        (even with ``timeout: 0``, a check made while we waited for the lock counts)."""
+        record = self.record(ref)
+        try:
+            st = path.stat()
+        except OSError:
+            return False
+        return record is not None and record.checked is not None and record.checked >= since and record.matches(st)
 
     @contextlib.contextmanager
     def _local_errors(self, ref: ObjectRef) -> Iterator[None]:

@@ -391,6 +391,18 @@ def test_threads_asking_for_one_missing_object_cause_one_get(s3, bucket, cache_d
     assert s3.count("GET") == 1
 
 
+@pytest.mark.parametrize("timeout", [0.0, DAY], ids=["timeout 0", "timeout 1d"])
+def test_threads_on_one_missing_mutable_object_cause_one_get_whatever_the_timeout(s3, bucket, cache_dir, timeout):
+    """Those that waited for the lock use the download that happened meanwhile (even
+    with `timeout: 0`, a fetch made while they waited counts as their check)."""
+    bucket.put_object(Bucket=BUCKET, Key="mutable.bin", Body=b"m" * 100_000)
+    s3.clear()
+    with ThreadPoolExecutor(8) as pool:
+        paths = set(pool.map(lambda _: make_cache(cache_dir, timeout=timeout).fetch(ref("mutable.bin")), range(8)))
+    assert len(paths) == 1 and paths.pop().read_bytes() == b"m" * 100_000
+    assert s3.count("GET") == 1
+
+
 @pytest.mark.skipif(os.name == "nt", reason="symlinks need privileges on Windows")
 def test_symlink_inside_the_cache_is_refused_for_writes(s3, bucket, cache_dir, tmp_path):
     outside = tmp_path / "outside"
