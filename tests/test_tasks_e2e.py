@@ -211,25 +211,29 @@ def test_clean_fetch_removes_exactly_the_pinned_files(backend, cache_dir):
     assert cached(backend, cache_dir, "foo/bar.1.2.5.csv").read_bytes() == CSV
 
 
+PARALLEL = [(100, ["-n", "8", "-P", "thread"]), (12, ["-n", "4"])]
+
+
 @pytest.mark.slow
-def test_parallel_fetch_of_100_assets(s3_backend, cache_dir):
+@pytest.mark.parametrize("count, mode", PARALLEL, ids=["100 assets, -n 8 -P thread", "12 assets, -n 4 (processes)"])
+def test_parallel_fetch(s3_backend, cache_dir, count, mode):
     store = s3_backend
-    bodies = {f"set/item{i:03d}.txt": f"item {i}\n".encode() * (i + 1) for i in range(100)}
+    bodies = {f"set/item{i:03d}.txt": f"item {i}\n".encode() * (i + 1) for i in range(count)}
     for name, data in bodies.items():
         store.put(name.replace(".txt", ".1.0.0.txt"), data)
     manifest(store, "assets:\n" + "".join(f"  {name}: 1.0.0\n" for name in bodies))
     store.s3.clear()
-    first = doit(store, "-n", "8", "-P", "thread", "fetch")
+    first = doit(store, *mode, "fetch")
     assert first.returncode == 0, output(first)
     for name, data in bodies.items():
         assert cached(store, cache_dir, name.replace(".txt", ".1.0.0.txt")).read_bytes() == data, name
-    assert store.s3.counts() == {"GET": 100}
-    assert sum(1 for l in first.stdout.splitlines() if re.match(r"set/item\d{3}\.txt@1\.0\.0: ", l)) == 100
+    assert store.s3.counts() == {"GET": count}
+    assert sum(1 for l in first.stdout.splitlines() if re.match(r"set/item\d{3}\.txt@1\.0\.0: ", l)) == count
     store.s3.clear()
-    second = doit(store, "-n", "8", "-P", "thread", "fetch")
+    second = doit(store, *mode, "fetch")
     assert second.returncode == 0, output(second)
     assert store.s3.requests == []
-    assert sum(1 for l in second.stdout.splitlines() if l.startswith("-- fetch:set/")) == 100, second.stdout
+    assert sum(1 for l in second.stdout.splitlines() if l.startswith("-- fetch:set/")) == count, second.stdout
 
 
 def test_tampered_bytes_are_caught_by_the_sha256_pin(backend, cache_dir):
