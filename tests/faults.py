@@ -37,7 +37,7 @@ import struct
 import subprocess
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
@@ -129,6 +129,10 @@ class FaultProxy:
     endpoint = S3Server.endpoint
 
     def add(self, rule: Rule) -> Rule:
+        """Apply a copy of ``rule`` (nothing injected yet) and return it: what a rule
+        counts belongs to one proxy, so one `Rule` in a parametrize list serves every
+        run."""
+        rule = replace(rule, injected=0, hit=threading.Event())
         with self._lock:
             self.rules.append(rule)
         return rule

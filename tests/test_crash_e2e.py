@@ -172,7 +172,7 @@ def test_sigkill_during_publish_leaves_old_or_new_assets_yaml(s3, client, proxy,
         puts = s3.count("PUT")
         stored = len(_store_versions(client))
         if rule is not None:
-            proxy.add(rule)
+            rule = proxy.add(rule)
         proc = _start_doit(args, project)
         try:
             if wait == "hit":
