@@ -23,7 +23,7 @@ REPO = Path(__file__).resolve().parent.parent
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-from tests.servers import S3Server  # noqa: E402  (the same server the tests use)
+from tests.servers import MotoServer  # noqa: E402  (the same server the tests use)
 
 __all__ = ["Workspace", "Sizes", "REPO", "PROBE"]
 
@@ -64,7 +64,7 @@ class Workspace:
         self.root = Path(root or tempfile.mkdtemp(prefix="pod-bench-")).resolve()
         self.root.mkdir(parents=True, exist_ok=True)
         self.keep = keep
-        self.server = S3Server().start()
+        self.server = MotoServer().start()
         import boto3
         from botocore.config import Config
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from pod_tasks.resolver import Project
-from tests.servers import S3Server
+from tests.servers import SERVERS, RcloneServer, S3Endpoint
 
 REPO = Path(__file__).resolve().parent.parent
 _ISOLATE = (
@@ -36,38 +36,105 @@ def isolated(tmp_path, monkeypatch):
     Project.forget()
 
 
+class Servers:
+    """The session's S3 servers: one per kind, started on first use, all stopped at the end."""
+
+    def __init__(self) -> None:
+        self._started: dict[str, S3Endpoint] = {}
+
+    def get(self, kind: str) -> S3Endpoint:
+        """The running server ``kind``: ``moto``, ``rclone``, or ``opaque`` (rclone with
+        SHA-1 ETags)."""
+        if kind not in self._started:
+            self._started[kind] = RcloneServer(etag_hash="SHA1") if kind == "opaque" else SERVERS[kind]()
+            self._started[kind].start()
+        return self._started[kind]
+
+    def stop(self) -> None:
+        for server in self._started.values():
+            server.stop()
+
+
 @pytest.fixture(scope="session")
-def _s3_session():
-    server = S3Server().start()
-    yield server
-    server.stop()
+def _s3_servers():
+    servers = Servers()
+    yield servers
+    servers.stop()
 
 
-@pytest.fixture
-def s3(_s3_session, monkeypatch):
-    """The shared S3 server, emptied, with this process's environment pointed at it."""
-    _s3_session.reset()
-    for key, value in _s3_session.env().items():
-        monkeypatch.setenv(key, value)
-    return _s3_session
-
-
-@pytest.fixture
-def own_s3(monkeypatch):
-    """A server of this test's own, which the test may stop (to go offline)."""
-    server = S3Server().start()
+def point_at(server: S3Endpoint, monkeypatch) -> S3Endpoint:
+    """``server`` emptied (no bucket, no counted request), with this process's
+    environment (credentials, AWS_ENDPOINT_URL) pointed at it."""
     server.reset()
     for key, value in server.env().items():
         monkeypatch.setenv(key, value)
-    yield server
-    server.stop()
+    return server
+
+
+@pytest.fixture(params=list(SERVERS))
+def s3_kind(request) -> str:
+    """The S3 server this test runs against: each of `SERVERS` in turn (ids ``moto``,
+    ``rclone``)."""
+    return request.param
+
+
+@pytest.fixture
+def s3(s3_kind, _s3_servers, monkeypatch) -> S3Endpoint:
+    """The session's S3 server of ``s3_kind``, emptied, with this process's environment
+    pointed at it: every test using it runs on moto and on rclone."""
+    return point_at(_s3_servers.get(s3_kind), monkeypatch)
+
+
+@pytest.fixture
+def own_s3(s3_kind, monkeypatch):
+    """A server of ``s3_kind`` of this test's own, which the test may stop (to go offline);
+    the environment points at it."""
+    server = SERVERS[s3_kind]().start()
+    try:
+        yield point_at(server, monkeypatch)
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def opaque_s3(_s3_servers, monkeypatch) -> RcloneServer:
+    """An rclone server whose ETags are SHA-1s, not the MD5 of the bytes (as AWS gives
+    for SSE-KMS objects), emptied, the environment pointed at it like ``s3``."""
+    return point_at(_s3_servers.get("opaque"), monkeypatch)
+
+
+def serve(request, kind: str) -> S3Endpoint:
+    """For a fixture parametrised over stores (``[*SERVERS, "dir"]``): the session's S3
+    server ``kind``, emptied, with this process's environment pointed at it."""
+    return point_at(request.getfixturevalue("_s3_servers").get(kind), request.getfixturevalue("monkeypatch"))
+
+
+def s3_client(server: S3Endpoint):
+    """A boto3 client of ``server`` (its loopback endpoint, explicitly; the credentials
+    from the environment `point_at` set)."""
+    import boto3
+
+    return boto3.client("s3", endpoint_url=server.endpoint)
 
 
 @pytest.fixture
 def client(s3):
-    import boto3
+    """A boto3 client of the ``s3`` server."""
+    return s3_client(s3)
 
-    return boto3.client("s3", endpoint_url=s3.endpoint)
+
+#: Why publishing races are lost on rclone (issue 10).
+NO_CONDITIONAL_PUT = "issue 10: rclone ignores `If-None-Match: *` on PUT, and S3Store.put_if_absent relies on it alone"
+
+
+def product_gap(request, reason: str) -> None:
+    """Mark this test a strict xfail when it runs on rclone (a parameter ``rclone``, or
+    ``opaque_s3``): pod-tasks does the wrong thing there (``reason`` starts with
+    ``issue 10:`` and says what). Call it first."""
+    assert reason.startswith("issue 10: "), reason
+    callspec = getattr(request.node, "callspec", None)
+    if (callspec is not None and "rclone" in callspec.params.values()) or "opaque_s3" in request.fixturenames:
+        request.applymarker(pytest.mark.xfail(strict=True, reason=reason))
 
 
 @pytest.fixture

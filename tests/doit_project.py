@@ -1,7 +1,7 @@
 """A temp project for the end-to-end tests of the doit tasks and the shell commands:
 the repo's ``dodo.py`` copied next to a generated ``assets.yaml``, over either store.
 
-`Store` hides the difference between moto's S3 server (``s3://assets``, requests
+`Store` hides the difference between an S3 server (``s3://assets``, requests
 counted at the server) and a directory store (``store/`` inside the project), so one
 test body can be parametrised over both with the `backend` fixture.
 """
@@ -17,7 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO, run_doit, write
+from tests.conftest import REPO, run_doit, s3_client, serve, write
+from tests.servers import SERVERS
 
 BUCKET = "assets"
 
@@ -84,18 +85,22 @@ class Store:
         return self.s3.count("GET", None if key is None else f"/{BUCKET}/{key}")
 
 
-@pytest.fixture(params=["s3", "dir"])
+@pytest.fixture(params=[*SERVERS, "dir"])
 def backend(request, project) -> Store:
-    """The project's store: moto's S3 server, or a folder; the project has the repo's dodo.py."""
+    """The project's store: bucket ``assets`` on each S3 server in turn (ids ``moto``,
+    ``rclone``, the environment pointed at it), or a folder (``dir``); the project has
+    the repo's dodo.py."""
     shutil.copy(REPO / "dodo.py", project / "dodo.py")
-    if request.param == "s3":
-        return Store("s3", project, request.getfixturevalue("s3"), request.getfixturevalue("client"))
-    return Store("dir", project)
+    if request.param == "dir":
+        return Store("dir", project)
+    s3 = serve(request, request.param)
+    return Store("s3", project, s3, s3_client(s3))
 
 
 @pytest.fixture
 def s3_backend(project, s3, client) -> Store:
-    """The project's store on moto's S3 server only (for request counts and `files:`)."""
+    """The project's store on each S3 server in turn, never a folder (for request counts
+    and `files:`)."""
     shutil.copy(REPO / "dodo.py", project / "dodo.py")
     return Store("s3", project, s3, client)
 

@@ -1,4 +1,4 @@
-"""The asset cache, in process, against moto's S3 server over HTTP (requests counted there)."""
+"""The asset cache, in process, against each S3 server over HTTP (requests counted there)."""
 
 from __future__ import annotations
 
@@ -156,7 +156,7 @@ def _upload_multipart(client, key: str, data: bytes, part: int = 5 * MIB) -> str
 def test_multipart_object_is_verified_and_revalidated(s3, bucket, cache_dir, hashes):
     data = os.urandom(1024) * (12 * 1024)  # 12 MiB: parts of 5, 5 and 2 MiB
     etag = _upload_multipart(bucket, "big.bin", data)
-    assert etag.endswith("-3")
+    assert etag == s3.etag(data, part=5 * MIB)  # moto: md5-of-md5s-3; rclone: the MD5 of the whole
     cache = make_cache(cache_dir)
     s3.clear()
     path = cache.fetch(ref("big.bin"))
@@ -187,9 +187,11 @@ def test_multipart_object_is_verified_and_revalidated(s3, bucket, cache_dir, has
 
 @pytest.mark.slow
 def test_multipart_object_with_an_unguessed_part_size(s3, bucket, cache_dir, hashes):
+    if not s3.multipart_etags:
+        pytest.skip("this server keeps no multipart ETag (HEAD gives the MD5 of the whole): no part size to guess")
     data = os.urandom(1024) * (12 * 1024)
     etag = _upload_multipart(bucket, "odd.bin", data, part=5 * MIB + 1)  # 3 parts no guess fits
-    assert etag.endswith("-3")
+    assert etag == s3.etag(data, part=5 * MIB + 1) and etag.endswith("-3")
     cache = make_cache(cache_dir)
     s3.clear()
     path = cache.fetch(ref("odd.bin"))

@@ -9,7 +9,8 @@ from pod_tasks.catalog import latest_version, store_names, store_versions
 from pod_tasks.errors import ManifestError, OfflineError
 from pod_tasks.resolver import Project
 from pod_tasks.versions import Version
-from tests.conftest import write
+from tests.conftest import s3_client, serve, write
+from tests.servers import SERVERS
 
 KEYS = [
     "foo/bar.1.2.5.csv",
@@ -25,14 +26,16 @@ KEYS = [
 ]
 
 
-@pytest.fixture(params=["dir", "s3-prefix"])
+@pytest.fixture(params=["dir", *(pytest.param(kind, id=f"{kind}-prefix") for kind in SERVERS)])
 def catalog_project(request, project):
+    """A project whose store holds `KEYS`: a folder, or a bucket under a key prefix on
+    each S3 server in turn."""
     if request.param == "dir":
         for key in KEYS:
             write(project / "store" / key, key)
         spec = "store"
     else:
-        client = request.getfixturevalue("client")
+        client = s3_client(serve(request, request.param))
         client.create_bucket(Bucket="assets")
         for key in KEYS:
             client.put_object(Bucket="assets", Key=f"team/{key}", Body=key.encode())

@@ -229,7 +229,16 @@ def test_hostile_store_keys_cannot_steer_versions_ls_remote_or_sync(s3, client, 
     client.create_bucket(Bucket="assets")
     client.put_object(Bucket="assets", Key="foo/bar.1.0.0.csv", Body=b"real\n")
     for key in HOSTILE_KEYS:
-        client.put_object(Bucket="assets", Key=key, Body=b"hostile\n")
+        try:
+            client.put_object(Bucket="assets", Key=key, Body=b"hostile\n")
+        except client.exceptions.ClientError as exc:  # rclone's keys are paths: no '.', '..', '' segment
+            assert (s3.kind, exc.response["Error"]["Code"]) == ("rclone", "InvalidArgument"), key
+    listed = {item["Key"] for item in client.list_objects_v2(Bucket="assets")["Contents"]} - {"foo/bar.1.0.0.csv"}
+    for other in listed - set(HOSTILE_KEYS):  # rclone stores a control character as its symbol: \x01 as U+2401
+        assert s3.kind == "rclone" and "\u2401" in other, other
+        client.delete_object(Bucket="assets", Key=other)  # a harmless key, not one of these
+    stored = listed & set(HOSTILE_KEYS)
+    assert stored == set(HOSTILE_KEYS) or (s3.kind == "rclone" and stored), stored
     write(project / "assets.yaml", """
         store: s3://assets
         assets:

@@ -1,4 +1,4 @@
-"""``doit publish:NAME``, run as a user runs it, against moto's S3 server and a
+"""``doit publish:NAME``, run as a user runs it, against each S3 server and a
 directory store: the version rules (from the latest version in the store, not the
 pin), the conditional upload, and the one-entry rewrite of assets.yaml."""
 
@@ -10,7 +10,7 @@ import sys
 
 import pytest
 
-from tests.conftest import write
+from tests.conftest import NO_CONDITIONAL_PUT, product_gap, write
 from tests.doit_project import (  # noqa: F401  (fixtures)
     assert_clean_failure,
     backend,
@@ -22,6 +22,7 @@ from tests.doit_project import (  # noqa: F401  (fixtures)
     s3_backend,
     sha256,
 )
+from tests.servers import FaultProxy, Rule
 
 NEW = b"id,value\n1,new\n"
 
@@ -175,18 +176,28 @@ def test_failed_upload_leaves_assets_yaml_untouched(s3_backend):
     assert s3_backend.get("foo/bar.1.3.1.csv") is None
 
 
-def test_two_publishes_racing_on_one_version(backend):
+def test_two_publishes_racing_on_one_version(backend, request):
+    product_gap(request, f"{NO_CONDITIONAL_PUT}: both `doit publish --version 2.0.0` runs upload "
+                "foo/bar.2.0.0.csv and succeed; the later PUT silently replaces the earlier one's bytes")
     before = published_project(backend)
     write(backend.project / "data" / "mine.csv", "mine\n")
     write(backend.project / "data" / "theirs.csv", "theirs\n")
+    env = os.environ.copy()
+    if backend.s3 is not None:  # both list the store before either uploads: the uploads race every time
+        proxy = FaultProxy(backend.s3.port).start()
+        request.addfinalizer(proxy.stop)
+        listing = proxy.add(Rule("GET", r"^/assets/?\?.*list-type=2", "delay", times=2, gather=2, seconds=20))
+        env["AWS_ENDPOINT_URL"] = proxy.endpoint
     runs = [
         subprocess.Popen(
             [sys.executable, "-m", "doit", "publish:foo/bar.csv", "--version", "2.0.0", "--file", f"data/{who}.csv"],
-            cwd=backend.project, env=os.environ.copy(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            cwd=backend.project, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         )
         for who in ("mine", "theirs")
     ]
     results = [(run.wait(timeout=120), *run.communicate()) for run in runs]
+    if backend.s3 is not None:
+        assert (listing.injected, backend.s3.count("PUT", "/assets/foo/bar.2.0.0.csv")) == (2, 2)
     codes = sorted(code for code, _, _ in results)
     assert codes[0] == 0 and codes[1] != 0, results
     winner = ("mine", "theirs")[[code for code, _, _ in results].index(0)]

@@ -1,4 +1,4 @@
-"""One behaviour table run against both stores: S3 (moto's server over HTTP) and a folder."""
+"""One behaviour table run against both stores: S3 (each server over HTTP) and a folder."""
 
 from __future__ import annotations
 
@@ -11,6 +11,8 @@ import pytest
 
 from pod_tasks.errors import AssetNotFound, OfflineError, PublishConflict, UnsafePathError
 from pod_tasks.store import DirStore, Head, S3Store, open_store, parse_s3_url
+from tests.conftest import NO_CONDITIONAL_PUT, product_gap, s3_client, serve
+from tests.servers import SERVERS
 
 
 class _Dir:
@@ -52,11 +54,12 @@ def _closed_port() -> int:
         return sock.getsockname()[1]
 
 
-@pytest.fixture(params=["s3", "dir"])
+@pytest.fixture(params=[*SERVERS, "dir"])
 def kind(request, tmp_path):
-    if request.param == "s3":
-        return _S3(request.getfixturevalue("client"))
-    return _Dir(tmp_path / "store")
+    """The store under test: a bucket on each S3 server in turn, or a folder."""
+    if request.param == "dir":
+        return _Dir(tmp_path / "store")
+    return _S3(s3_client(serve(request, request.param)))
 
 
 def _download(store, key: str) -> tuple[Head, list[Head], bytes]:
@@ -96,7 +99,9 @@ def test_missing_object_is_asset_not_found(kind, op):
             _download(kind.store, "missing/key.1.0.0.csv")
 
 
-def test_put_if_absent_twice_conflicts_and_keeps_the_first(kind, tmp_path):
+def test_put_if_absent_twice_conflicts_and_keeps_the_first(kind, tmp_path, request):
+    product_gap(request, f"{NO_CONDITIONAL_PUT}: the second put_if_absent overwrites a/b.1.0.0.bin "
+                "(the first bytes are lost) and raises no PublishConflict")
     first, second = tmp_path / "first", tmp_path / "second"
     first.write_bytes(b"first bytes")
     second.write_bytes(b"second bytes!")
@@ -108,7 +113,9 @@ def test_put_if_absent_twice_conflicts_and_keeps_the_first(kind, tmp_path):
     assert list(kind.store.list_keys("a/")) == ["a/b.1.0.0.bin"]  # no temp file left behind
 
 
-def test_racing_publishers_make_one_winner(kind, tmp_path):
+def test_racing_publishers_make_one_winner(kind, tmp_path, request):
+    product_gap(request, f"{NO_CONDITIONAL_PUT}: all 6 racing put_if_absent calls succeed, each "
+                "overwriting race.1.0.0.txt, and none gets PublishConflict")
     sources = []
     for i in range(6):
         sources.append(tmp_path / f"src{i}")
