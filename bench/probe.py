@@ -160,7 +160,7 @@ def _heads(bucket: str, keys_file: str, concurrency: int) -> None:
 def _idle() -> None:
     from pod_tasks import store
 
-    store._s3_client()
+    store._s3_client(store.default_endpoint())
     _emit(peak_rss=peak_rss_bytes())
 
 

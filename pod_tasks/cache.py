@@ -2,17 +2,20 @@
 
 Layout (the old tool's, so old caches stay usable)::
 
-    <cache_dir>/<bucket>/<key>                 the bytes
+    <cache_dir>/<bucket>/<key>                 the bytes (``<bucket>`` is ``_endpoint-HOST-PORT/<bucket>``
+                                               for an S3 server other than AWS, ``_dir-HASH`` for a folder)
     <cache_dir>/.pod/<bucket>/<key>.json       the record: etag, size, mtime_ns, md5, sha256, checked
     <cache_dir>/.pod/<bucket>/<key>.lock       the inter-process lock
+    <cache_dir>/.pod/notes/<topic>.json        what was learnt about servers (`note`)
     <cache_dir>/.timestamps/<bucket>/<key>     the old tool's "last checked" marks (read only)
     <cache_dir>/missing_assets.yaml            URLs wanted while the store was out of reach
 
 Contracts:
 
-- A file at a final path is always complete and verified (length, single-part or
-  multipart ETag, pinned sha256): downloads stream to a temporary file in the same
-  folder, hashing as they go, and are renamed into place.
+- A file at a final path is always complete and verified, by the strongest check the
+  store allows (`AssetCache._check`: the pinned sha256, else the store's own checksum
+  and MD5 ETag, else the length; the record says which): downloads stream to a
+  temporary file in the same folder, hashing as they go, and are renamed into place.
 - "Fresh" is decided by `AssetCache.is_fresh` alone; ``resolve()`` and doit's
   ``uptodate`` both call it. Immutable objects are fresh while the file matches its
   record; mutable ones while ``timeout`` has not passed since the last check, after
@@ -26,7 +29,7 @@ Contracts:
 from __future__ import annotations
 
 import contextlib
-import hashlib
+import functools
 import json
 import logging
 import math
@@ -39,12 +42,13 @@ from pathlib import Path
 from typing import BinaryIO, Callable, Iterator
 
 from .config import Settings
+from .digests import STRENGTH, Digester, is_md5_etag
 from .errors import AssetNotFound, CacheError, IntegrityError, OfflineError, UnsafePathError
 from .names import check_relative_key
 from .pipeline import Pipeline, synced_writer
-from .store import CHUNK, Head, Store
+from .store import CHUNK, Head, Store, endpoint_folder
 
-__all__ = ["ObjectRef", "Record", "Entry", "AssetCache", "Digester", "Progress", "staged"]
+__all__ = ["ObjectRef", "Record", "Entry", "AssetCache", "Progress", "staged"]
 
 log = logging.getLogger("pod_tasks")
 
@@ -52,12 +56,10 @@ META = ".pod"
 OLD_MARKS = ".timestamps"
 MISSING = "missing_assets.yaml"
 _ATTEMPTS = 3
-_MIB = 1 << 20
-_PIPELINE_FROM = 16 * _MIB
-_PART_SIZES = (5 * _MIB, 8 * _MIB, 15 * _MIB, 16 * _MIB, 32 * _MIB, 64 * _MIB, 100 * _MIB, 128 * _MIB)
+_PIPELINE_FROM = 16 << 20
 
 class _PinMismatch(IntegrityError):
-    """Bytes proven to be the store's (by its ETag) that differ from the sha256 pin."""
+    """Bytes proven to be the store's (by its ETag or checksum) that differ from the sha256 pin."""
 
 
 #: Called during a download with (bytes so far, total bytes).
@@ -88,7 +90,15 @@ class ObjectRef:
 
 @dataclass(frozen=True)
 class Record:
-    """What the cache knows of one cached file. ``checked`` None = must be checked."""
+    """What the cache knows of one cached file. ``checked`` None = must be checked.
+
+    ``etag`` is the store's ETag (the MD5 when the store has none); ``verified`` names
+    the strongest check the bytes passed when they were fetched (one of
+    `pod_tasks.digests.STRENGTH`; None for a file adopted from an old cache or a pack);
+    ``checksum`` is the store's own checksum (``sha256:BASE64``), when it sent one;
+    ``endpoint`` the S3-compatible server it came from (None: AWS's own, or a folder),
+    so that a pack made from this cache puts it back under the same server.
+    """
 
     url: str
     size: int
@@ -98,6 +108,9 @@ class Record:
     sha256: str | None = None
     checked: float | None = None
     immutable: bool = False
+    verified: str | None = None
+    checksum: str | None = None
+    endpoint: str | None = None
 
     def matches(self, st: os.stat_result) -> bool:
         """The file is the one that was hashed (no re-hash needed)."""
@@ -113,103 +126,6 @@ class Entry:
     size: int
     checked: float | None
     due: bool
-
-
-def _multipart_sizes(size: int, parts: int) -> list[int]:
-    """Part sizes that split ``size`` bytes into exactly ``parts`` parts, most common first."""
-    guess = -(-size // parts)
-    candidates = list(_PART_SIZES) + [-(-guess // _MIB) * _MIB, guess]
-    seen: list[int] = []
-    for part in candidates:
-        if part > 0 and -(-size // part) == parts and part not in seen:
-            seen.append(part)
-    return seen
-
-
-class _Parts:
-    """MD5 of each ``part_size`` slice, for a multipart ETag."""
-
-    def __init__(self, part_size: int) -> None:
-        self.part_size = part_size
-        self.digests: list[bytes] = []
-        self.current = hashlib.md5()
-        self.filled = 0
-
-    def update(self, chunk: memoryview) -> None:
-        while chunk:
-            take = min(len(chunk), self.part_size - self.filled)
-            self.current.update(chunk[:take])
-            self.filled += take
-            chunk = chunk[take:]
-            if self.filled == self.part_size:
-                self.digests.append(self.current.digest())
-                self.current, self.filled = hashlib.md5(), 0
-
-    def etag(self) -> str:
-        digests = self.digests + ([self.current.digest()] if self.filled else [])
-        return f"{hashlib.md5(b''.join(digests)).hexdigest()}-{len(digests)}"
-
-
-class Digester:
-    """Hashes a stream in one pass: MD5, sha256 when asked, and the multipart ETag
-    candidates that ``etag`` (``md5-of-parts-N``) may need."""
-
-    def __init__(
-        self, etag: str | None = None, size: int = 0, sha256: bool = False, part_size: int | None = None
-    ) -> None:
-        """``part_size``, when known, replaces the guesses for a multipart ``etag``."""
-        self.size = 0
-        self.md5 = hashlib.md5()
-        self.sha256 = hashlib.sha256() if sha256 else None
-        parts = int(etag.rsplit("-", 1)[1]) if etag and "-" in etag else 0
-        sizes = ([part_size] if part_size else _multipart_sizes(size, parts)) if parts else []
-        self.parts = [_Parts(p) for p in sizes]
-
-        self._steps = self.steps()
-
-    def update(self, chunk: bytes) -> None:
-        for step in self._steps:
-            step(chunk)
-
-    def steps(self) -> list[Callable[[bytes], None]]:
-        """`update` as independent steps, each needing only its own chunks in order, so
-        that a `Pipeline` can run them on threads of their own."""
-
-        def md5(chunk: bytes) -> None:
-            self.size += len(chunk)
-            self.md5.update(chunk)
-
-        steps = [md5] + ([self.sha256.update] if self.sha256 is not None else [])
-        return steps + [lambda chunk, part=part: part.update(memoryview(chunk)) for part in self.parts]
-
-    def matches_etag(self, etag: str | None) -> bool:
-        """The bytes hashed give ``etag``. An unknown ETag (directory store) matches;
-        a multipart one whose part size cannot be guessed is judged by the length alone."""
-        return not etag or ("-" in etag and not self.parts) or self.proves_etag(etag)
-
-    def proves_etag(self, etag: str | None) -> bool:
-        """The bytes hashed give ``etag``, shown by their hashes (not by length alone)."""
-        if not etag:
-            return False
-        if "-" not in etag:
-            return self.md5.hexdigest() == etag
-        return any(p.etag() == etag for p in self.parts)
-
-    def etag_for(self, etag: str | None) -> str | None:
-        """The ETag these bytes have, in the form of ``etag`` (for the record)."""
-        if etag and "-" in etag:
-            return etag if self.matches_etag(etag) else None
-        return self.md5.hexdigest()
-
-    @classmethod
-    def of_file(
-        cls, path: Path, etag: str | None = None, sha256: bool = False, part_size: int | None = None
-    ) -> "Digester":
-        digester = cls(etag, path.stat().st_size, sha256, part_size)
-        with open(path, "rb") as source:
-            while chunk := source.read(CHUNK):
-                digester.update(chunk)
-        return digester
 
 
 @contextlib.contextmanager
@@ -383,9 +299,11 @@ class AssetCache:
             log.warning("%s: no longer in the store; serving the cached copy at %s", ref, path)
             return True
         if head.etag and record.etag != head.etag:
+            if not head.md5_etag:  # an opaque ETag that changed: the object changed
+                return False
             if "-" in head.etag:
                 same = head.size == record.size and self._etag_verdict(
-                    ref, path, head.etag, Digester.of_file(path, head.etag)) is True
+                    path, head.etag, Digester.of_file(path, head.etag), lambda: ref.store.part_size(ref.key)) is True
             else:
                 same = record.md5 == head.etag
             if not same:
@@ -396,20 +314,58 @@ class AssetCache:
         return True
 
     @staticmethod
-    def _etag_verdict(ref: ObjectRef, path: Path, etag: str | None, digester: Digester) -> bool | None:
-        """Whether the bytes at ``path`` (hashed in ``digester``) give ``etag``: shown by
-        their MD5, by a guessed part size, or else by the part size the store reports.
-        None when nothing can show it (no ETag; a server that reports no part size)."""
-        if not etag:
-            return None
+    def _etag_verdict(path: Path, etag: str, digester: Digester, part_size: Callable[[], int | None]) -> bool | None:
+        """Whether the bytes at ``path`` (hashed in ``digester``) give the MD5 ``etag``:
+        shown by their MD5, by a guessed part size, or else by the part size the store
+        reports (``part_size()``). None when nothing can show it (no part size known)."""
         if digester.proves_etag(etag):
             return True
         if "-" not in etag:
             return False
-        part = ref.store.part_size(ref.key)
+        part = part_size()
         if part is None:
             return False if digester.parts else None
         return Digester.of_file(path, etag, part_size=part).proves_etag(etag)
+
+    @staticmethod
+    def _checksum_verdict(path: Path, head: Head, digester: Digester, part_size: Callable[[], int | None]) -> bool | None:
+        """Whether the bytes give the store's own checksum (a composite one over a part
+        size that could not be guessed is tried again with ``part_size()``); None when
+        the store sent none this machine can compute."""
+        verdict = digester.proves_checksum()
+        if verdict is False and digester.composite:
+            part = part_size()
+            if part is not None:
+                verdict = Digester.of_file(path, head.etag, part_size=part, checksum=head.checksum).proves_checksum()
+        return verdict
+
+    def _check(self, ref: ObjectRef, path: Path, head: Head, digester: Digester) -> str:
+        """The strongest check the downloaded bytes pass (see `pod_tasks.digests.STRENGTH`).
+
+        The pinned sha256 decides alone when there is one. Otherwise the store's own
+        checksum and an MD5-shaped ETag must both agree where present, except that a
+        sha256 or sha1 checksum that agrees outweighs an ETag that is not an MD5 after
+        all; an opaque ETag proves nothing; with nothing else, the length decides.
+        Raises `IntegrityError` (`_PinMismatch` when the store proves it holds these
+        bytes, so that asking again cannot help).
+        """
+        part_size = functools.cache(lambda: ref.store.part_size(ref.key))  # one HEAD at most, if needed
+        by_checksum = self._checksum_verdict(path, head, digester, part_size)
+        by_etag = self._etag_verdict(path, head.etag, digester, part_size) if head.md5_etag else None
+        strong = by_checksum is True and head.checksum is not None and head.checksum.algorithm in ("sha256", "sha1")
+        if ref.sha256:
+            sha = digester.sha256.hexdigest()
+            if sha == ref.sha256:
+                return "sha256"
+            mismatch = _PinMismatch if (by_checksum or by_etag) else IntegrityError
+            raise mismatch(f"sha256 {sha} does not match the pin {ref.sha256} in assets.yaml")
+        if by_checksum is False:
+            raise IntegrityError(f"the bytes do not match the store's {head.checksum.algorithm} checksum")
+        if by_etag is False and not strong:
+            raise IntegrityError(f"the bytes do not match the store's ETag {head.etag}")
+        passed = {f"checksum-{head.checksum.algorithm}"} if by_checksum else set()
+        passed |= {"etag-md5"} if by_etag else set()
+        return next((check for check in STRENGTH if check in passed), "size")
 
     # --- fetching -------------------------------------------------------------------
 
@@ -514,8 +470,10 @@ class AssetCache:
             # the new file also sees its record, and never adopts it as unchecked.
             self._save(ref, Record(
                 url=ref.url, size=st.st_size, mtime_ns=st.st_mtime_ns, md5=digester.md5.hexdigest(),
-                etag=head.etag if verdict else digester.etag_for(head.etag), sha256=sha, checked=time.time(),
-                immutable=ref.immutable,
+                etag=head.etag or digester.md5.hexdigest(), sha256=digester.sha256.hexdigest() if digester.sha256 else None,
+                checked=time.time(), immutable=ref.immutable, verified=verified,
+                checksum=str(head.checksum) if head.checksum else None,
+                endpoint=ref.store.endpoint if endpoint_folder(ref.store.endpoint) else None,
             ))
 
         with staged(path, before_replace=save) as out, contextlib.ExitStack() as threads:
@@ -523,7 +481,8 @@ class AssetCache:
 
             def start(head: Head) -> Callable[[bytes], None]:
                 nonlocal digester
-                digester = Digester(head.etag, head.size, sha256=bool(ref.sha256))
+                digester = Digester(head.etag if head.md5_etag else None, head.size, sha256=bool(ref.sha256),
+                                    checksum=head.checksum)
                 # A big object is written and hashed on threads while the network reads.
                 pipe = threads.enter_context(Pipeline([synced_writer(out), *digester.steps()])) \
                     if head.size >= _PIPELINE_FROM else None
@@ -544,13 +503,7 @@ class AssetCache:
             if digester.size != head.size:
                 raise IntegrityError(f"got {digester.size} bytes of {head.size}")
             out.flush()  # the bytes may be read again, for an unguessed multipart part size
-            verdict = self._etag_verdict(ref, Path(out.name), head.etag, digester)
-            if verdict is False:
-                raise IntegrityError(f"the bytes do not match the store's ETag {head.etag}")
-            sha = digester.sha256.hexdigest() if digester.sha256 else None
-            if ref.sha256 and sha != ref.sha256:
-                mismatch = _PinMismatch if verdict else IntegrityError
-                raise mismatch(f"sha256 {sha} does not match the pin {ref.sha256} in assets.yaml")
+            verified = self._check(ref, Path(out.name), head, digester)
 
     def _missing(self, ref: ObjectRef, path: Path, cause: OfflineError) -> OfflineError:
         """The error for a file that is not cached and cannot be fetched; remembers its URL."""
@@ -576,6 +529,32 @@ class AssetCache:
             merged = sorted({str(u) for u in known if isinstance(u, str)} | set(urls))
             _write_atomic(target, yaml.safe_dump(merged, default_flow_style=False).encode())
 
+    # --- what was learnt about servers ------------------------------------------------
+
+    def noted(self, topic: str, key: str) -> object | None:
+        """What `note` kept for ``key`` under ``topic``, or None."""
+        try:
+            return json.loads((self.root / META / "notes" / f"{topic}.json").read_bytes()).get(key)
+        except (OSError, ValueError, AttributeError):
+            return None
+
+    def note(self, topic: str, key: str, value: object) -> None:
+        """Remember ``value`` for ``key`` under ``topic`` (e.g. whether a server honours
+        conditional writes), for every later process that uses this cache dir."""
+        from filelock import FileLock
+
+        folder = self._safe_dir(self.root / META / "notes")
+        path = folder / f"{topic}.json"
+        with FileLock(str(folder / f"{topic}.lock")):
+            try:
+                known = json.loads(path.read_bytes())
+            except (OSError, ValueError):
+                known = {}
+            if not isinstance(known, dict):
+                known = {}
+            known[key] = value
+            _write_atomic(path, json.dumps(known, sort_keys=True, indent=1).encode(), durable=False)
+
     # --- adopting bytes from elsewhere (asset packs) ----------------------------------
 
     def install(self, ref: ObjectRef, source: BinaryIO, record: Record | None) -> Path:
@@ -595,8 +574,7 @@ class AssetCache:
         with self._lock(ref):
             self._safe_dir(path.parent)
             with staged(path) as out:
-                want_sha = bool(ref.sha256 or (record and record.sha256))
-                digester = Digester(record.etag if record else None, record.size if record else 0, want_sha)
+                digester = Digester(sha256=bool(ref.sha256 or (record and record.sha256)))
                 while chunk := source.read(CHUNK):
                     out.write(chunk)
                     digester.update(chunk)
@@ -617,7 +595,7 @@ class AssetCache:
         """The cache-relative POSIX path of an ``s3://`` URL or a path in the cache."""
         text = os.fspath(target)
         if text.startswith("s3://"):
-            rel = text[len("s3://"):].rstrip("/")
+            rel = endpoint_folder(self.settings.endpoint) + text[len("s3://"):].rstrip("/")
         else:
             try:
                 rel = Path(os.path.realpath(text)).relative_to(self.root).as_posix()
@@ -693,14 +671,16 @@ class AssetCache:
                     record = Record(**json.loads((self.root / META / (rel + ".json")).read_bytes()))
                 except (OSError, ValueError, TypeError):
                     record = None
-                bucket = rel.split("/", 1)[0]
+                first, _, rest = rel.partition("/")
+                s3_rel = rest if first.startswith("_endpoint-") else None if first.startswith("_dir-") else rel
+                bucket = s3_rel.split("/", 1)[0] if s3_rel else first
                 immutable = record.immutable if record else bucket in self.settings.immutable
                 checked = record.checked if record else self._old_mark(rel)
                 due = checked is None or (
                     not immutable and self.settings.timeout != math.inf
                     and time.time() - checked >= self.settings.timeout
                 )
-                url = record.url if record else (None if bucket.startswith("_dir-") else f"s3://{rel}")
+                url = record.url if record else (f"s3://{s3_rel}" if s3_rel else None)
                 yield Entry(path, url, path.stat().st_size, checked, due)
 
 
@@ -709,7 +689,9 @@ def _mismatch(digester: Digester, sha: str | None, record: Record | None, pin: s
     if record is not None:
         if digester.size != record.size:
             return f"got {digester.size} bytes, the record says {record.size}"
-        if digester.md5.hexdigest() != record.md5 or not digester.matches_etag(record.etag):
+        md5 = digester.md5.hexdigest()
+        etag_is_md5 = is_md5_etag(record.etag) and "-" not in record.etag and record.verified in (None, "etag-md5")
+        if md5 != record.md5 or (etag_is_md5 and record.etag != md5):
             return "the bytes do not match the record's MD5/ETag"
         if record.sha256 and sha != record.sha256:
             return "the bytes do not match the record's sha256"

@@ -1,7 +1,8 @@
 """Settings and where they come from: call arguments > environment > assets.yaml > defaults.
 
-Environment: ``POD_CACHE_DIR``, ``POD_TIMEOUT``, ``POD_OFFLINE``, ``POD_ASSETS``, and the
-old tool's ``STATIC_CACHE_DIR``, ``STATIC_CACHE_TIMEOUT``,
+Environment: ``POD_CACHE_DIR``, ``POD_TIMEOUT``, ``POD_OFFLINE``, ``POD_ASSETS``,
+``POD_ANONYMOUS``, boto3's ``AWS_ENDPOINT_URL_S3`` / ``AWS_ENDPOINT_URL``, and the old
+tool's ``STATIC_CACHE_DIR``, ``STATIC_CACHE_TIMEOUT``,
 ``STATIC_CACHE_IMMUTABLE_BUCKETS`` (colon-separated), which the ``POD_`` names beat.
 """
 
@@ -14,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Mapping
 
-__all__ = ["Settings", "parse_timeout", "format_timeout", "NEVER", "DEFAULT_TIMEOUT"]
+__all__ = ["Settings", "parse_timeout", "format_timeout", "parse_flag", "NEVER", "DEFAULT_TIMEOUT"]
 
 NEVER = math.inf
 DEFAULT_TIMEOUT = 86400.0
@@ -61,6 +62,16 @@ def _truthy(value: str | None) -> bool:
     return (value or "").strip().lower() in ("1", "true", "yes", "on")
 
 
+def parse_flag(text: str) -> bool:
+    """``true``/``false`` (also yes/no, on/off, 1/0); raises ValueError for anything else."""
+    value = text.strip().lower()
+    if value in ("1", "true", "yes", "on"):
+        return True
+    if value in ("0", "false", "no", "off"):
+        return False
+    raise ValueError(f"{text!r} is not true or false")
+
+
 @dataclass(frozen=True)
 class Settings:
     """How the cache behaves. Build one with `Settings.load`."""
@@ -69,6 +80,10 @@ class Settings:
     timeout: float = DEFAULT_TIMEOUT
     offline: bool = False
     immutable: frozenset[str] = field(default_factory=frozenset)
+    #: The S3-compatible server to use; None for AWS's own endpoint.
+    endpoint: str | None = None
+    #: Read S3 unsigned (public buckets, no AWS account).
+    anonymous: bool = False
 
     @classmethod
     def load(
@@ -81,6 +96,8 @@ class Settings:
         manifest_cache_dir: Path | None = None,
         manifest_timeout: float | None = None,
         manifest_immutable: frozenset[str] = frozenset(),
+        manifest_endpoint: str | None = None,
+        manifest_anonymous: bool = False,
         environ: Mapping[str, str] | None = None,
     ) -> "Settings":
         """Merge call arguments, the environment, manifest values and defaults.
@@ -113,9 +130,17 @@ class Settings:
             else DEFAULT_TIMEOUT
         )
         env_immutable = {b for b in env.get("STATIC_CACHE_IMMUTABLE_BUCKETS", "").split(":") if b}
+        anonymous = manifest_anonymous
+        if env.get("POD_ANONYMOUS", "").strip():
+            try:
+                anonymous = parse_flag(env["POD_ANONYMOUS"])
+            except ValueError as exc:
+                raise ValueError(f"$POD_ANONYMOUS: {exc}: write 1 or 0") from None
         return cls(
             cache_dir=folder.expanduser().absolute(),
             timeout=seconds,
             offline=_truthy(env.get("POD_OFFLINE")) if offline is None else offline,
             immutable=frozenset(immutable or ()) | env_immutable | manifest_immutable,
+            endpoint=env.get("AWS_ENDPOINT_URL_S3") or env.get("AWS_ENDPOINT_URL") or manifest_endpoint or None,
+            anonymous=anonymous,
         )

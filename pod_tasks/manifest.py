@@ -16,10 +16,11 @@ import uuid
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlparse
 
 import yaml
 
-from .config import parse_timeout
+from .config import parse_flag, parse_timeout
 from .errors import AssetNotFound, ManifestError, PodError, UnsafePathError
 from .names import check_relative_key, normalise_name
 from .store import parse_s3_url
@@ -32,7 +33,7 @@ __all__ = [
 ]
 
 FILENAME = "assets.yaml"
-_TOP_KEYS = ("store", "cache_dir", "timeout", "immutable", "assets", "files")
+_TOP_KEYS = ("store", "endpoint", "anonymous", "cache_dir", "timeout", "immutable", "assets", "files")
 _PIN_KEYS = ("version", "sha256", "source")
 _SHA256 = re.compile(r"^[0-9a-fA-F]{64}$")
 VERSION_RE = re.compile(rf"^{VERSION_PATTERN}$")
@@ -64,6 +65,8 @@ class Manifest:
     cache_dir: Path | None = None
     timeout: float | None = None
     immutable: frozenset[str] = frozenset()
+    endpoint: str | None = None
+    anonymous: bool = False
     assets: dict[str, Pin] = field(default_factory=dict)
     files: tuple[str, ...] = ()
 
@@ -143,6 +146,13 @@ class _Reader:
                 fields["timeout"] = parse_timeout(self.scalar(top["timeout"], "timeout"))
             except ValueError as exc:
                 raise self.fail(top["timeout"], str(exc)) from None
+        if "endpoint" in top:
+            fields["endpoint"] = self.endpoint(top["endpoint"])
+        if "anonymous" in top:
+            try:
+                fields["anonymous"] = parse_flag(self.scalar(top["anonymous"], "anonymous"))
+            except ValueError as exc:
+                raise self.fail(top["anonymous"], f"anonymous: {exc}: write true or false") from None
         if "immutable" in top:
             fields["immutable"] = frozenset(b for b, _ in self.sequence(top["immutable"], "immutable"))
         assets: dict[str, Pin] = {}
@@ -175,6 +185,17 @@ class _Reader:
         elif "://" not in spec:
             self.local(node, spec, "store")
         return spec
+
+    def endpoint(self, node: yaml.Node) -> str:
+        url = self.scalar(node, "endpoint")
+        parsed = urlparse(url)
+        try:
+            port_ok = parsed.port is None or parsed.port > 0
+        except ValueError:
+            port_ok = False
+        if parsed.scheme not in ("http", "https") or not parsed.hostname or not port_ok or url != url.strip():
+            raise self.fail(node, f"endpoint {url!r} is not a server URL: write e.g. https://minio.example.com:9000")
+        return url
 
     def local(self, node: yaml.Node, text: str, what: str) -> Path:
         """``text`` as a path relative to assets.yaml's folder, ``~`` expanded."""

@@ -41,7 +41,7 @@ def check_relative_key(key: str, what: str = "name") -> str:
     else:
         for part in key.split("/"):
             if part in ("", ".", ".."):
-                problem = f"it has an empty, '.' or '..' segment"
+                problem = "it has an empty, '.' or '..' segment"
                 break
     if problem:
         raise UnsafePathError(f"invalid {what} {key!r}: {problem}")

@@ -166,11 +166,11 @@ def _dir_store(url: str, key: str) -> DirStore:
     return DirStore(root)
 
 
-def _ref_for(project: Project, rel: str, url: str) -> ObjectRef | None:
+def _ref_for(project: Project, rel: str, url: str, record: Record | None) -> ObjectRef | None:
     """The cache reference a record's URL names, if it lives at ``rel``."""
     top, _, key = rel.partition("/")
     if url.startswith("s3://"):
-        ref = project.url_ref(url)
+        ref = project.url_ref(url, endpoint=record.endpoint if record else None)
     elif url.startswith("file:") and key:
         store = project.store if project.store is not None and project.store.name == top else _dir_store(url, key)
         ref = ObjectRef(store, key, True)
@@ -189,6 +189,7 @@ def _parse_record(data: bytes) -> Record | None:
         and isinstance(record.md5, str) and _MD5.match(record.md5) is not None
         and isinstance(record.mtime_ns, int)
         and (record.checked is None or isinstance(record.checked, (int, float)))
+        and (record.endpoint is None or isinstance(record.endpoint, str))
     )
     return record if ok else None
 
@@ -246,7 +247,7 @@ def read_pack(project: Project, zip_path: Path) -> list[PackEntry]:
                         f"{zip_path}: {rel!r} is {info.file_size} bytes but its record says {record.size}; "
                         "nothing was unpacked"
                     )
-            ref = _ref_for(project, rel, record.url if record else f"s3://{rel}")
+            ref = _ref_for(project, rel, record.url if record else f"s3://{rel}", record)
             if ref is None:
                 raise _refuse(zip_path, rel, f"does not match its record ({record.url if record else 'none'})")
             entries.append(PackEntry(info, ref, record))

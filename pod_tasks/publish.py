@@ -1,9 +1,10 @@
 """Publishing: upload a new version of a name and pin it in assets.yaml.
 
 The sequence is what makes it safe: choose the version from the store's latest,
-hash the file (sha256 and MD5 in one pass), upload only if the key is absent (a racing
-publisher of the same version gets `PublishConflict`), and only then rewrite the one
-pin in assets.yaml. A failed upload leaves assets.yaml untouched.
+hash the file (sha256 and MD5 in one pass), append it to the store without ever
+replacing an object, on any server (`pod_tasks.append`: a racing publisher of the same
+version gets `PublishConflict`), with its sha256 for the store to keep, and only then
+rewrite the one pin in assets.yaml. A failed upload leaves assets.yaml untouched.
 """
 
 from __future__ import annotations
@@ -11,8 +12,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from .cache import Digester
+from .append import append
 from .catalog import latest_version
+from .digests import Digester
 from .errors import PodError, PublishConflict, VersionError
 from .manifest import pinned_text, set_pin
 from .names import versioned_key
@@ -79,13 +81,12 @@ def publish(
     if dry_run:
         return result
     try:
-        project.store.put_if_absent(key, source, digest.md5.digest())
-    except PublishConflict:
-        if not _holds(project, key, digest):
-            raise PublishConflict(
-                f"publish:{pin.name}: {new} was published by someone else meanwhile; "
-                f"{manifest.path.name} is unchanged: run the publish again for the next version"
-            ) from None
+        append(project.store, key, source, digest, project.cache, project.prefix)
+    except PublishConflict as exc:
+        raise PublishConflict(
+            f"publish:{pin.name}: {new} was not published: {exc}; {manifest.path.name} is unchanged: "
+            f"run the publish again for the next version"
+        ) from None
     try:
         set_pin(manifest.path, pin.name, new, sha256)
     except (PodError, OSError) as exc:
@@ -94,13 +95,3 @@ def publish(
             f"updated ({exc}): pin it by hand as {{version: {new}, sha256: {sha256}}}"
         ) from None
     return result
-
-
-def _holds(project: Project, key: str, digest: Digester) -> bool:
-    """``key`` already holds exactly these bytes (same size and MD5 ETag): our own upload
-    whose reply was lost, so the S3 client's retry met it, or an identical one."""
-    try:
-        head = project.store.head(key)
-    except PodError:
-        return False
-    return head.size == digest.size and head.etag == digest.md5.hexdigest()

@@ -12,7 +12,6 @@ from __future__ import annotations
 import os
 import threading
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 from .cache import AssetCache, ObjectRef
@@ -45,15 +44,16 @@ class Project:
         self.manifest = manifest
         self.settings = settings
         self.cache = AssetCache(settings)
-        self._stores: dict[str, Store] = {}
+        self._stores: dict[tuple[str | None, str], Store] = {}
         self._memo: dict[tuple[str, str | None], tuple[AssetPath, int, int, float | None]] = {}
         self._local_overrides = frozenset(
             os.path.realpath(pin.override) for pin in (manifest.assets.values() if manifest else ())
             if pin.override is not None and not pin.override.startswith("s3://")
         )
         if manifest is not None and manifest.store:
-            self.store, self.prefix = open_store(manifest.store, manifest.folder)
-            self._stores[self.store.name] = self.store
+            self.store, self.prefix = open_store(manifest.store, manifest.folder, settings.endpoint, settings.anonymous)
+            if isinstance(self.store, S3Store):
+                self._stores[(self.store.endpoint, self.store.bucket)] = self.store
         else:
             self.store, self.prefix = None, ""
 
@@ -71,6 +71,8 @@ class Project:
                 manifest_cache_dir=loaded.cache_dir if loaded else None,
                 manifest_timeout=loaded.timeout if loaded else None,
                 manifest_immutable=loaded.immutable if loaded else frozenset(),
+                manifest_endpoint=loaded.endpoint if loaded else None,
+                manifest_anonymous=loaded.anonymous if loaded else False,
                 **overrides,
             )
         except ValueError as exc:
@@ -104,21 +106,21 @@ class Project:
             )
         return self.manifest
 
-    def s3_store(self, bucket: str) -> Store:
-        store = self._stores.get(bucket)
-        if store is None:
-            store = self._stores.setdefault(bucket, S3Store(bucket))
-        return store
+    def s3_store(self, bucket: str, endpoint: str | None = None) -> Store:
+        """The bucket on ``endpoint`` (default: the project's endpoint)."""
+        store = S3Store(bucket, endpoint or self.settings.endpoint, self.settings.anonymous)
+        return self._stores.setdefault((store.endpoint, bucket), store)
 
-    def url_ref(self, url: str, label: str = "") -> ObjectRef:
-        """The cache reference of any ``s3://bucket/key``."""
+    def url_ref(self, url: str, label: str = "", endpoint: str | None = None) -> ObjectRef:
+        """The cache reference of any ``s3://bucket/key`` (on ``endpoint``, default the
+        project's: a pack made elsewhere names its own)."""
         try:
             bucket, key = parse_s3_url(url)
         except ValueError as exc:
             raise AssetNotFound(str(exc)) from None
         if not key.strip("/"):
             raise AssetNotFound(f"{url!r} names a bucket but no object: write s3://{bucket}/KEY")
-        store = self.s3_store(bucket)
+        store = self.s3_store(bucket, endpoint)
         immutable = bucket in self.settings.immutable or (
             store is self.store and key.startswith(self.prefix)
         )

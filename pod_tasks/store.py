@@ -1,27 +1,38 @@
-"""Where versions live: an S3 bucket (through boto3) or a plain directory.
+"""Where versions live: an S3 bucket (AWS or any S3-compatible server, through boto3)
+or a plain directory.
 
 One small interface, `Store`, two implementations. Keys are relative POSIX paths. Every
-failure is translated into a `PodError`: a missing object is `AssetNotFound`, an
-unreachable store or missing credentials `OfflineError`, an existing key on upload
-`PublishConflict`. Nothing outside this module imports boto3.
+failure is translated into a `PodError` whose one line names the cause: a missing
+object is `AssetNotFound`; an unreachable store, missing or refused credentials
+`OfflineError`; a missing bucket, a clock skew or an endpoint that is not S3
+`StoreError`; an existing key on a conditional write `PublishConflict` (servers that
+ignore conditions overwrite instead: `pod_tasks.publish` guards against them). A `Head`
+carries the store's own checksum when it keeps one, and says when the ETag is known
+not to be an MD5 (SSE-KMS, SSE-C). Nothing outside this module imports boto3.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import re
+import tempfile
 import threading
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import BinaryIO, Callable, Iterator, Protocol
+from typing import Callable, Iterator, Protocol
 from urllib.parse import unquote, urlparse
 
+from .digests import Checksum, is_md5_etag
 from .errors import AssetNotFound, IntegrityError, OfflineError, PodError, PublishConflict, StoreError
 from .names import check_relative_key
 
-__all__ = ["Head", "Store", "S3Store", "DirStore", "open_store", "parse_s3_url", "CHUNK"]
+__all__ = [
+    "Head", "Store", "S3Store", "DirStore", "open_store", "parse_s3_url", "default_endpoint", "endpoint_folder",
+    "CHUNK", "SINGLE_PUT_LIMIT",
+]
 
 CHUNK = 1 << 20
 _BUCKET = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,254}$")
@@ -32,17 +43,36 @@ Opener = Callable[["Head"], Sink]
 
 @dataclass(frozen=True)
 class Head:
-    """What the store says of an object: its ETag (None when the store keeps none) and size."""
+    """What the store says of an object: its ETag (None when the store keeps none), size,
+    own checksum (None when it keeps none), and whether the server says the ETag is not
+    an MD5 of the bytes (``opaque``: SSE-KMS or SSE-C objects on AWS)."""
 
     etag: str | None
     size: int
+    checksum: Checksum | None = None
+    opaque: bool = False
+    #: When the object was last written, in seconds since the epoch by the store's clock.
+    modified: float | None = field(default=None, compare=False)
+
+    @property
+    def md5_etag(self) -> bool:
+        """The ETag can be taken as the MD5 (or multipart MD5) of the bytes."""
+        return not self.opaque and is_md5_etag(self.etag)
 
 
 class Store(Protocol):
     """The operations the cache and publish need. Implementations are thread-safe."""
 
-    #: Folder name under the cache dir (the bucket name for S3).
+    #: Folder under the cache dir (``<bucket>`` on AWS, ``_endpoint-HOST-PORT/<bucket>``
+    #: on another S3 server, ``_dir-HASH`` for a folder).
     name: str
+    #: Which server and bucket or folder this is (what publish learns is kept under it).
+    identity: str
+    #: The S3-compatible server's URL; None for AWS's own endpoint and for a folder.
+    endpoint: str | None
+    #: A conditional create is known to be atomic (True), known to be ignored (False),
+    #: or not known yet (None).
+    atomic_create: bool | None
 
     def url(self, key: str) -> str:
         """A URL a person can read and paste: ``s3://bucket/key`` or ``file:///...``."""
@@ -56,8 +86,15 @@ class Store(Protocol):
     def download_to(self, key: str, start: Opener) -> Head:
         """Stream ``key``: call ``start(head)`` once, feed its sink every chunk, return the head."""
 
-    def put_if_absent(self, key: str, path: Path, md5: bytes) -> Head:
-        """Upload ``path`` to ``key`` only if ``key`` does not exist (else `PublishConflict`)."""
+    def put_if_absent(self, key: str, path: Path, md5: bytes, sha256: bytes) -> Head:
+        """Upload ``path`` (with these digests, for the store to check) to ``key`` only if
+        ``key`` does not exist (else `PublishConflict`), where the store honours that."""
+
+    def put_bytes(self, key: str, data: bytes) -> None:
+        """Write a small object, only if ``key`` does not exist (where honoured)."""
+
+    def delete(self, key: str) -> None:
+        """Remove ``key`` (publish's own claims only: versions are never deleted)."""
 
     def list_keys(self, prefix: str) -> Iterator[str]:
         """Every key that starts with ``prefix`` (raw, as the store reports them)."""
@@ -79,95 +116,222 @@ def parse_s3_url(url: str) -> tuple[str, str]:
 # --- S3 -----------------------------------------------------------------------------
 
 _client_lock = threading.Lock()
-_clients: dict[str | None, object] = {}
+_clients: dict[tuple[str | None, bool], object] = {}
 
 _CREDENTIALS_HINT = (
     "configure credentials with `aws configure`, AWS_PROFILE or AWS_ACCESS_KEY_ID/"
-    "AWS_SECRET_ACCESS_KEY (and AWS_ENDPOINT_URL for an S3-compatible server)"
+    "AWS_SECRET_ACCESS_KEY (and `endpoint:` or AWS_ENDPOINT_URL for an S3-compatible server)"
 )
+#: Response fields of a store's own checksum, strongest first.
+_CHECKSUM_FIELDS = (("ChecksumSHA256", "sha256"), ("ChecksumSHA1", "sha1"), ("ChecksumCRC64NVME", "crc64nvme"),
+                    ("ChecksumCRC32C", "crc32c"), ("ChecksumCRC32", "crc32"))
+#: S3's limit for one PUT; bigger files go up in parts (`S3Store.put_if_absent`).
+SINGLE_PUT_LIMIT = 5 * (1 << 30)
+#: The part size of those uploads (more when 10,000 parts would not hold the file).
+PART_SIZE = 64 << 20
+_MAX_PARTS = 10_000
 
 
-def _s3_client():
-    """One boto3 client per process and endpoint (``AWS_ENDPOINT_URL``): thread-safe,
-    standard retries, a connection pool large enough for ``doit -n 8``."""
-    endpoint = os.environ.get("AWS_ENDPOINT_URL")
-    client = _clients.get(endpoint)
+def default_endpoint() -> str | None:
+    """The endpoint the environment names (``AWS_ENDPOINT_URL_S3``, else
+    ``AWS_ENDPOINT_URL``), as boto3 reads them; None for AWS's own."""
+    return os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL") or None
+
+
+def endpoint_folder(endpoint: str | None) -> str:
+    """The cache folder of an S3-compatible server: "" for AWS's own endpoint (the old
+    ``<bucket>/<key>`` layout), else ``_endpoint-HOST[-PORT]/`` (a name no bucket can
+    have, since bucket names never start with ``_``)."""
+    if not endpoint:
+        return ""
+    parsed = urlparse(endpoint if "://" in endpoint else f"https://{endpoint}")
+    host = (parsed.hostname or "").lower()
+    if host == "amazonaws.com" or host.endswith(".amazonaws.com"):
+        return ""
+    port = f"-{parsed.port}" if parsed.port else ""
+    extra = f"-{hashlib.sha1(parsed.path.encode()).hexdigest()[:8]}" if parsed.path.strip("/") else ""
+    return "_endpoint-" + re.sub(r"[^A-Za-z0-9.-]", "_", f"{host}{port}{extra}") + "/"
+
+
+def _s3_client(endpoint: str | None, signed: bool = True):
+    """One boto3 client per process, endpoint and signing: thread-safe, standard
+    retries, a connection pool large enough for ``doit -n 8``."""
+    client = _clients.get((endpoint, signed))
     if client is None:
         with _client_lock:
-            client = _clients.get(endpoint)
+            client = _clients.get((endpoint, signed))
             if client is None:
                 import boto3
+                from botocore import UNSIGNED
                 from botocore.config import Config
 
-                config = Config(retries={"mode": "standard", "max_attempts": 5}, max_pool_connections=64)
-                client = _clients[endpoint] = boto3.session.Session().client("s3", config=config)
+                config = Config(
+                    retries={"mode": "standard", "max_attempts": 5}, max_pool_connections=64,
+                    **({} if signed else {"signature_version": UNSIGNED}),
+                )
+                session = boto3.session.Session()
+                kwargs = {"endpoint_url": endpoint} if endpoint else {}
+                if not signed and session.region_name is None:
+                    kwargs["region_name"] = "us-east-1"  # an unsigned read needs no region of the user's
+                client = _clients[(endpoint, signed)] = session.client("s3", config=config, **kwargs)
     return client
 
 
-def _translate(exc: Exception, url: str) -> PodError:
-    """Map a botocore exception to the `PodError` a user can act on."""
-    from botocore import exceptions as bx
+def _checksum(reply: dict) -> Checksum | None:
+    for name, algorithm in _CHECKSUM_FIELDS:
+        if reply.get(name):
+            return Checksum(algorithm, str(reply[name]))
+    return None
 
-    if isinstance(exc, (bx.NoCredentialsError, bx.PartialCredentialsError, bx.NoRegionError)):
-        return OfflineError(f"no AWS credentials to read {url}: {_CREDENTIALS_HINT}", no_credentials=True)
-    if isinstance(exc, bx.ClientError):
-        code = str(exc.response.get("Error", {}).get("Code", ""))
-        status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
-        if code in ("404", "NoSuchKey", "NotFound", "NoSuchBucket") or status == 404:
-            return AssetNotFound(f"{url} does not exist in the store")
-        if code in ("PreconditionFailed", "ConditionalRequestConflict") or status in (409, 412):
-            return PublishConflict(f"{url} already exists: someone published it first; pick the next version")
-        if code in ("403", "AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch", "ExpiredToken") or status == 403:
-            return OfflineError(f"access to {url} was denied ({code}): {_CREDENTIALS_HINT}", no_credentials=True)
-        return StoreError(f"the store refused {url}: {code} {exc.response.get('Error', {}).get('Message', '')}".strip())
-    if isinstance(exc, (bx.EndpointConnectionError, bx.ConnectTimeoutError, bx.ConnectionClosedError, bx.ReadTimeoutError)):
-        return OfflineError(f"cannot reach the store for {url}: check the network (or AWS_ENDPOINT_URL)")
-    if isinstance(exc, bx.BotoCoreError):
-        return StoreError(f"talking to the store for {url} failed: {exc}")
-    raise exc
+
+def _head_of(reply: dict, key: str, url: str) -> Head:
+    """The `Head` a HEAD or GET reply describes; a reply that is not S3's raises."""
+    etag = reply.get("ETag", "").strip('"') or None
+    content_type = str(reply.get("ContentType", ""))
+    if etag is None and content_type.startswith("text/html"):
+        raise StoreError(
+            f"{url}: the endpoint answered with a web page, not an S3 object: it is not an S3 server "
+            f"(check `endpoint:` in assets.yaml or AWS_ENDPOINT_URL, or a proxy in the way)"
+        )
+    opaque = reply.get("ServerSideEncryption") in ("aws:kms", "aws:kms:dsse") or bool(reply.get("SSECustomerAlgorithm"))
+    modified = reply.get("LastModified")
+    return Head(etag, int(reply["ContentLength"]), _checksum(reply), opaque,
+                modified.timestamp() if modified is not None else None)
 
 
 class S3Store:
-    """A bucket, through the default boto3 credential chain (``AWS_ENDPOINT_URL`` honoured)."""
+    """A bucket on AWS or any S3-compatible server, through the default boto3 credential
+    chain; ``anonymous`` reads unsigned (public buckets). With no credentials at all,
+    reads are tried unsigned before failing; writes are always signed."""
 
-    def __init__(self, bucket: str) -> None:
+    def __init__(self, bucket: str, endpoint: str | None = None, anonymous: bool = False) -> None:
         self.bucket = bucket
-        self.name = bucket
+        self.endpoint = endpoint or default_endpoint()
+        self.anonymous = anonymous
+        self.name = endpoint_folder(self.endpoint) + bucket
+        #: Which server and bucket this is, for what publish learns about it.
+        self.identity = f"{self.endpoint or 'aws'} {bucket}"
+        self.atomic_create = None  # learnt by publish, per server and bucket
 
     def __repr__(self) -> str:
-        return f"S3Store({self.bucket!r})"
+        return f"S3Store({self.bucket!r}, endpoint={self.endpoint!r})"
 
     def url(self, key: str) -> str:
         return f"s3://{self.bucket}/{key}"
 
-    def _call(self, key: str, fn: Callable[[], dict]) -> dict:
-        from botocore.exceptions import BotoCoreError, ClientError
+    def _where(self) -> str:
+        return f"at {self.endpoint}" if self.endpoint else "on AWS"
 
+    def _translate(self, exc: Exception, url: str, signed: bool) -> PodError:
+        """Map a botocore exception to the `PodError` a user can act on."""
+        from botocore import exceptions as bx
+
+        if isinstance(exc, (bx.NoCredentialsError, bx.PartialCredentialsError, bx.NoRegionError)):
+            return OfflineError(f"no AWS credentials to read {url}: {_CREDENTIALS_HINT}", no_credentials=True)
+        if isinstance(exc, bx.ClientError):
+            error = exc.response.get("Error", {})
+            code, message = str(error.get("Code", "")), str(error.get("Message", ""))
+            meta = exc.response.get("ResponseMetadata", {})
+            status = meta.get("HTTPStatusCode")
+            headers = meta.get("HTTPHeaders", {})
+            if not signed and (status in (400, 401, 403) or code == "NoSuchBucket"):
+                # refused, or a bucket the server will not show to strangers
+                if self.anonymous:
+                    return OfflineError(
+                        f"{url}: the store refused an unsigned read ({code or status}) {self._where()}: the bucket "
+                        f"is not public; drop `anonymous:` (or POD_ANONYMOUS) and {_CREDENTIALS_HINT}",
+                        no_credentials=True,
+                    )
+                return OfflineError(f"no AWS credentials to read {url} (an unsigned read was refused): "
+                                    f"{_CREDENTIALS_HINT}", no_credentials=True)
+            if code == "NoSuchBucket":
+                return StoreError(
+                    f"{url}: there is no bucket {self.bucket!r} {self._where()}: check the bucket name in "
+                    f"assets.yaml (`store:`/`files:`) and the endpoint (`endpoint:`, AWS_ENDPOINT_URL)"
+                )
+            if code in ("404", "NoSuchKey", "NotFound") or status == 404:
+                return AssetNotFound(f"{url} does not exist in the store")
+            if code in ("PreconditionFailed", "ConditionalRequestConflict") or status in (409, 412):
+                return PublishConflict(f"{url} already exists: someone published it first; pick the next version")
+            if code == "RequestTimeTooSkewed":
+                return StoreError(
+                    f"{url}: the store refused the request because this machine's clock is off by more than "
+                    f"15 minutes: set the clock right (enable NTP) and try again"
+                )
+            if code in ("InvalidAccessKeyId", "SignatureDoesNotMatch", "ExpiredToken", "InvalidToken", "TokenRefreshRequired"):
+                return OfflineError(
+                    f"{url}: the store {self._where()} does not accept these credentials ({code}): "
+                    f"{'refresh them (e.g. `aws sso login`)' if 'Token' in code else 'check the key pair or AWS_PROFILE'}; "
+                    f"{_CREDENTIALS_HINT}",
+                    no_credentials=True,
+                )
+            if code in ("403", "AccessDenied", "AllAccessDisabled") or status == 403:
+                return OfflineError(
+                    f"access to {url} was denied ({code or 403}) {self._where()}: the credentials in use "
+                    f"(AWS_PROFILE, AWS_ACCESS_KEY_ID) lack permission for this bucket or key: check the bucket "
+                    f"policy or IAM (s3:GetObject, s3:ListBucket, s3:PutObject to publish)",
+                    no_credentials=True,
+                )
+            if "amz" not in " ".join(headers).lower() and str(headers.get("content-type", "")).startswith("text/html"):
+                return StoreError(
+                    f"{url}: the endpoint {self.endpoint or ''} answered HTTP {status} with a web page: it is not "
+                    f"an S3 server (check `endpoint:` in assets.yaml or AWS_ENDPOINT_URL, or a proxy in the way)"
+                )
+            return StoreError(f"the store refused {url}: {code} {message}".strip())
+        if isinstance(exc, (bx.EndpointConnectionError, bx.ConnectTimeoutError, bx.ConnectionClosedError, bx.ReadTimeoutError)):
+            return OfflineError(f"cannot reach the store for {url}: check the network (or `endpoint:` / AWS_ENDPOINT_URL)")
+        if isinstance(exc, bx.BotoCoreError):
+            return StoreError(f"talking to the store for {url} failed: {exc}")
+        raise exc
+
+    def _call(self, key: str, fn: Callable[[object], dict], write: bool = False) -> dict:
+        """``fn(client)`` with the right client: signed, or unsigned for an anonymous
+        store, and for a read when the credential chain finds none (signing fails
+        before any request is sent)."""
+        from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
+
+        signed = write or not self.anonymous
         try:
-            return fn()
+            return fn(_s3_client(self.endpoint, signed))
+        except NoCredentialsError as exc:
+            if write:
+                raise self._translate(exc, self.url(key), signed) from None
+            signed = False  # public buckets need none: try unsigned before failing
+            try:
+                return fn(_s3_client(self.endpoint, signed))
+            except (BotoCoreError, ClientError) as inner:
+                raise self._translate(inner, self.url(key), signed) from None
         except (BotoCoreError, ClientError) as exc:
-            raise _translate(exc, self.url(key)) from None
+            raise self._translate(exc, self.url(key), signed) from None
 
     def head(self, key: str) -> Head:
-        reply = self._call(key, lambda: _s3_client().head_object(Bucket=self.bucket, Key=key))
-        return Head(reply.get("ETag", "").strip('"') or None, int(reply["ContentLength"]))
+        try:
+            reply = self._call(key, lambda c: c.head_object(Bucket=self.bucket, Key=key, ChecksumMode="ENABLED"))
+        except AssetNotFound:
+            # A HEAD's 404 has no body: ask once whether the bucket itself is missing.
+            self._call(key, lambda c: c.list_objects_v2(Bucket=self.bucket, Prefix=key, MaxKeys=1))
+            raise
+        return _head_of(reply, key, self.url(key))
 
     def part_size(self, key: str) -> int | None:
-        reply = self._call(key, lambda: _s3_client().head_object(Bucket=self.bucket, Key=key, PartNumber=1))
+        reply = self._call(key, lambda c: c.head_object(Bucket=self.bucket, Key=key, PartNumber=1))
         return int(reply["ContentLength"]) if reply.get("PartsCount") else None
 
     def download_to(self, key: str, start: Opener) -> Head:
-        from botocore.exceptions import BotoCoreError
+        from botocore.exceptions import BotoCoreError, FlexibleChecksumError
 
-        reply = self._call(key, lambda: _s3_client().get_object(Bucket=self.bucket, Key=key))
-        head = Head(reply.get("ETag", "").strip('"') or None, int(reply["ContentLength"]))
+        reply = self._call(key, lambda c: c.get_object(Bucket=self.bucket, Key=key, ChecksumMode="ENABLED"))
         body = reply["Body"]
         try:
+            head = _head_of(reply, key, self.url(key))
             sink = start(head)
             chunks = body.iter_chunks(CHUNK)
             while True:
                 try:
                     chunk = next(chunks, b"")
+                except FlexibleChecksumError:  # botocore checked the store's full-object checksum as it read
+                    algorithm = f"{head.checksum.algorithm} " if head.checksum else ""
+                    raise IntegrityError(f"the bytes do not match the store's {algorithm}checksum") from None
                 except (BotoCoreError, OSError, ValueError) as exc:
                     # urllib3's protocol errors are OSErrors; a cut connection is an incomplete body.
                     raise IntegrityError(
@@ -180,32 +344,74 @@ class S3Store:
             body.close()
         return head
 
-    def put_if_absent(self, key: str, path: Path, md5: bytes) -> Head:
+    def put_if_absent(self, key: str, path: Path, md5: bytes, sha256: bytes) -> Head:
         import base64
 
+        size = path.stat().st_size
+        if size > SINGLE_PUT_LIMIT:
+            return self._put_parts(key, path, size)
         with open(path, "rb") as body:
             reply = self._call(
                 key,
-                lambda: _s3_client().put_object(
-                    Bucket=self.bucket,
-                    Key=key,
-                    Body=body,
-                    IfNoneMatch="*",
-                    ContentMD5=base64.b64encode(md5).decode(),
+                lambda c: c.put_object(
+                    Bucket=self.bucket, Key=key, Body=body, IfNoneMatch="*",
+                    ContentMD5=base64.b64encode(md5).decode(), ChecksumAlgorithm="SHA256",
+                    ChecksumSHA256=base64.b64encode(sha256).decode(),
                 ),
+                write=True,
             )
-        return Head(reply.get("ETag", "").strip('"') or None, path.stat().st_size)
+        return Head(reply.get("ETag", "").strip('"') or None, size, _checksum(reply))
+
+    def _put_parts(self, key: str, path: Path, size: int) -> Head:
+        """A multipart upload whose completion is conditional (``If-None-Match: *``),
+        each part carrying its MD5 and sha256; aborted on any failure, so no part is
+        ever left behind in the store."""
+        import base64
+
+        part_size = max(PART_SIZE, -(-size // _MAX_PARTS))
+        upload = self._call(
+            key, lambda c: c.create_multipart_upload(Bucket=self.bucket, Key=key, ChecksumAlgorithm="SHA256"), write=True
+        )["UploadId"]
+        parts = []
+        try:
+            with open(path, "rb") as source:
+                number = 0
+                while data := source.read(part_size):
+                    number += 1
+                    md5 = base64.b64encode(hashlib.md5(data).digest()).decode()
+                    sha = base64.b64encode(hashlib.sha256(data).digest()).decode()
+                    reply = self._call(key, lambda c: c.upload_part(
+                        Bucket=self.bucket, Key=key, UploadId=upload, PartNumber=number, Body=data,
+                        ContentMD5=md5, ChecksumSHA256=sha,
+                    ), write=True)
+                    parts.append({"PartNumber": number, "ETag": reply["ETag"], "ChecksumSHA256": sha})
+            reply = self._call(key, lambda c: c.complete_multipart_upload(
+                Bucket=self.bucket, Key=key, UploadId=upload, IfNoneMatch="*", MultipartUpload={"Parts": parts},
+            ), write=True)
+        except BaseException:
+            with contextlib.suppress(PodError):
+                self._call(key, lambda c: c.abort_multipart_upload(Bucket=self.bucket, Key=key, UploadId=upload),
+                           write=True)
+            raise
+        return Head(reply.get("ETag", "").strip('"') or None, size, _checksum(reply))
+
+    def put_bytes(self, key: str, data: bytes) -> None:
+        """Write a small object (publish's claims), conditional like every write here."""
+        self._call(key, lambda c: c.put_object(Bucket=self.bucket, Key=key, Body=data, IfNoneMatch="*"), write=True)
+
+    def delete(self, key: str) -> None:
+        self._call(key, lambda c: c.delete_object(Bucket=self.bucket, Key=key), write=True)
 
     def list_keys(self, prefix: str) -> Iterator[str]:
-        from botocore.exceptions import BotoCoreError, ClientError
-
-        try:
-            pages = _s3_client().get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=prefix)
-            for page in pages:
-                for item in page.get("Contents", ()):
-                    yield item["Key"]
-        except (BotoCoreError, ClientError) as exc:
-            raise _translate(exc, self.url(prefix)) from None
+        pages = self._call(prefix, lambda c: c.list_objects_v2(Bucket=self.bucket, Prefix=prefix))
+        while True:
+            for item in pages.get("Contents", ()):
+                yield item["Key"]
+            token = pages.get("NextContinuationToken")
+            if not pages.get("IsTruncated") or not token:
+                return
+            pages = self._call(prefix, lambda c: c.list_objects_v2(
+                Bucket=self.bucket, Prefix=prefix, ContinuationToken=token))
 
 
 # --- Directory ----------------------------------------------------------------------
@@ -223,6 +429,9 @@ class DirStore:
         digest = hashlib.sha1(str(self.root).encode()).hexdigest()[:12]
         # S3 bucket names cannot start with "_", so this never meets a bucket's folder.
         self.name = f"_dir-{digest}"
+        self.identity = str(self.root)
+        self.endpoint = None
+        self.atomic_create = True  # a hard link never replaces an existing file
 
     def __repr__(self) -> str:
         return f"DirStore({str(self.root)!r})"
@@ -243,7 +452,8 @@ class DirStore:
 
     def head(self, key: str) -> Head:
         try:
-            return Head(None, self._path(key).stat().st_size)
+            st = self._path(key).stat()
+            return Head(None, st.st_size, modified=st.st_mtime)
         except FileNotFoundError:
             raise AssetNotFound(f"{self.url(key)} does not exist in the store") from None
 
@@ -262,7 +472,7 @@ class DirStore:
                 sink(chunk)
         return head
 
-    def put_if_absent(self, key: str, path: Path, md5: bytes) -> Head:
+    def put_if_absent(self, key: str, path: Path, md5: bytes = b"", sha256: bytes = b"") -> Head:
         final = self._path(key)
         final.parent.mkdir(parents=True, exist_ok=True)
         temp = final.with_name(f".{final.name}.{uuid.uuid4().hex}.part")
@@ -287,6 +497,17 @@ class DirStore:
             temp.unlink(missing_ok=True)
         return Head(None, final.stat().st_size)
 
+    def put_bytes(self, key: str, data: bytes) -> None:
+        temp = Path(tempfile.mkstemp(prefix=".pod-", suffix=".part")[1])
+        try:
+            temp.write_bytes(data)
+            self.put_if_absent(key, temp)
+        finally:
+            temp.unlink(missing_ok=True)
+
+    def delete(self, key: str) -> None:
+        self._path(key).unlink(missing_ok=True)
+
     def list_keys(self, prefix: str) -> Iterator[str]:
         self._path(prefix)
         base = self.root / prefix.rpartition("/")[0]
@@ -303,16 +524,17 @@ class DirStore:
                     yield key
 
 
-def open_store(spec: str, base: Path) -> tuple[Store, str]:
+def open_store(spec: str, base: Path, endpoint: str | None = None, anonymous: bool = False) -> tuple[Store, str]:
     """The store a ``store:`` value names, and the key prefix inside it.
 
-    ``s3://bucket[/prefix]``, ``file:///abs/path``, or a directory path (relative to
-    ``base``, the folder of assets.yaml). The prefix is empty or ends with ``/``.
+    ``s3://bucket[/prefix]`` (on ``endpoint``, read unsigned when ``anonymous``),
+    ``file:///abs/path``, or a directory path (relative to ``base``, the folder of
+    assets.yaml). The prefix is empty or ends with ``/``.
     """
     if spec.startswith("s3://"):
         bucket, prefix = parse_s3_url(spec)
         prefix = prefix.strip("/")
-        return S3Store(bucket), (prefix + "/" if prefix else "")
+        return S3Store(bucket, endpoint, anonymous), (prefix + "/" if prefix else "")
     if spec.startswith("file://"):
         parsed = urlparse(spec)
         path = unquote(parsed.path)

@@ -337,25 +337,26 @@ def _status_row(project: Project, name: str, label: str, target: ObjectRef) -> t
     cache = project.cache
     path = cache.path_for(target)
     if not path.is_file():
-        return (name, label, "no", "-", "-", "-")
+        return (name, label, "no", "-", "-", "-", "-")
     record = cache.record(target)
     age = "-" if record is None or record.checked is None else _age(time.time() - record.checked)
     due = "no" if cache.is_fresh(target, network=False) else "yes"
-    return (name, label, "yes", human_size(path.stat().st_size), age, due)
+    verified = record.verified if record is not None and record.verified else "-"
+    return (name, label, "yes", human_size(path.stat().st_size), age, due, verified)
 
 
 def _status() -> None:
     project = current_project()
     manifest = project.require_manifest()
-    rows = [("asset", "pin", "cached", "size", "age", "check due")]
+    rows = [("asset", "pin", "cached", "size", "age", "check due", "verified by")]
     for pin in manifest.assets.values():
         if pin.version is None and pin.override is None:
-            rows.append((pin.name, "unpublished", "-", "-", "-", "-"))
+            rows.append((pin.name, "unpublished", "-", "-", "-", "-", "-"))
             continue
         target = project.pin_ref(pin)
         if isinstance(target, Path):
             size = human_size(target.stat().st_size) if target.is_file() else "missing"
-            rows.append((pin.name, f"override {target}", "local", size, "-", "-"))
+            rows.append((pin.name, f"override {target}", "local", size, "-", "-", "-"))
         elif pin.override is not None:
             rows.append(_status_row(project, pin.name, f"override {pin.override}", target))
         else:

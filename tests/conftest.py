@@ -18,7 +18,7 @@ REPO = Path(__file__).resolve().parent.parent
 _ISOLATE = (
     "POD_CACHE_DIR", "POD_TIMEOUT", "POD_OFFLINE", "POD_ASSETS", "STATIC_CACHE_DIR",
     "STATIC_CACHE_TIMEOUT", "STATIC_CACHE_IMMUTABLE_BUCKETS", "AWS_PROFILE", "AWS_ENDPOINT_URL",
-    "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN",
+    "AWS_ENDPOINT_URL_S3", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "POD_ANONYMOUS",
 )
 
 
@@ -123,23 +123,17 @@ def client(s3):
     return s3_client(s3)
 
 
-#: Why publishing races are lost on rclone (issue 10).
-NO_CONDITIONAL_PUT = "issue 10: rclone ignores `If-None-Match: *` on PUT, and S3Store.put_if_absent relies on it alone"
-
-
-def product_gap(request, reason: str) -> None:
-    """Mark this test a strict xfail when it runs on rclone (a parameter ``rclone``, or
-    ``opaque_s3``): pod-tasks does the wrong thing there (``reason`` starts with
-    ``issue 10:`` and says what). Call it first."""
-    assert reason.startswith("issue 10: "), reason
-    callspec = getattr(request.node, "callspec", None)
-    if (callspec is not None and "rclone" in callspec.params.values()) or "opaque_s3" in request.fixturenames:
-        request.applymarker(pytest.mark.xfail(strict=True, reason=reason))
-
-
 @pytest.fixture
 def cache_dir(tmp_path) -> Path:
     return tmp_path / "cache"
+
+
+def cache_folder(bucket: str) -> str:
+    """The folder under the cache dir of ``bucket`` on the server the environment names
+    now (``AWS_ENDPOINT_URL``: a test server, or a proxy in front of it)."""
+    from pod_tasks.store import endpoint_folder
+
+    return endpoint_folder(os.environ.get("AWS_ENDPOINT_URL")) + bucket
 
 
 @pytest.fixture

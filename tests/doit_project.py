@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO, run_doit, s3_client, serve, write
+from tests.conftest import REPO, cache_folder, run_doit, s3_client, serve, write
 from tests.servers import SERVERS
 
 BUCKET = "assets"
@@ -46,7 +46,7 @@ class Store:
     def cache_folder(self) -> str:
         """The folder under the cache dir that holds this store's objects."""
         if self.kind == "s3":
-            return BUCKET
+            return cache_folder(BUCKET)
         from pod_tasks.store import DirStore
 
         return DirStore(self.project / "store").name

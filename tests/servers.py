@@ -26,7 +26,8 @@ applies its fault to the first ``times`` matching requests (``None``: every one)
   Content-Length);
 - ``status``: answer ``status`` (503 is S3's ``SlowDown``) without forwarding;
 - ``flip``: forward, flipping one byte in every 64 KiB of the body (length unchanged,
-  the response's own ``x-amz-checksum-*`` headers dropped so only the client's checks remain);
+  the response's own ``x-amz-checksum-*`` headers dropped so only the client's checks remain,
+  unless ``keep_checksums``);
 - ``delay``: wait ``seconds`` before forwarding (a client gone meanwhile is not
   forwarded), or, with ``after=True``, after the server has answered and before the
   client hears it; with ``gather=N``, hold requests until N have arrived (a barrier);
@@ -207,9 +208,11 @@ class RcloneServer(S3Endpoint):
     multipart_etags = False
     _STARTUP = 20.0
 
-    def __init__(self, etag_hash: str | None = None) -> None:
+    def __init__(self, etag_hash: str | None = None, auth: bool = True) -> None:
+        """``auth=False``: no keys at all, every request is anonymous (a public bucket)."""
         super().__init__()
         self.etag_hash = etag_hash
+        self.auth = auth
         self._home: Path | None = None
         self._process: subprocess.Popen | None = None
         self._proxy: FaultProxy | None = None
@@ -224,7 +227,7 @@ class RcloneServer(S3Endpoint):
         self.root.mkdir()
         log = self._home / "rclone.log"
         key, secret = CREDENTIALS["AWS_ACCESS_KEY_ID"], CREDENTIALS["AWS_SECRET_ACCESS_KEY"]
-        argv = [_rclone(), "serve", "s3", "--addr", "127.0.0.1:0", "--auth-key", f"{key},{secret}",
+        argv = [_rclone(), "serve", "s3", "--addr", "127.0.0.1:0", *(["--auth-key", f"{key},{secret}"] if self.auth else []),
                 "--config", str(self._home / "rclone.conf"), "--dir-cache-time", "1ms", "--log-file", str(log),
                 *(["--etag-hash", self.etag_hash] if self.etag_hash else []), str(self.root)]
         self._process = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
@@ -307,6 +310,7 @@ class Rule:
     status: int = 503
     seconds: float = 0.0
     keep: float = 0.5
+    keep_checksums: bool = False
     after: bool = False
     gather: int = 0
     injected: int = 0
@@ -443,7 +447,7 @@ class _Handler(BaseHTTPRequestHandler):
                 prefetched = reply.read()
                 length = str(len(prefetched))
                 out.append(("Content-Length", length))
-            if fault == "flip":
+            if fault == "flip" and not rule.keep_checksums:
                 out = [(k, v) for k, v in out if not k.lower().startswith("x-amz-checksum")]
             if fault == "delay" and rule.after:
                 rule.wait()

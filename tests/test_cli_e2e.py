@@ -10,7 +10,7 @@ import sys
 
 import pytest
 
-from tests.conftest import write
+from tests.conftest import cache_folder, write
 from tests.doit_project import backend, manifest, s3_backend  # noqa: F401  (fixtures)
 
 BYTES = b"a,b\r\n\x00\xff\n"  # not text: cat must pass bytes through untouched
@@ -67,7 +67,7 @@ def test_path_cat_and_path_remote(backend, cache_dir):
 def test_path_of_any_s3_url_and_warm_calls_make_no_request(s3_backend, cache_dir):
     setup(s3_backend)
     first = pod(s3_backend, "path", "s3://assets/foo/bar.1.2.5.csv")
-    assert first.stdout == line(cache_dir / 'assets' / 'foo' / 'bar.1.2.5.csv')
+    assert first.stdout == line(cache_dir / cache_folder('assets') / 'foo' / 'bar.1.2.5.csv')
     assert s3_backend.gets() == 1
     s3_backend.s3.clear()
     assert pod(s3_backend, "path", "foo/bar.csv").returncode == 0

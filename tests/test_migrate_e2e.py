@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from tests.conftest import REPO, run_doit, run_python, write
+from tests.conftest import REPO, cache_folder, run_doit, run_python, write
 from tests.doit_project import doit, manifest, output, s3_backend  # noqa: F401  (fixtures)
 
 CSV, X, Y = b"a,b\n1,2\n", b'{"x": 1}\n', b'{"y": 2}\n'
@@ -41,8 +41,8 @@ def test_import_manifest_merges_every_kind_of_entry_then_fetch_uses_them(s3_back
     store.s3.clear()
     fetched = doit(store, "fetch")
     assert fetched.returncode == 0, output(fetched)
-    assert (cache_dir / "assets/foo/bar.1.2.5.csv").read_bytes() == CSV
-    assert (cache_dir / "other/x.bin").read_bytes() == X
+    assert (cache_dir / cache_folder("assets") / "foo/bar.1.2.5.csv").read_bytes() == CSV
+    assert (cache_dir / cache_folder("other") / "x.bin").read_bytes() == X
     assert store.s3.count("GET", "/assets/foo/bar.1.2.5.csv") == 1 and store.s3.count("GET", "/other/x.bin") == 1
     again = doit(store, "import-manifest", "versioned_assets.json")
     assert again.returncode == 0 and "0 added, 4 already pinned the same" in again.stdout, output(again)
@@ -76,12 +76,15 @@ def test_old_cache_is_reused_with_zero_gets(s3_backend, client, tmp_path, monkey
     client.put_object(Bucket="raw", Key="x.json", Body=X)
     client.put_object(Bucket="raw", Key="y.json", Body=Y)
     store.put("foo/bar.1.2.5.csv", CSV)
-    old = tmp_path / "baiji_cache"  # the old tool's layout: <bucket>/<key>, marks in .timestamps/
+    # The old tool's layout: <bucket>/<key>, marks in .timestamps/ (under the folder of
+    # this server's endpoint: AWS's own has none, tests/test_endpoints.py).
+    old = tmp_path / "baiji_cache"
     now = time.time()
+    bar, x, y = f"{cache_folder('assets')}/foo/bar.1.2.5.csv", f"{cache_folder('raw')}/x.json", f"{cache_folder('raw')}/y.json"
     for rel, data, checked in (
-        ("assets/foo/bar.1.2.5.csv", CSV, now - 30 * 86400),  # immutable: any mark will do
-        ("raw/x.json", X, now - 3600),                       # mutable, checked an hour ago
-        ("raw/y.json", Y, now - 3 * 86400),                  # mutable, due: one HEAD, no GET
+        (bar, CSV, now - 30 * 86400),  # immutable: any mark will do
+        (x, X, now - 3600),            # mutable, checked an hour ago
+        (y, Y, now - 3 * 86400),       # mutable, due: one HEAD, no GET
     ):
         write(old / rel, "").write_bytes(data)
         mark = write(old / ".timestamps" / rel, "")
@@ -103,11 +106,10 @@ def test_old_cache_is_reused_with_zero_gets(s3_backend, client, tmp_path, monkey
         store.project,
     )
     assert resolved.returncode == 0, resolved.stderr
-    assert resolved.stdout.splitlines() == [str(old / "assets/foo/bar.1.2.5.csv"), str(old / "raw/x.json"),
-                                            str(old / "raw/y.json")]
+    assert resolved.stdout.splitlines() == [str(old / bar), str(old / x), str(old / y)]
     assert store.s3.count("GET") == 0
     assert [(m, p) for m, p in store.s3.requests] == [("HEAD", "/raw/y.json")]
     assert {p: p.stat().st_mtime_ns for p in before} == before  # nothing rewritten, old marks untouched
     assert sorted(p.relative_to(old / ".pod").as_posix() for p in (old / ".pod").rglob("*.json")) == [
-        "assets/foo/bar.1.2.5.csv.json", "raw/x.json.json", "raw/y.json.json",
+        f"{bar}.json", f"{x}.json", f"{y}.json",
     ]

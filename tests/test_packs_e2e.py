@@ -12,7 +12,7 @@ from pathlib import Path
 import boto3
 import pytest
 
-from tests.conftest import REPO, run_doit, run_python, write
+from tests.conftest import REPO, cache_folder, run_doit, run_python, write
 from tests.doit_project import (  # noqa: F401  (fixtures)
     assert_clean_failure,
     doit,
@@ -29,6 +29,11 @@ from pod_tasks import resolve
 for name in ("foo/a.csv", "foo/b.bin", "s3://raw/x.json"):
     print(resolve(name))
 """
+
+
+def at(bucket: str, rel: str) -> str:
+    """The cache-relative path of ``rel`` in ``bucket`` on the server the environment names."""
+    return f"{cache_folder(bucket)}/{rel}"
 
 
 def files_under(folder: Path) -> list[str]:
@@ -55,11 +60,11 @@ def test_pack_then_unpack_into_an_empty_cache_with_the_server_stopped(own_s3, pr
     assert packed.returncode == 0, output(packed)
     with zipfile.ZipFile(project / "out/assets.zip") as zf:
         names = sorted(zf.namelist())
-        record = json.loads(zf.read(".pod/assets/foo/b.2.0.0.bin.json"))
+        record = json.loads(zf.read(".pod/" + at("assets", "foo/b.2.0.0.bin.json")))
     assert names == sorted([
-        "assets/foo/a.1.0.0.csv", ".pod/assets/foo/a.1.0.0.csv.json",
-        "assets/foo/b.2.0.0.bin", ".pod/assets/foo/b.2.0.0.bin.json",
-        "raw/x.json", ".pod/raw/x.json.json",
+        at("assets", "foo/a.1.0.0.csv"), ".pod/" + at("assets", "foo/a.1.0.0.csv.json"),
+        at("assets", "foo/b.2.0.0.bin"), ".pod/" + at("assets", "foo/b.2.0.0.bin.json"),
+        at("raw", "x.json"), ".pod/" + at("raw", "x.json.json"),
     ])
     assert (record["url"], record["size"], record["sha256"]) == ("s3://assets/foo/b.2.0.0.bin", len(B), sha256(B))
     assert record["checked"] is not None
@@ -71,20 +76,20 @@ def test_pack_then_unpack_into_an_empty_cache_with_the_server_stopped(own_s3, pr
     assert loaded.returncode == 0, output(loaded)
     assert "unpacked 3 file(s)" in loaded.stdout
     cache = tmp_path / "cache-b"
-    assert (cache / "assets/foo/b.2.0.0.bin").read_bytes() == B
-    assert json.loads((cache / ".pod/raw/x.json.json").read_bytes())["checked"] is not None
+    assert (cache / at("assets", "foo/b.2.0.0.bin")).read_bytes() == B
+    assert json.loads((cache / ".pod" / at("raw", "x.json.json")).read_bytes())["checked"] is not None
 
     resolved = run_python(RESOLVE, project, offline)
     assert resolved.returncode == 0, resolved.stderr
     assert resolved.stdout.splitlines() == [
-        str(cache / "assets/foo/a.1.0.0.csv"), str(cache / "assets/foo/b.2.0.0.bin"), str(cache / "raw/x.json"),
+        str(cache / at("assets", "foo/a.1.0.0.csv")), str(cache / at("assets", "foo/b.2.0.0.bin")), str(cache / at("raw", "x.json")),
     ]
     assert resolved.stderr == ""  # no "serving the cached copy" warning: nothing was asked of the store
     fetched = run_doit(["fetch"], project, offline)
     assert fetched.returncode == 0, output(fetched)
     assert "cannot reach" not in output(fetched) and "ERROR" not in output(fetched)
     assert own_s3.requests == []
-    assert (cache / "assets/foo/a.1.0.0.csv").read_bytes() == A
+    assert (cache / at("assets", "foo/a.1.0.0.csv")).read_bytes() == A
 
 
 def test_max_size_splits_largest_first_into_the_first_zip_with_room(s3_backend, cache_dir):
@@ -104,7 +109,7 @@ def test_max_size_splits_largest_first_into_the_first_zip_with_room(s3_backend, 
             return zf.namelist()
 
     def entries(*letters: str) -> list[str]:
-        return [n for x in letters for n in (f"assets/set/{x}.1.0.0.csv", f".pod/assets/set/{x}.1.0.0.csv.json")]
+        return [n for x in letters for n in (at("assets", f"set/{x}.1.0.0.csv"), ".pod/" + at("assets", f"set/{x}.1.0.0.csv.json"))]
 
     assert names("assets-1.zip") == entries("a", "c")  # 600 + 400
     assert names("assets-2.zip") == entries("b", "d", "e")  # 500 + 300 + 200
@@ -114,7 +119,7 @@ def test_max_size_splits_largest_first_into_the_first_zip_with_room(s3_backend, 
     assert again.returncode == 0 and "warning: packs/assets-3.zip is left from an earlier pack" in again.stdout
 
     too_small = doit(store, "pack", "--list", "needed.yaml", "--out", "small/assets.zip", "--max-size", str(550 / (1 << 20)))
-    assert_clean_failure(too_small, "assets/set/a.1.0.0.csv is 600 bytes", "--max-size")
+    assert_clean_failure(too_small, at("assets", "set/a.1.0.0.csv is 600 bytes"), "--max-size")
     assert not (store.project / "small").exists() or files_under(store.project / "small") == []
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 
-from tests.conftest import REPO, run_doit, write
+from tests.conftest import REPO, cache_folder, run_doit, write
 from tests.doit_project import (  # noqa: F401  (fixtures)
     assert_clean_failure,
     backend,
@@ -19,6 +19,11 @@ from tests.doit_project import (  # noqa: F401  (fixtures)
 SUMMARY = re.compile(
     r"prefill needed\.yaml: (\d+) fetched, (\d+) already cached, (\d+) missing(?:, (\d+) failed)?; (\d+) bytes in [\d.]+s"
 )
+
+
+def at(bucket: str, rel: str) -> str:
+    """The cache-relative path of ``rel`` in ``bucket`` on the server the environment names."""
+    return f"{cache_folder(bucket)}/{rel}"
 
 
 def summary(text: str) -> tuple[int, int, int, int, int]:
@@ -56,9 +61,9 @@ def test_prefill_counts_fetched_cached_and_missing(s3_backend, client, cache_dir
     assert summary(text) == (3, 0, 3, 0, 100 + 250 + 3)
     for name in ("foo/gone.csv", "not/in/manifest.csv", "s3://raw/nope.json"):
         assert sum(1 for line in text.splitlines() if line.startswith(f"missing {name}: ")) == 1, text
-    assert (cache_dir / "assets/foo/a.1.0.0.csv").read_bytes() == b"a" * 100
-    assert (cache_dir / "assets/foo/b.2.0.0.bin").read_bytes() == b"b" * 250
-    assert (cache_dir / "raw/x.json").read_bytes() == b"{}\n"
+    assert (cache_dir / at("assets", "foo/a.1.0.0.csv")).read_bytes() == b"a" * 100
+    assert (cache_dir / at("assets", "foo/b.2.0.0.bin")).read_bytes() == b"b" * 250
+    assert (cache_dir / at("raw", "x.json")).read_bytes() == b"{}\n"
     assert store.s3.count("GET", "/assets/foo/a.1.0.0.csv") == 1
     assert store.s3.count("GET", "/raw/x.json") == 1
 
@@ -106,4 +111,4 @@ def test_prefill_of_urls_needs_no_assets_yaml(s3, client, project, cache_dir):
     assert result.returncode == 1 and "Traceback" not in text, text
     assert summary(text) == (1, 0, 0, 1, 3)  # a name needs assets.yaml: a failure that says so
     assert "failed foo/a.csv: assets.yaml:1: no assets.yaml" in text
-    assert (cache_dir / "raw/x.json").read_bytes() == b"{}\n"
+    assert (cache_dir / at("raw", "x.json")).read_bytes() == b"{}\n"

@@ -10,7 +10,7 @@ import sys
 
 import pytest
 
-from tests.conftest import NO_CONDITIONAL_PUT, product_gap, write
+from tests.conftest import cache_folder, write
 from tests.doit_project import (  # noqa: F401  (fixtures)
     assert_clean_failure,
     backend,
@@ -177,8 +177,6 @@ def test_failed_upload_leaves_assets_yaml_untouched(s3_backend):
 
 
 def test_two_publishes_racing_on_one_version(backend, request):
-    product_gap(request, f"{NO_CONDITIONAL_PUT}: both `doit publish --version 2.0.0` runs upload "
-                "foo/bar.2.0.0.csv and succeed; the later PUT silently replaces the earlier one's bytes")
     before = published_project(backend)
     write(backend.project / "data" / "mine.csv", "mine\n")
     write(backend.project / "data" / "theirs.csv", "theirs\n")
@@ -197,7 +195,8 @@ def test_two_publishes_racing_on_one_version(backend, request):
     ]
     results = [(run.wait(timeout=120), *run.communicate()) for run in runs]
     if backend.s3 is not None:
-        assert (listing.injected, backend.s3.count("PUT", "/assets/foo/bar.2.0.0.csv")) == (2, 2)
+        puts = 2 if backend.s3.kind == "moto" else 1  # rclone ignores the condition: claims decide first
+        assert (listing.injected, backend.s3.count("PUT", "/assets/foo/bar.2.0.0.csv")) == (2, puts)
     codes = sorted(code for code, _, _ in results)
     assert codes[0] == 0 and codes[1] != 0, results
     winner = ("mine", "theirs")[[code for code, _, _ in results].index(0)]
@@ -277,4 +276,4 @@ def test_publish_into_a_store_with_a_key_prefix(s3_backend, cache_dir):
     assert store.get("team/foo/bar.1.3.0.csv") == NEW
     assert sorted(store.keys()) == ["other-team/foo/bar.9.0.0.csv", "team/foo/bar.1.2.5.csv", "team/foo/bar.1.3.0.csv"]
     assert doit(store, "fetch").returncode == 0
-    assert (cache_dir / "assets" / "team" / "foo" / "bar.1.3.0.csv").read_bytes() == NEW
+    assert (cache_dir / cache_folder("assets") / "team" / "foo" / "bar.1.3.0.csv").read_bytes() == NEW

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.conftest import run_python, write
+from tests.conftest import cache_folder, run_python, write
 
 PROGRAM = """
 import hashlib, sys
@@ -63,7 +63,7 @@ def test_resolve_miss_then_hit_counts_requests(s3, client, project, cache_dir):
     """)
     s3.clear()
     path, digest = resolve_in(project, "resolve('foo/bar.csv')")
-    assert Path(path) == cache_dir.resolve() / "assets" / "foo" / "bar.1.2.5.csv"
+    assert Path(path) == cache_dir.resolve() / cache_folder("assets") / "foo" / "bar.1.2.5.csv"
     assert digest == sha(b"a,b\n1,2\n")
     assert s3.counts() == {"GET": 1}
     s3.clear()
@@ -151,7 +151,7 @@ def test_offline_with_the_server_stopped(own_s3, project, cache_dir):
     assert "serving the cached copy" in result.stderr and "s3://raw/live.json" in result.stderr
 
     message = fail_in(project, "resolve('want.csv')")
-    expected_path = cache_dir.resolve() / "assets" / "want.2.0.0.csv"
+    expected_path = cache_dir.resolve() / cache_folder("assets") / "want.2.0.0.csv"
     assert message.startswith("OfflineError: want.csv@2.0.0: not in the cache and cannot reach the store")
     assert "s3://assets/want.2.0.0.csv" in message and str(expected_path) in message
     assert not expected_path.exists()
@@ -219,7 +219,7 @@ def test_overrides(s3, client, project, cache_dir):
     assert local == (str(project / "scratch" / "try.obj"), sha(b"local try"))
     assert s3.requests == []
     remote = resolve_in(project, "resolve('other/y.bin')")
-    assert remote == (str(cache_dir.resolve() / "other" / "x" / "y.bin"), sha(b"from s3"))
+    assert remote == (str(cache_dir.resolve() / cache_folder("other") / "x" / "y.bin"), sha(b"from s3"))
     assert s3.counts() == {"GET": 1}
     client.put_object(Bucket="other", Key="x/y.bin", Body=b"from s3, changed")
     s3.clear()
@@ -244,7 +244,7 @@ def test_integrity_check_catches_replaced_bytes(s3, client, project, cache_dir):
     message = fail_in(project, "resolve('other.bin')")
     assert message.startswith("IntegrityError: other.bin@1.0.0: sha256 ")
     assert sha(b"tampered other") in message and sha(b"other") in message
-    final = cache_dir.resolve() / "assets" / "other.1.0.0.bin"
+    final = cache_dir.resolve() / cache_folder("assets") / "other.1.0.0.bin"
     assert not final.exists()
     assert [p.name for p in final.parent.iterdir()] == ["model.1.0.0.bin"]
 
@@ -310,7 +310,8 @@ def test_an_old_tools_cache_is_used_as_it_is(s3, client, project, tmp_path, monk
     old = tmp_path / "baiji_cache"
     bucket_with(client, "assets", {"foo/bar.1.2.5.csv": b"old,cache\n"})
     bucket_with(client, "raw", {"x.json": b"{}"})
-    for rel, body in (("assets/foo/bar.1.2.5.csv", b"old,cache\n"), ("raw/x.json", b"{}")):
+    bar, x = f"{cache_folder('assets')}/foo/bar.1.2.5.csv", f"{cache_folder('raw')}/x.json"
+    for rel, body in ((bar, b"old,cache\n"), (x, b"{}")):
         (old / rel).parent.mkdir(parents=True, exist_ok=True)
         (old / rel).write_bytes(body)
         (old / ".timestamps" / rel).parent.mkdir(parents=True, exist_ok=True)
@@ -320,6 +321,6 @@ def test_an_old_tools_cache_is_used_as_it_is(s3, client, project, tmp_path, monk
     monkeypatch.setenv("STATIC_CACHE_DIR", str(old))
     s3.clear()
     pinned = resolve_in(project, "resolve('foo/bar.csv')")
-    assert pinned == (str(old.resolve() / "assets/foo/bar.1.2.5.csv"), sha(b"old,cache\n"))
-    assert resolve_in(project, "resolve('s3://raw/x.json')") == (str(old.resolve() / "raw/x.json"), sha(b"{}"))
+    assert pinned == (str(old.resolve() / bar), sha(b"old,cache\n"))
+    assert resolve_in(project, "resolve('s3://raw/x.json')") == (str(old.resolve() / x), sha(b"{}"))
     assert s3.requests == []  # both checked "just now" by the old tool's marks

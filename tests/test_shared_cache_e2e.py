@@ -10,7 +10,7 @@ import sys
 
 import pytest
 
-from tests.conftest import run_python, write
+from tests.conftest import cache_folder, run_python, write
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="POSIX permissions")
 
@@ -27,12 +27,13 @@ def test_created_files_follow_the_umask(s3, client, project, cache_dir, umask, f
     result = run_python(f"import os; os.umask({umask}); from pod_tasks import resolve; print(resolve('foo/bar.csv'))",
                         project)
     assert result.returncode == 0, result.stderr
+    folder = cache_folder("assets")
     created = {
-        "assets/foo/bar.1.0.0.csv": file_mode,
-        ".pod/assets/foo/bar.1.0.0.csv.json": file_mode,
-        ".pod/assets/foo/bar.1.0.0.csv.lock": file_mode,
-        "assets/foo": dir_mode,
-        ".pod/assets/foo": dir_mode,
+        f"{folder}/foo/bar.1.0.0.csv": file_mode,
+        f".pod/{folder}/foo/bar.1.0.0.csv.json": file_mode,
+        f".pod/{folder}/foo/bar.1.0.0.csv.lock": file_mode,
+        f"{folder}/foo": dir_mode,
+        f".pod/{folder}/foo": dir_mode,
     }
     modes = {rel: stat.S_IMODE(os.stat(cache_dir / rel).st_mode) for rel in created}
     assert modes == created

@@ -1,0 +1,115 @@
+"""Which server a project talks to, and how it signs: `endpoint:` / `anonymous:` in
+assets.yaml, their environment overrides, and the cache folder each server gets.
+Tables, and moto's in-process mock for AWS's own endpoint (no HTTP server)."""
+
+from __future__ import annotations
+
+
+import pytest
+
+from pod_tasks.config import Settings
+from pod_tasks.errors import ManifestError
+from pod_tasks.manifest import parse_manifest
+from pod_tasks.store import S3Store, endpoint_folder, open_store
+
+
+@pytest.mark.parametrize("endpoint, folder", [
+    (None, ""),                                                   # AWS's own: the old layout
+    ("", ""),
+    ("https://s3.amazonaws.com", ""),
+    ("https://s3.eu-west-1.amazonaws.com", ""),
+    ("http://127.0.0.1:9000", "_endpoint-127.0.0.1-9000/"),
+    ("http://127.0.0.1:9000/", "_endpoint-127.0.0.1-9000/"),
+    ("https://MinIO.Example.com", "_endpoint-minio.example.com/"),
+    ("https://minio.example.com:443", "_endpoint-minio.example.com-443/"),
+    ("http://[::1]:9000", "_endpoint-__1-9000/"),                 # no ':' in a Windows folder name
+])
+def test_endpoint_folder(endpoint, folder):
+    assert endpoint_folder(endpoint) == folder
+
+
+def test_endpoints_with_a_path_get_folders_of_their_own():
+    one, two = endpoint_folder("https://gw.example.com/s3/a"), endpoint_folder("https://gw.example.com/s3/b")
+    assert one != two and one.startswith("_endpoint-gw.example.com-") and one.endswith("/")
+
+
+def test_two_servers_never_share_a_cache_folder():
+    names = {S3Store("assets", e).name for e in (None, "http://127.0.0.1:9000", "http://127.0.0.1:9001", "http://other:9000")}
+    assert len(names) == 4 and "assets" in names
+
+
+@pytest.mark.parametrize("env, manifest, endpoint", [
+    ({}, None, None),
+    ({}, "http://minio:9000", "http://minio:9000"),
+    ({"AWS_ENDPOINT_URL": "http://env:1"}, "http://minio:9000", "http://env:1"),
+    ({"AWS_ENDPOINT_URL": "http://env:1", "AWS_ENDPOINT_URL_S3": "http://s3env:2"}, None, "http://s3env:2"),
+])
+def test_endpoint_precedence(env, manifest, endpoint):
+    settings = Settings.load(cache_dir="c", environ=env, manifest_endpoint=manifest)
+    assert settings.endpoint == endpoint
+
+
+@pytest.mark.parametrize("env, manifest, anonymous", [
+    ({}, False, False),
+    ({}, True, True),
+    ({"POD_ANONYMOUS": "1"}, False, True),
+    ({"POD_ANONYMOUS": "0"}, True, False),
+    ({"POD_ANONYMOUS": ""}, True, True),
+])
+def test_anonymous_precedence(env, manifest, anonymous):
+    assert Settings.load(cache_dir="c", environ=env, manifest_anonymous=manifest).anonymous is anonymous
+
+
+def test_a_bad_pod_anonymous_names_the_variable():
+    with pytest.raises(ValueError, match=r"\$POD_ANONYMOUS: 'maybe' is not true or false"):
+        Settings.load(cache_dir="c", environ={"POD_ANONYMOUS": "maybe"})
+
+
+def test_manifest_endpoint_and_anonymous(tmp_path):
+    text = "store: s3://assets\nendpoint: http://127.0.0.1:9000\nanonymous: true\nassets:\n  a.csv: 1.0.0\n"
+    manifest = parse_manifest(text, tmp_path / "assets.yaml")
+    assert (manifest.endpoint, manifest.anonymous) == ("http://127.0.0.1:9000", True)
+    store, _ = open_store(manifest.store, tmp_path, manifest.endpoint, manifest.anonymous)
+    assert store.name == "_endpoint-127.0.0.1-9000/assets" and store.anonymous
+
+
+@pytest.mark.parametrize("line, fragment", [
+    ("endpoint: minio:9000", "endpoint 'minio:9000' is not a server URL: write e.g. https://"),
+    ("endpoint: ftp://minio", "is not a server URL"),
+    ("endpoint: http://", "is not a server URL"),
+    ("endpoint: http://host:99999", "is not a server URL"),
+    ("endpoint: [a, b]", "endpoint must be a single value"),
+    ("anonymous: perhaps", "anonymous: 'perhaps' is not true or false: write true or false"),
+])
+def test_bad_endpoint_or_anonymous_is_located(tmp_path, line, fragment):
+    text = f"store: s3://assets\n{line}\nassets:\n  a.csv: 1.0.0\n"
+    with pytest.raises(ManifestError, match="^assets.yaml:2: ") as info:
+        parse_manifest(text, tmp_path / "assets.yaml")
+    assert fragment in str(info.value)
+
+
+def test_aws_own_endpoint_keeps_the_old_layout(cache_dir, monkeypatch):
+    """No endpoint: ``<cache_dir>/<bucket>/<key>``, so an old tool's cache is used as it is."""
+    import boto3
+    from moto import mock_aws
+
+    from pod_tasks.cache import AssetCache, ObjectRef
+
+    for key, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+                       "AWS_DEFAULT_REGION": "us-east-1"}.items():
+        monkeypatch.setenv(key, value)
+    with mock_aws():
+        client = boto3.client("s3", region_name="us-east-1")
+        client.create_bucket(Bucket="legacy-assets")
+        client.put_object(Bucket="legacy-assets", Key="a/new.csv", Body=b"new\n")
+        old = cache_dir / "legacy-assets" / "a" / "old.csv"  # left by the old tool, no record
+        old.parent.mkdir(parents=True)
+        old.write_bytes(b"old\n")
+        client.put_object(Bucket="legacy-assets", Key="a/old.csv", Body=b"old\n")
+        cache = AssetCache(Settings(cache_dir=cache_dir))
+        store = S3Store("legacy-assets")
+        assert store.name == "legacy-assets"
+        fetched = cache.fetch(ObjectRef(store, "a/new.csv", True))
+        assert fetched == cache_dir.resolve() / "legacy-assets" / "a" / "new.csv" and fetched.read_bytes() == b"new\n"
+        assert cache.fetch(ObjectRef(store, "a/old.csv", True)) == old.resolve()
+        assert old.read_bytes() == b"old\n"
