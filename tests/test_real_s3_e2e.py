@@ -248,6 +248,12 @@ def test_a_public_bucket_needs_no_account(public_server, project, cache_dir, no_
     assert versions.returncode == 0 and "1.1.0" in versions.stdout, output(versions)
     listed = run_doit(["ls-remote"], project, env)
     assert listed.returncode == 0 and "foo/bar.csv" in listed.stdout, output(listed)
+    resolved = run_python("from pod_tasks import resolve; print(open(resolve('foo/bar.csv', '1.1.0'), 'rb').read())",
+                          project, env)
+    assert resolved.returncode == 0 and resolved.stdout.strip() == repr(CSV + b"2,two\n"), resolved.stderr
+    write(project / "needed.yaml", "- foo/bar.csv\n- s3://open-data/foo/bar.1.1.0.csv\n")
+    prefilled = run_doit(["prefill", "--list", "needed.yaml"], project, env)
+    assert prefilled.returncode == 0 and "0 missing" in prefilled.stdout, output(prefilled)
 
 
 def test_publish_is_never_unsigned(public_server, project, no_credentials):
