@@ -184,15 +184,18 @@ def _checksum(reply: dict) -> Checksum | None:
     return None
 
 
-def _head_of(reply: dict, key: str, url: str) -> Head:
+def _not_s3(url: str, answer: str) -> StoreError:
+    return StoreError(
+        f"{url}: the endpoint answered {answer}: it is not an S3 server "
+        f"(check `endpoint:` in assets.yaml or AWS_ENDPOINT_URL, or a proxy in the way)"
+    )
+
+
+def _head_of(reply: dict, url: str) -> Head:
     """The `Head` a HEAD or GET reply describes; a reply that is not S3's raises."""
     etag = reply.get("ETag", "").strip('"') or None
-    content_type = str(reply.get("ContentType", ""))
-    if etag is None and content_type.startswith("text/html"):
-        raise StoreError(
-            f"{url}: the endpoint answered with a web page, not an S3 object: it is not an S3 server "
-            f"(check `endpoint:` in assets.yaml or AWS_ENDPOINT_URL, or a proxy in the way)"
-        )
+    if etag is None and str(reply.get("ContentType", "")).startswith("text/html"):
+        raise _not_s3(url, "with a web page, not an S3 object")
     opaque = reply.get("ServerSideEncryption") in ("aws:kms", "aws:kms:dsse") or bool(reply.get("SSECustomerAlgorithm"))
     modified = reply.get("LastModified")
     return Head(etag, int(reply["ContentLength"]), _checksum(reply), opaque,
@@ -273,10 +276,7 @@ class S3Store:
                     no_credentials=True,
                 )
             if "amz" not in " ".join(headers).lower() and str(headers.get("content-type", "")).startswith("text/html"):
-                return StoreError(
-                    f"{url}: the endpoint {self.endpoint or ''} answered HTTP {status} with a web page: it is not "
-                    f"an S3 server (check `endpoint:` in assets.yaml or AWS_ENDPOINT_URL, or a proxy in the way)"
-                )
+                return _not_s3(url, f"HTTP {status} with a web page")
             return StoreError(f"the store refused {url}: {code} {message}".strip())
         if isinstance(exc, (bx.EndpointConnectionError, bx.ConnectTimeoutError, bx.ConnectionClosedError, bx.ReadTimeoutError)):
             return OfflineError(f"cannot reach the store for {url}: check the network (or `endpoint:` / AWS_ENDPOINT_URL)")
@@ -311,7 +311,7 @@ class S3Store:
             # A HEAD's 404 has no body: ask once whether the bucket itself is missing.
             self._call(key, lambda c: c.list_objects_v2(Bucket=self.bucket, Prefix=key, MaxKeys=1))
             raise
-        return _head_of(reply, key, self.url(key))
+        return _head_of(reply, self.url(key))
 
     def part_size(self, key: str) -> int | None:
         reply = self._call(key, lambda c: c.head_object(Bucket=self.bucket, Key=key, PartNumber=1))
@@ -323,7 +323,7 @@ class S3Store:
         reply = self._call(key, lambda c: c.get_object(Bucket=self.bucket, Key=key, ChecksumMode="ENABLED"))
         body = reply["Body"]
         try:
-            head = _head_of(reply, key, self.url(key))
+            head = _head_of(reply, self.url(key))
             sink = start(head)
             chunks = body.iter_chunks(CHUNK)
             while True:

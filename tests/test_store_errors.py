@@ -31,7 +31,7 @@ def client_error(code: str, status: int, headers: dict | None = None, message: s
     (client_error("ExpiredToken", 400), True, OfflineError, ["(ExpiredToken)", "aws sso login"]),
     (client_error("RequestTimeTooSkewed", 403), True, StoreError, ["clock is off by more than 15 minutes", "NTP"]),
     (client_error("502", 502, {"content-type": "text/html"}), True, StoreError,
-     ["answered HTTP 502 with a web page: it is not an S3 server", "AWS_ENDPOINT_URL"]),
+     ["the endpoint answered HTTP 502 with a web page: it is not an S3 server", "AWS_ENDPOINT_URL"]),
     (client_error("InternalError", 500), True, StoreError, ["the store refused", "InternalError"]),
     # unsigned reads: a refusal means "you need credentials"
     (client_error("AccessDenied", 403), False, OfflineError, ["no AWS credentials to read", "unsigned read was refused"]),
