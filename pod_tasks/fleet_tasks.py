@@ -16,7 +16,7 @@ from doit.exceptions import TaskFailed
 
 from .errors import PodError
 from .prefill import DEFAULT_JOBS, FAILED, FETCHED, MISSING, Outcome, prefill, read_list
-from .tasks import guarded, current_project, say, human_size
+from .actions import current_project, guarded, human_size, say
 
 __all__ = ["task_prefill", "task_pack", "task_unpack", "task_import_manifest"]
 

@@ -10,17 +10,18 @@ These creators only map the manifest, the cache and the store onto doit (targets
 from __future__ import annotations
 
 import contextlib
-import functools
 import sys
 import time
 from pathlib import Path
-from typing import Callable, Iterable, Iterator
+from typing import Iterable, Iterator
 
 from doit.exceptions import InvalidTask, TaskFailed, UnmetDependency
 from doit.reporter import ConsoleReporter
 
+from .actions import current_project, guarded, human_size, say
 from .cache import ObjectRef
 from .errors import AssetNotFound, PodError
+from .fleet_tasks import task_import_manifest, task_pack, task_prefill, task_unpack
 from .manifest import Manifest
 from .names import normalise_name
 from .resolver import Project
@@ -70,10 +71,6 @@ DOIT_CONFIG = {
 }
 
 
-def current_project() -> Project:
-    return Project.get()
-
-
 @contextlib.contextmanager
 def _loading() -> Iterator[None]:
     """Wrap a task creator: a `PodError` while doit loads the tasks (assets.yaml
@@ -102,35 +99,6 @@ def _group(basename: str, doc: str, **extra: object) -> tuple[Manifest | None, d
     if manifest is None:
         return None, {"basename": basename, "doc": doc, "actions": [guarded(_require_manifest)], "verbosity": 2, **extra}
     return manifest, {"basename": basename, "name": None, "doc": doc, **extra}
-
-
-def say(line: str) -> None:
-    """Print one line in one write, so lines from ``doit -n 8 -P thread`` never interleave."""
-    sys.stdout.write(line + "\n")
-    sys.stdout.flush()
-
-
-def guarded(action: Callable[..., object]) -> Callable[..., object]:
-    """Turn a `PodError` (or an OSError, e.g. an unwritable folder) raised by ``action``
-    into a clean doit failure: one line, no traceback."""
-
-    @functools.wraps(action)
-    def run(*args, **kwargs):
-        try:
-            result = action(*args, **kwargs)
-        except (PodError, OSError) as exc:
-            return TaskFailed(str(exc))
-        return None if result is None or result is True else result
-
-    return run
-
-
-def human_size(n: float) -> str:
-    for unit in ("B", "KB", "MB", "GB"):
-        if n < 1024 or unit == "GB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024
-    return f"{n:.1f} TB"
 
 
 class _Bar:
@@ -465,5 +433,3 @@ def task_cache() -> dict:
             "verbosity": 2,
         }
 
-
-from .fleet_tasks import task_import_manifest, task_pack, task_prefill, task_unpack  # noqa: E402
