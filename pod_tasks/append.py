@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import base64
 import contextlib
-import itertools
 import logging
 import random
 import threading
@@ -99,7 +98,9 @@ def _upload(store: Store, key: str, path: Path, digest: Digester) -> None:
 def _claimed_upload(store: Store, key: str, path: Path, digest: Digester, notes: Notes, claims: str, learn: bool) -> None:
     """Upload under a claim, on a server that may ignore conditional writes."""
     deadline = time.monotonic() + _WAIT
-    for attempt in itertools.count(1):
+    attempt = 0
+    while True:
+        attempt += 1
         mine = f"{claims}{uuid.uuid4().hex}"
         store.put_bytes(mine, _CLAIM_TEXT)
         try:
@@ -133,7 +134,6 @@ def _claimed_upload(store: Store, key: str, path: Path, digest: Digester, notes:
             )
         time.sleep(random.uniform(0.05, 0.3) * min(attempt, 8))  # another publisher holds it: step back
         _ensure_free(store, key)
-    raise AssertionError("unreachable")
 
 
 def _live_claims(store: Store, claims: str, mine: str) -> list[str]:
