@@ -176,3 +176,29 @@ def test_not_a_zip_is_one_clear_error(proj, tmp_path):
         unpack(proj, [tmp_path / "x.zip"])
     with pytest.raises(PodError, match=r"nope.zip does not exist"):
         unpack(proj, [tmp_path / "nope.zip"])
+
+
+def test_a_pack_puts_each_file_back_under_the_server_it_came_from(proj, tmp_path):
+    """Records carry the endpoint of an S3-compatible server: unpacked on a machine whose
+    project names no endpoint, the file still lands in that server's folder (and only a
+    project of that server uses it)."""
+    endpoint = "http://minio.example:9000"
+    rel = "_endpoint-minio.example-9000/assets/foo/a.1.0.0.csv"
+    data = b"from minio\n"
+    record = record_for(rel, data, url="s3://assets/foo/a.1.0.0.csv", endpoint=endpoint)
+    pack = make_zip(tmp_path / "p.zip", [(rel, data), (f".pod/{rel}.json", record)])
+    assert proj.settings.endpoint is None
+    entries = unpack(proj, [pack])
+    assert [(e.ref.url, e.ref.store.name) for e in entries] == [
+        ("s3://assets/foo/a.1.0.0.csv", "_endpoint-minio.example-9000/assets")]
+    assert (proj.cache.root / rel).read_bytes() == data
+    assert cache_files(proj) == sorted([rel, f".pod/{rel}.json", f".pod/{rel}.lock"])
+
+
+def test_a_record_that_puts_a_file_under_another_server_is_refused(proj, tmp_path):
+    rel = "_endpoint-minio.example-9000/assets/foo/a.1.0.0.csv"
+    record = record_for(rel, b"x", url="s3://assets/foo/a.1.0.0.csv", endpoint="http://other.example:9000")
+    pack = make_zip(tmp_path / "p.zip", [(rel, b"x"), (f".pod/{rel}.json", record)])
+    with pytest.raises(UnsafePathError, match="does not match its record"):
+        unpack(proj, [pack])
+    assert cache_files(proj) == []
