@@ -48,7 +48,10 @@ from .names import check_relative_key
 from .pipeline import Pipeline, synced_writer
 from .store import CHUNK, Head, Store, endpoint_folder
 
-__all__ = ["ObjectRef", "Record", "Entry", "AssetCache", "Progress", "staged"]
+__all__ = [
+    "ObjectRef", "Record", "Entry", "Fetched", "AssetCache", "Progress", "staged",
+    "DOWNLOADED", "CHECKED", "FRESH", "UNCHECKED",
+]
 
 log = logging.getLogger("pod_tasks")
 
@@ -115,6 +118,23 @@ class Record:
     def matches(self, st: os.stat_result) -> bool:
         """The file is the one that was hashed (no re-hash needed)."""
         return st.st_size == self.size and st.st_mtime_ns == self.mtime_ns
+
+
+#: What `AssetCache.fetch` did (`Fetched.action`).
+DOWNLOADED, CHECKED, FRESH, UNCHECKED = "downloaded", "checked", "fresh", "unchecked"
+
+
+@dataclass(frozen=True)
+class Fetched:
+    """What `AssetCache.fetch` did for one object: ``action`` is `DOWNLOADED` (``size``
+    bytes in ``seconds``), `CHECKED` (one HEAD found it unchanged), `FRESH` (no request
+    was needed, or another process had just fetched it), or `UNCHECKED` (the store could
+    not be asked: the cached copy is served, with a warning)."""
+
+    path: Path
+    action: str
+    size: int = 0
+    seconds: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -275,43 +295,48 @@ class AssetCache:
         with the local hash and, when they agree, marks the file checked. A store that
         cannot be reached makes a cached file count as fresh (with a warning).
         """
+        return self._freshness(ref, network) is not None
+
+    def _freshness(self, ref: ObjectRef, network: bool = True) -> str | None:
+        """How `is_fresh` knows: `FRESH`, `CHECKED` or `UNCHECKED`; None when not fresh."""
         path = self.path_for(ref)
         try:
             st = path.stat()
         except OSError:
-            return False
+            return None
         record = self._verified(ref, path, st)
         if record is None:
-            return False
+            return None
         if self._in_time(ref, record):
-            return True
-        if self.settings.offline or not network:
-            return self.settings.offline
-        return self._revalidate(ref, path, record)
+            return FRESH
+        if self.settings.offline:
+            return UNCHECKED
+        return self._revalidate(ref, path, record) if network else None
 
-    def _revalidate(self, ref: ObjectRef, path: Path, record: Record) -> bool:
+    def _revalidate(self, ref: ObjectRef, path: Path, record: Record) -> str | None:
+        """One HEAD: `CHECKED` (unchanged), `UNCHECKED` (the store could not say), None (changed)."""
         try:
             head = ref.store.head(ref.key)
         except OfflineError as exc:
             log.warning("%s: serving the cached copy, could not check it: %s", ref, exc)
-            return True
+            return UNCHECKED
         except AssetNotFound:
             log.warning("%s: no longer in the store; serving the cached copy at %s", ref, path)
-            return True
+            return UNCHECKED
         if head.etag and record.etag != head.etag:
             if not head.md5_etag:  # an opaque ETag that changed: the object changed
-                return False
+                return None
             if "-" in head.etag:
                 same = head.size == record.size and self._etag_verdict(
                     path, head.etag, Digester.of_file(path, head.etag), lambda: ref.store.part_size(ref.key)) is True
             else:
                 same = record.md5 == head.etag
             if not same:
-                return False
+                return None
         elif head.size != record.size:
-            return False
+            return None
         self._save(ref, replace(record, etag=head.etag, checked=time.time()))
-        return True
+        return CHECKED
 
     @staticmethod
     def _etag_verdict(path: Path, etag: str, digester: Digester, part_size: Callable[[], int | None]) -> bool | None:
@@ -369,8 +394,8 @@ class AssetCache:
 
     # --- fetching -------------------------------------------------------------------
 
-    def fetch(self, ref: ObjectRef, *, force: bool = False, progress: Progress | None = None) -> Path:
-        """Make ``ref`` present and fresh in the cache; return its path.
+    def fetch(self, ref: ObjectRef, *, force: bool = False, progress: Progress | None = None) -> Fetched:
+        """Make ``ref`` present and fresh in the cache; return its path and what it took.
 
         ``force`` checks with the store even when the file would count as fresh.
         Raises `AssetNotFound`, `IntegrityError`, or `OfflineError` (the file is not
@@ -381,31 +406,34 @@ class AssetCache:
         with self._local_errors(ref):
             # Most calls find the file fresh, or fresh after one HEAD: no lock for those.
             since = time.time()
-            if not force and self.is_fresh(ref):
-                return path
+            state = None if force else self._freshness(ref)
+            if state is not None:
+                return Fetched(path, state)
             return self._fetch_locked(ref, path, force, progress, since)
 
-    def _fetch_locked(self, ref: ObjectRef, path: Path, force: bool, progress: Progress | None, since: float) -> Path:
+    def _fetch_locked(self, ref: ObjectRef, path: Path, force: bool, progress: Progress | None, since: float) -> Fetched:
         with self._lock(ref):
             if force and path.exists():
                 record = self._verified(ref, path, path.stat())
-                if record is not None and (self.settings.offline or self._revalidate(ref, path, record)):
-                    return path
+                state = None if record is None else UNCHECKED if self.settings.offline else self._revalidate(ref, path, record)
+                if state is not None:
+                    return Fetched(path, state)
             elif not force and (self.is_fresh(ref, network=False) or self._checked_since(ref, path, since)):
-                return path  # another process fetched or checked it while we waited for the lock
+                return Fetched(path, FRESH)  # another process fetched or checked it while we waited for the lock
             if self.settings.offline:
                 raise self._missing(ref, path, OfflineError("offline mode is on (POD_OFFLINE=1)"))
+            start = time.monotonic()
             try:
                 self._download(ref, path, progress)
             except OfflineError as exc:
                 if path.exists():
                     log.warning("%s: serving the cached copy, could not update it: %s", ref, exc)
-                    return path
+                    return Fetched(path, UNCHECKED)
                 raise self._missing(ref, path, exc) from None
             except AssetNotFound as exc:
                 named = f"{ref.label}: " if ref.label and ref.label != ref.url else ""
                 raise AssetNotFound(f"{named}{exc}: check the name, version or URL asked for") from None
-        return path
+            return Fetched(path, DOWNLOADED, path.stat().st_size, time.monotonic() - start)
 
     def _checked_since(self, ref: ObjectRef, path: Path, since: float) -> bool:
         """The file at ``path`` was fetched or checked with the store at ``since`` or later

@@ -23,7 +23,7 @@ from typing import Callable, Iterable
 
 import yaml
 
-from .cache import ObjectRef
+from .cache import DOWNLOADED, ObjectRef
 from .errors import AssetNotFound, ManifestError, PodError
 from .manifest import compose_yaml
 from .resolver import Project
@@ -123,27 +123,15 @@ def _fetch_one(project: Project, item: str) -> Outcome:
         if target.is_file():
             return Outcome(item, LOCAL, message=f"local override {target}")
         return Outcome(item, MISSING, message=f"{item}: the override {target} does not exist")
-    path = project.cache.path_for(target)
-    before = _identity(path)
     try:
-        project.cache.fetch(target)
+        fetched = project.cache.fetch(target)
     except AssetNotFound as exc:
         return Outcome(item, MISSING, target, message=str(exc))
     except PodError as exc:
         return Outcome(item, FAILED, target, message=str(exc))
-    after = _identity(path)
-    if before is not None and before == after:
-        return Outcome(item, CACHED, target)
-    return Outcome(item, FETCHED, target, size=after[1] if after else 0)
-
-
-def _identity(path: Path) -> tuple[int, int, int] | None:
-    """(inode, size, mtime_ns): changes when a download replaced the file."""
-    try:
-        st = path.stat()
-    except OSError:
-        return None
-    return st.st_ino, st.st_size, st.st_mtime_ns
+    if fetched.action == DOWNLOADED:
+        return Outcome(item, FETCHED, target, size=fetched.size)
+    return Outcome(item, CACHED, target)
 
 
 def prefill(

@@ -189,7 +189,7 @@ class Project:
             if not target.is_file():
                 raise AssetNotFound(f"{name}: the override {target} no longer exists: fix assets.yaml")
             return AssetPath(target)
-        path = self.cache.fetch(target)
+        path = self.cache.fetch(target).path
         record = self.cache.record(target)
         result = AssetPath(path)
         if record is not None and record.checked is not None:

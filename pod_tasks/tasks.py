@@ -19,7 +19,7 @@ from doit.exceptions import InvalidTask, TaskFailed, UnmetDependency
 from doit.reporter import ConsoleReporter
 
 from .actions import current_project, guarded, human_size, say
-from .cache import ObjectRef
+from .cache import CHECKED, DOWNLOADED, FRESH, ObjectRef
 from .errors import AssetNotFound, PodError
 from .fleet_tasks import task_import_manifest, task_pack, task_prefill, task_unpack
 from .manifest import Manifest
@@ -127,18 +127,17 @@ class _Bar:
 
 
 def _fetch(ref: ObjectRef) -> None:
-    cache = current_project().cache
-    before = cache.record(ref)
-    start = time.monotonic()
     bar = _Bar(str(ref))
-    path = cache.fetch(ref, progress=bar)
+    fetched = current_project().cache.fetch(ref, progress=bar)
     bar.clear()
-    after = cache.record(ref)
-    if after is not None and (before is None or after.mtime_ns != before.mtime_ns or after.size != before.size):
-        seconds = max(time.monotonic() - start, 1e-6)
-        say(f"{ref}: {human_size(after.size)} in {seconds:.2f}s ({human_size(after.size / seconds)}/s) -> {path}")
-    elif after is not None and before is not None and after.checked != before.checked:
+    if fetched.action == DOWNLOADED:
+        seconds = max(fetched.seconds, 1e-6)
+        say(f"{ref}: {human_size(fetched.size)} in {seconds:.2f}s ({human_size(fetched.size / seconds)}/s) "
+            f"-> {fetched.path}")
+    elif fetched.action == CHECKED:
         say(f"{ref}: checked with the store, unchanged")
+    elif fetched.action == FRESH:
+        say(f"{ref}: up to date -> {fetched.path}")
     else:  # the store could not be asked (offline, no credentials): the warning says why
         say(f"{ref}: using the cached copy, not checked with the store")
 

@@ -103,7 +103,7 @@ def test_files_over_the_single_put_limit_go_up_in_parts(s3, bucket, cache, tmp_p
     assert s3.count("PUT", f"/{BUCKET}/big.1.0.0.bin") == 3   # three parts, no single PUT
     assert bucket.get_object(Bucket=BUCKET, Key="big.1.0.0.bin")["Body"].read() == data
 
-    fetched = cache.fetch(ObjectRef(store, "big.1.0.0.bin", True))
+    fetched = cache.fetch(ObjectRef(store, "big.1.0.0.bin", True)).path
     assert hashlib.sha256(fetched.read_bytes()).digest() == digest.sha256.digest()
     assert cache.record(ObjectRef(store, "big.1.0.0.bin", True)).verified in ("checksum-sha256", "etag-md5")
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from pod_tasks.cache import AssetCache, ObjectRef
+from pod_tasks.cache import DOWNLOADED, FRESH, UNCHECKED, AssetCache, Fetched, ObjectRef
 from pod_tasks.digests import Digester
 from pod_tasks.config import NEVER, Settings
 from pod_tasks.errors import AssetNotFound, CacheError, IntegrityError, OfflineError, UnsafePathError
@@ -70,13 +70,15 @@ def test_miss_downloads_once_then_hits_without_requests(s3, bucket, cache_dir, h
     data = b"x,y\n" * 1000
     bucket.put_object(Bucket=BUCKET, Key="a/data.csv", Body=data)
     s3.clear()
-    path = make_cache(cache_dir).fetch(ref("a/data.csv"))
+    first = make_cache(cache_dir).fetch(ref("a/data.csv"))
+    assert (first.action, first.size) == (DOWNLOADED, len(data))
+    path = first.path
     assert path == cache_dir.resolve() / cache_folder(BUCKET) / "a" / "data.csv"
     assert path.read_bytes() == data
     assert s3.counts() == {"GET": 1}
     s3.clear()
     again = make_cache(cache_dir)
-    assert again.fetch(ref("a/data.csv")) == path
+    assert again.fetch(ref("a/data.csv")) == Fetched(path, FRESH)
     assert again.is_fresh(ref("a/data.csv"))
     assert s3.requests == [] and hashes == []
     record = again.record(ref("a/data.csv"))
@@ -87,27 +89,27 @@ def test_miss_downloads_once_then_hits_without_requests(s3, bucket, cache_dir, h
 def test_after_timeout_same_etag_is_one_head_and_no_rehash(s3, bucket, cache_dir, hashes):
     bucket.put_object(Bucket=BUCKET, Key="k.txt", Body=b"same")
     cache = make_cache(cache_dir)
-    path = cache.fetch(ref("k.txt"))
+    path = cache.fetch(ref("k.txt")).path
     age(cache, ref("k.txt"), DAY + 1)
     s3.clear()
-    assert make_cache(cache_dir).fetch(ref("k.txt")) == path
+    assert make_cache(cache_dir).fetch(ref("k.txt")).path == path
     assert s3.counts() == {"HEAD": 1}
     assert hashes == []
     s3.clear()
-    make_cache(cache_dir).fetch(ref("k.txt"))  # checked again just now
+    make_cache(cache_dir).fetch(ref("k.txt")).path  # checked again just now
     assert s3.requests == []
 
 
 def test_changed_etag_downloads_the_new_bytes(s3, bucket, cache_dir):
     bucket.put_object(Bucket=BUCKET, Key="k.txt", Body=b"version one")
     cache = make_cache(cache_dir)
-    path = cache.fetch(ref("k.txt"))
+    path = cache.fetch(ref("k.txt")).path
     bucket.put_object(Bucket=BUCKET, Key="k.txt", Body=b"version two")
     s3.clear()
-    assert cache.fetch(ref("k.txt")) == path  # inside the timeout: not noticed, by design
+    assert cache.fetch(ref("k.txt")).path == path  # inside the timeout: not noticed, by design
     assert path.read_bytes() == b"version one" and s3.requests == []
     age(cache, ref("k.txt"), DAY + 1)
-    assert cache.fetch(ref("k.txt")) == path
+    assert cache.fetch(ref("k.txt")).path == path
     assert path.read_bytes() == b"version two"
     assert s3.counts() == {"HEAD": 1, "GET": 1}
     assert cache.record(ref("k.txt")).etag == hashlib.md5(b"version two").hexdigest()
@@ -117,7 +119,7 @@ def test_timeout_zero_checks_every_time(s3, bucket, cache_dir):
     bucket.put_object(Bucket=BUCKET, Key="k.txt", Body=b"abc")
     cache = make_cache(cache_dir, timeout=0)
     for _ in range(3):
-        cache.fetch(ref("k.txt"))
+        cache.fetch(ref("k.txt")).path
     assert s3.count("GET", f"/{BUCKET}/k.txt") == 1
     assert s3.count("HEAD", f"/{BUCKET}/k.txt") == 2
 
@@ -131,14 +133,14 @@ def test_never_revalidated(s3, bucket, cache_dir, timeout, immutable, bucket_imm
     bucket.put_object(Bucket=BUCKET, Key="k.txt", Body=b"abc")
     cache = make_cache(cache_dir, timeout=timeout, immutable=[BUCKET] if bucket_immutable else [])
     target = ref("k.txt", immutable=immutable or bucket_immutable)
-    cache.fetch(target)
+    cache.fetch(target).path
     age(cache, target, 1000 * DAY)
     s3.clear()
-    cache.fetch(target)
+    cache.fetch(target).path
     assert cache.is_fresh(target)
     assert s3.requests == []
     cache.invalidate(f"s3://{BUCKET}/k.txt")  # a forced check still happens
-    cache.fetch(target)
+    cache.fetch(target).path
     assert s3.counts() == {"HEAD": 1}
 
 
@@ -162,13 +164,13 @@ def test_multipart_object_is_verified_and_revalidated(s3, bucket, cache_dir, has
     assert etag == s3.etag(data, part=5 * MIB)  # moto: md5-of-md5s-3; rclone: the MD5 of the whole
     cache = make_cache(cache_dir)
     s3.clear()
-    path = cache.fetch(ref("big.bin"))
+    path = cache.fetch(ref("big.bin")).path
     assert hashlib.sha256(path.read_bytes()).digest() == hashlib.sha256(data).digest()
     assert s3.counts() == {"GET": 1}
     assert cache.record(ref("big.bin")).etag == etag
     age(cache, ref("big.bin"), DAY + 1)
     s3.clear()
-    cache.fetch(ref("big.bin"))
+    cache.fetch(ref("big.bin")).path
     assert s3.counts() == {"HEAD": 1} and hashes == []
 
     # A damaged local copy (same size) no longer has the recorded MD5: fetched again, no HEAD.
@@ -177,14 +179,14 @@ def test_multipart_object_is_verified_and_revalidated(s3, bucket, cache_dir, has
         handle.write(b"\0" * 16)
     age(cache, ref("big.bin"), DAY + 1)
     s3.clear()
-    cache.fetch(ref("big.bin"))
+    cache.fetch(ref("big.bin")).path
     assert s3.counts() == {"GET": 1}
     assert hashlib.sha256(path.read_bytes()).digest() == hashlib.sha256(data).digest()
 
     # An old cache's copy, with no record: one HEAD, compared by the multipart ETag, no GET.
     (cache_dir / ".pod").rename(cache_dir / "records-gone")
     s3.clear()
-    assert make_cache(cache_dir).fetch(ref("big.bin")) == path
+    assert make_cache(cache_dir).fetch(ref("big.bin")).path == path
     assert s3.counts() == {"HEAD": 1}
 
 
@@ -197,13 +199,13 @@ def test_multipart_object_with_an_unguessed_part_size(s3, bucket, cache_dir, has
     assert etag == s3.etag(data, part=5 * MIB + 1) and etag.endswith("-3")
     cache = make_cache(cache_dir)
     s3.clear()
-    path = cache.fetch(ref("odd.bin"))
+    path = cache.fetch(ref("odd.bin")).path
     assert hashlib.sha256(path.read_bytes()).digest() == hashlib.sha256(data).digest()
     assert s3.counts() == {"GET": 1, "HEAD": 1}  # the HEAD asks for the size of part 1
     assert cache.record(ref("odd.bin")).etag == etag
     age(cache, ref("odd.bin"), DAY + 1)
     s3.clear()
-    cache.fetch(ref("odd.bin"))
+    cache.fetch(ref("odd.bin")).path
     assert s3.counts() == {"HEAD": 1}
 
     # Changed remotely, same size: the part size the store reports shows the difference.
@@ -211,7 +213,7 @@ def test_multipart_object_with_an_unguessed_part_size(s3, bucket, cache_dir, has
     new_etag = _upload_multipart(bucket, "odd.bin", other, part=5 * MIB + 1)
     (cache_dir / ".pod").rename(cache_dir / "records-gone")  # no recorded ETag to compare
     s3.clear()
-    assert make_cache(cache_dir).fetch(ref("odd.bin")).read_bytes() == other
+    assert make_cache(cache_dir).fetch(ref("odd.bin")).path.read_bytes() == other
     assert s3.counts() == {"HEAD": 3, "GET": 1}  # check, part size, part size again after the GET
     assert make_cache(cache_dir).record(ref("odd.bin")).etag == new_etag
 
@@ -222,7 +224,7 @@ def test_sha256_mismatch_keeps_nothing(s3, bucket, cache_dir):
     cache = make_cache(cache_dir)
     s3.clear()
     with pytest.raises(IntegrityError) as info:
-        cache.fetch(target)
+        cache.fetch(target).path
     assert s3.counts() == {"GET": 1}  # the store's own bytes: no point asking again
     message = str(info.value)
     assert hashlib.sha256(b"replaced bytes").hexdigest() in message and target.sha256 in message
@@ -236,7 +238,7 @@ def test_sha256_pin_accepts_the_right_bytes(s3, bucket, cache_dir):
     bucket.put_object(Bucket=BUCKET, Key="pinned.1.0.0.csv", Body=b"original bytes")
     target = ref("pinned.1.0.0.csv", immutable=True, sha256=hashlib.sha256(b"original bytes").hexdigest())
     cache = make_cache(cache_dir)
-    assert cache.fetch(target).read_bytes() == b"original bytes"
+    assert cache.fetch(target).path.read_bytes() == b"original bytes"
     assert cache.record(target).sha256 == target.sha256
 
 
@@ -247,7 +249,7 @@ def test_sha256_pin_accepts_the_right_bytes(s3, bucket, cache_dir):
 def test_missing_object_is_asset_not_found(s3, bucket, cache_dir, label, expected):
     cache = make_cache(cache_dir)
     with pytest.raises(AssetNotFound, match=expected):
-        cache.fetch(ObjectRef(S3Store(BUCKET), "nope.txt", True, label=label))
+        cache.fetch(ObjectRef(S3Store(BUCKET), "nope.txt", True, label=label)).path
     assert not (cache_dir / cache_folder(BUCKET) / "nope.txt").exists()
 
 
@@ -258,19 +260,19 @@ def test_offline_serves_cached_and_reports_missing(own_s3, cache_dir, caplog):
     client.create_bucket(Bucket=BUCKET)
     client.put_object(Bucket=BUCKET, Key="have.txt", Body=b"cached")
     cache = make_cache(cache_dir)
-    path = cache.fetch(ref("have.txt"))
+    path = cache.fetch(ref("have.txt")).path
     age(cache, ref("have.txt"), DAY + 1)
     own_s3.stop()
 
     with caplog.at_level(logging.WARNING, logger="pod_tasks"):
-        assert cache.fetch(ref("have.txt")) == path
+        assert cache.fetch(ref("have.txt")).path == path
     assert path.read_bytes() == b"cached"
     assert "serving the cached copy" in caplog.text
 
     for key in ("want/b.txt", "want/a.txt", "want/b.txt"):
         target = ObjectRef(S3Store(BUCKET), key, False, label=f"asset {key}")
         with pytest.raises(OfflineError) as info:
-            cache.fetch(target)
+            cache.fetch(target).path
         message = str(info.value)
         assert f"asset {key}" in message and f"s3://{BUCKET}/{key}" in message
         assert str(cache.root / cache_folder(BUCKET) / key) in message and "\n" not in message
@@ -286,8 +288,9 @@ def test_offline_mode_never_touches_the_network(s3, bucket, cache_dir):
     age(online, ref("have.txt"), DAY + 1)
     s3.clear()
     offline = AssetCache(Settings.load(cache_dir=cache_dir, environ={"POD_OFFLINE": "1"}))
-    assert offline.fetch(ref("have.txt")).read_bytes() == b"cached"
-    assert offline.fetch(ref("have.txt"), force=True).read_bytes() == b"cached"
+    for force in (False, True):
+        fetched = offline.fetch(ref("have.txt"), force=force)
+        assert (fetched.path.read_bytes(), fetched.action) == (b"cached", UNCHECKED)
     with pytest.raises(OfflineError, match="offline mode is on"):
         offline.fetch(ref("missing.txt"))
     assert s3.requests == []
@@ -306,13 +309,13 @@ def test_invalidate(s3, bucket, cache_dir, target, checked):
     cache = make_cache(cache_dir)
     for key in keys:
         bucket.put_object(Bucket=BUCKET, Key=key, Body=key.encode())
-        cache.fetch(ref(key, immutable=True))
+        cache.fetch(ref(key, immutable=True)).path
     if target and target.startswith("PATH:"):
         target = cache.root / cache_folder(BUCKET) / target[5:]
     assert cache.invalidate(target) == len(checked)
     s3.clear()
     for key in keys:
-        cache.fetch(ref(key, immutable=True))
+        cache.fetch(ref(key, immutable=True)).path
     assert {path.split("/", 2)[2] for method, path in s3.requests if method == "HEAD"} == checked
     assert s3.count("GET") == 0
 
@@ -321,7 +324,7 @@ def test_delete(s3, bucket, cache_dir):
     cache = make_cache(cache_dir)
     for key in ("tree/a.txt", "tree/b.txt", "keep.txt"):
         bucket.put_object(Bucket=BUCKET, Key=key, Body=b"1")
-        cache.fetch(ref(key))
+        cache.fetch(ref(key)).path
     assert cache.delete(f"s3://{BUCKET}/tree/a.txt") == 1
     assert not (cache.root / cache_folder(BUCKET) / "tree" / "a.txt").exists() and cache.record(ref("tree/a.txt")) is None
     assert cache.delete(cache.root / cache_folder(BUCKET) / "tree") == 1
@@ -329,7 +332,7 @@ def test_delete(s3, bucket, cache_dir):
     with pytest.raises(UnsafePathError, match="refusing to delete the whole cache"):
         cache.delete(cache.root)
     s3.clear()
-    cache.fetch(ref("tree/a.txt"))
+    cache.fetch(ref("tree/a.txt")).path
     assert s3.counts() == {"GET": 1}
 
 
@@ -337,8 +340,8 @@ def test_entries(s3, bucket, cache_dir):
     cache = make_cache(cache_dir, timeout=3600)
     bucket.put_object(Bucket=BUCKET, Key="fresh.txt", Body=b"12345")
     bucket.put_object(Bucket=BUCKET, Key="old.txt", Body=b"123")
-    cache.fetch(ref("fresh.txt"))
-    cache.fetch(ref("old.txt"))
+    cache.fetch(ref("fresh.txt")).path
+    cache.fetch(ref("old.txt")).path
     age(cache, ref("old.txt"), 7200)
     (cache.root / "legacy-bucket").mkdir()
     (cache.root / "legacy-bucket" / "x.bin").write_bytes(b"1234567")
@@ -368,11 +371,11 @@ def test_old_layout_cache_is_reused(s3, bucket, cache_dir, mark_age, expected):
         mark.touch()
         os.utime(mark, (time.time() - mark_age,) * 2)
     s3.clear()
-    path = make_cache(cache_dir).fetch(ref("legacy/file.csv"))
+    path = make_cache(cache_dir).fetch(ref("legacy/file.csv")).path
     assert path.read_bytes() == data
     assert s3.counts() == expected
     s3.clear()
-    make_cache(cache_dir).fetch(ref("legacy/file.csv"))
+    make_cache(cache_dir).fetch(ref("legacy/file.csv")).path
     assert s3.requests == []
 
 
@@ -380,10 +383,10 @@ def test_locally_damaged_file_is_fetched_again(s3, bucket, cache_dir):
     bucket.put_object(Bucket=BUCKET, Key="k.1.0.0.txt", Body=b"good bytes")
     cache = make_cache(cache_dir)
     target = ref("k.1.0.0.txt", immutable=True)
-    path = cache.fetch(target)
+    path = cache.fetch(target).path
     path.write_bytes(b"bad bytes!")
     s3.clear()
-    assert cache.fetch(target).read_bytes() == b"good bytes"
+    assert cache.fetch(target).path.read_bytes() == b"good bytes"
     assert s3.counts() == {"GET": 1}  # not the recorded MD5: no need to ask the store first
 
 
@@ -391,7 +394,7 @@ def test_threads_asking_for_one_missing_object_cause_one_get(s3, bucket, cache_d
     bucket.put_object(Bucket=BUCKET, Key="shared.bin", Body=b"s" * 100_000)
     s3.clear()
     with ThreadPoolExecutor(8) as pool:
-        paths = set(pool.map(lambda _: make_cache(cache_dir).fetch(ref("shared.bin")), range(8)))
+        paths = set(pool.map(lambda _: make_cache(cache_dir).fetch(ref("shared.bin")).path, range(8)))
     assert len(paths) == 1 and paths.pop().read_bytes() == b"s" * 100_000
     assert s3.count("GET") == 1
 
@@ -403,7 +406,7 @@ def test_threads_on_one_missing_mutable_object_cause_one_get_whatever_the_timeou
     bucket.put_object(Bucket=BUCKET, Key="mutable.bin", Body=b"m" * 100_000)
     s3.clear()
     with ThreadPoolExecutor(8) as pool:
-        paths = set(pool.map(lambda _: make_cache(cache_dir, timeout=timeout).fetch(ref("mutable.bin")), range(8)))
+        paths = set(pool.map(lambda _: make_cache(cache_dir, timeout=timeout).fetch(ref("mutable.bin")).path, range(8)))
     assert len(paths) == 1 and paths.pop().read_bytes() == b"m" * 100_000
     assert s3.count("GET") == 1
 
@@ -418,7 +421,7 @@ def test_symlink_inside_the_cache_is_refused_for_writes(s3, bucket, cache_dir, t
     bucket.put_object(Bucket=BUCKET, Key="dir/new.txt", Body=b"new")
     cache = make_cache(cache_dir)
     with pytest.raises(UnsafePathError, match="is a symlink inside the cache dir"):
-        cache.fetch(ref("dir/new.txt"))
+        cache.fetch(ref("dir/new.txt")).path
     assert sorted(p.name for p in outside.rglob("*")) == ["dir", "precious.txt"]
     for target in (f"s3://{BUCKET}/dir", f"s3://{BUCKET}/dir/precious.txt", f"s3://{BUCKET}"):
         with pytest.raises(UnsafePathError, match="is a symlink inside the cache dir"):
@@ -442,7 +445,7 @@ def test_stale_temp_files_are_swept_whatever_the_name(s3, bucket, cache_dir):
     stale = cache.root / cache_folder(BUCKET) / f".{key}.0123abcd.part"
     stale.parent.mkdir(parents=True)
     stale.write_bytes(b"left by a killed download")
-    assert cache.fetch(ref(key)).read_bytes() == b"odd"
+    assert cache.fetch(ref(key)).path.read_bytes() == b"odd"
     assert sorted(p.name for p in stale.parent.iterdir()) == [key]
 
 
@@ -450,7 +453,7 @@ def test_stale_temp_files_are_swept_whatever_the_name(s3, bucket, cache_dir):
 def test_keys_that_leave_the_cache_are_refused(cache_dir, key):
     cache = make_cache(cache_dir)
     with pytest.raises(UnsafePathError):
-        cache.fetch(ref(key))
+        cache.fetch(ref(key)).path
     assert not (cache_dir.parent / "escape.txt").exists()
 
 
@@ -464,7 +467,7 @@ def test_a_full_disk_is_one_line_and_leaves_nothing(s3, bucket, cache_dir, monke
     monkeypatch.setattr(os, "fsync", full)
     s3.clear()
     with pytest.raises(CacheError) as info:
-        cache.fetch(ObjectRef(S3Store(BUCKET), "k.txt", False, label="my/asset.txt"))
+        cache.fetch(ObjectRef(S3Store(BUCKET), "k.txt", False, label="my/asset.txt")).path
     message = str(info.value)
     assert message.startswith(f"my/asset.txt: cannot use the cache dir {cache.root}: No space left on device")
     assert "set POD_CACHE_DIR" in message and "\n" not in message
@@ -476,4 +479,4 @@ def test_a_cache_dir_that_is_a_file_is_one_line(tmp_path):
     (tmp_path / "not-a-folder").write_bytes(b"")
     cache = make_cache(tmp_path / "not-a-folder")
     with pytest.raises(CacheError, match="cannot use the cache dir .*not-a-folder: .*set POD_CACHE_DIR"):
-        cache.fetch(ref("k.txt"))
+        cache.fetch(ref("k.txt")).path

@@ -109,7 +109,7 @@ def test_aws_own_endpoint_keeps_the_old_layout(cache_dir, monkeypatch):
         cache = AssetCache(Settings(cache_dir=cache_dir))
         store = S3Store("legacy-assets")
         assert store.name == "legacy-assets"
-        fetched = cache.fetch(ObjectRef(store, "a/new.csv", True))
+        fetched = cache.fetch(ObjectRef(store, "a/new.csv", True)).path
         assert fetched == cache_dir.resolve() / "legacy-assets" / "a" / "new.csv" and fetched.read_bytes() == b"new\n"
-        assert cache.fetch(ObjectRef(store, "a/old.csv", True)) == old.resolve()
+        assert cache.fetch(ObjectRef(store, "a/old.csv", True)).path == old.resolve()
         assert old.read_bytes() == b"old\n"
