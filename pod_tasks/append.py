@@ -9,9 +9,10 @@ accept the condition and overwrite anyway. `append` therefore:
    object under ``.pod-claims/<key>/`` that every publisher of that key writes and then
    lists; a publisher that sees another's live claim steps back and tries again (one
    of two racers wins). A claim is rewritten every few seconds while its upload runs,
-   so one left by a killed publish is known by its age and removed. Whether a server honours conditions is
-   learnt from the first claim (written twice, the second time conditionally) and
-   remembered per endpoint and bucket in the cache dir; claims are always removed;
+   so one left by a killed publish is known by its age and removed. Whether a server
+   honours conditions is learnt from the first claim (written twice, the second time
+   conditionally) and remembered per endpoint and bucket in the cache dir; claims are
+   always removed;
 3. uploads conditionally;
 4. reads the stored object back (its sha256 checksum or MD5 ETag, re-read while a
    server's answer is still settling) and only then reports success.

@@ -65,7 +65,7 @@ def _factories() -> dict[str, Callable[[], _Hash]]:
     for name, width in (("crc32c", 4), ("crc64nvme", 8)):
         step = _crt(name)
         if step is not None:
-            found[name] = lambda step=step, width=width: _Crc(lambda d, v: step(d, v), width)
+            found[name] = lambda step=step, width=width: _Crc(step, width)
     return found
 
 

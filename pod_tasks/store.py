@@ -498,9 +498,11 @@ class DirStore:
         return Head(None, final.stat().st_size)
 
     def put_bytes(self, key: str, data: bytes) -> None:
-        temp = Path(tempfile.mkstemp(prefix=".pod-", suffix=".part")[1])
+        handle, name = tempfile.mkstemp(prefix=".pod-", suffix=".part")
+        temp = Path(name)
         try:
-            temp.write_bytes(data)
+            with os.fdopen(handle, "wb") as out:  # closed before it is copied (and unlinked, on Windows too)
+                out.write(data)
             self.put_if_absent(key, temp)
         finally:
             temp.unlink(missing_ok=True)

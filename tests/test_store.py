@@ -251,3 +251,15 @@ def test_a_failing_sink_is_not_reported_as_a_network_error(kind):
 
     with pytest.raises(OSError, match="No space left"):
         kind.store.download_to("k.1.0.0", start)
+
+
+def test_small_objects_are_written_once_and_deleted(tmp_path):
+    """A folder's `put_bytes` (publish's claims) creates once, like a version; `delete` removes."""
+    store = DirStore(tmp_path / "store")
+    (tmp_path / "store").mkdir()
+    store.put_bytes("a/claim", b"first")
+    with pytest.raises(PublishConflict):
+        store.put_bytes("a/claim", b"second")
+    assert (tmp_path / "store" / "a" / "claim").read_bytes() == b"first"
+    store.delete("a/claim")
+    assert list(store.list_keys("")) == [] and not list(tmp_path.rglob("*.part"))
