@@ -1,5 +1,5 @@
 """What every doit task action shares: the project it acts on, how it prints a line,
-how a failure becomes one clean line, and sizes for people. `pod_tasks.tasks` and
+how a failure becomes one clean line, and the ``--jobs`` option. `pod_tasks.tasks` and
 `pod_tasks.fleet_tasks` both build on it (neither imports the other's internals)."""
 
 from __future__ import annotations
@@ -10,10 +10,27 @@ from typing import Callable
 
 from doit.exceptions import TaskFailed
 
+from .config import parse_jobs
 from .errors import PodError
+from .meter import Meter
 from .resolver import Project
 
-__all__ = ["current_project", "say", "guarded", "human_size"]
+__all__ = ["current_project", "say", "guarded", "JOBS_PARAM", "jobs_of"]
+
+
+#: ``--jobs N``, of every task that fetches many objects (0: the settings' number).
+JOBS_PARAM = {"name": "jobs", "long": "jobs", "type": int, "default": 0,
+              "help": "requests in flight (default: POD_JOBS, else 8 per CPU, at most 32)"}
+
+
+def jobs_of(value: int) -> int | None:
+    """The number ``--jobs`` asks for; None when not given (the settings decide)."""
+    if not value:
+        return None
+    try:
+        return parse_jobs(value, "--jobs")
+    except ValueError as exc:
+        raise PodError(str(exc)) from None
 
 
 def current_project() -> Project:
@@ -21,7 +38,11 @@ def current_project() -> Project:
 
 
 def say(line: str) -> None:
-    """Print one line in one write, so lines from ``doit -n 8 -P thread`` never interleave."""
+    """Print one line in one write, so lines from ``doit -n 8 -P thread`` never interleave
+    (above the live progress line, when one shows)."""
+    if Meter.active is not None:
+        Meter.active.write(line)
+        return
     sys.stdout.write(line + "\n")
     sys.stdout.flush()
 
@@ -39,11 +60,3 @@ def guarded(action: Callable[..., object]) -> Callable[..., object]:
         return None if result is None or result is True else result
 
     return run
-
-
-def human_size(n: float) -> str:
-    for unit in ("B", "KB", "MB", "GB"):
-        if n < 1024 or unit == "GB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024
-    return f"{n:.1f} TB"

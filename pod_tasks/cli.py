@@ -13,6 +13,7 @@ import shutil
 import sys
 from typing import Sequence
 
+from .engine import INTERRUPTED
 from .errors import PodError
 from .resolver import Project
 
@@ -57,4 +58,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (PodError, OSError) as exc:
         print(f"pod-tasks: {exc}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:  # outside a download (one inside says more, in `resolve`)
+        print("interrupted: nothing was fetched or changed", file=sys.stderr)
+        return INTERRUPTED
     return 0

@@ -1,7 +1,7 @@
 """Settings and where they come from: call arguments > environment > assets.yaml > defaults.
 
 Environment: ``POD_CACHE_DIR``, ``POD_TIMEOUT``, ``POD_OFFLINE``, ``POD_ASSETS``,
-``POD_ANONYMOUS``, boto3's ``AWS_ENDPOINT_URL_S3`` / ``AWS_ENDPOINT_URL``, and the old
+``POD_ANONYMOUS``, ``POD_JOBS``, boto3's ``AWS_ENDPOINT_URL_S3`` / ``AWS_ENDPOINT_URL``, and the old
 tool's ``STATIC_CACHE_DIR``, ``STATIC_CACHE_TIMEOUT``,
 ``STATIC_CACHE_IMMUTABLE_BUCKETS`` (colon-separated), which the ``POD_`` names beat.
 """
@@ -15,7 +15,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Mapping
 
-__all__ = ["Settings", "parse_timeout", "format_timeout", "parse_flag", "NEVER", "DEFAULT_TIMEOUT"]
+__all__ = [
+    "Settings", "parse_timeout", "format_timeout", "parse_flag", "parse_jobs", "default_jobs", "NEVER", "DEFAULT_TIMEOUT",
+]
 
 NEVER = math.inf
 DEFAULT_TIMEOUT = 86400.0
@@ -52,6 +54,24 @@ def format_timeout(seconds: float) -> str:
     return f"{seconds:g}s"
 
 
+def default_jobs() -> int:
+    """Requests in flight when nothing says otherwise: enough to hide the round trips of
+    small objects, few enough to spare a laptop's uplink and the GIL."""
+    return min(32, 8 * (os.cpu_count() or 1))
+
+
+def parse_jobs(text: str | int, where: str) -> int:
+    """A ``--jobs``/``POD_JOBS`` value: a whole number from 1 up (``where`` names it in
+    the ValueError)."""
+    try:
+        jobs = int(str(text).strip())
+    except ValueError:
+        jobs = 0
+    if jobs < 1:
+        raise ValueError(f"{where}: {text!r} is not a number of parallel requests: give a whole number from 1 up")
+    return jobs
+
+
 def _default_cache_dir() -> Path:
     import platformdirs
 
@@ -84,6 +104,8 @@ class Settings:
     endpoint: str | None = None
     #: Read S3 unsigned (public buckets, no AWS account).
     anonymous: bool = False
+    #: Requests in flight when fetching many objects (``--jobs``, ``POD_JOBS``).
+    jobs: int = field(default_factory=lambda: default_jobs())
 
     @classmethod
     def load(
@@ -136,6 +158,7 @@ class Settings:
                 anonymous = parse_flag(env["POD_ANONYMOUS"])
             except ValueError as exc:
                 raise ValueError(f"$POD_ANONYMOUS: {exc}: write 1 or 0") from None
+        jobs = parse_jobs(env["POD_JOBS"], "$POD_JOBS") if env.get("POD_JOBS", "").strip() else default_jobs()
         return cls(
             cache_dir=folder.expanduser().absolute(),
             timeout=seconds,
@@ -143,4 +166,5 @@ class Settings:
             immutable=frozenset(immutable or ()) | env_immutable | manifest_immutable,
             endpoint=env.get("AWS_ENDPOINT_URL_S3") or env.get("AWS_ENDPOINT_URL") or manifest_endpoint or None,
             anonymous=anonymous,
+            jobs=jobs,
         )

@@ -15,15 +15,14 @@ from pathlib import Path
 from doit.exceptions import TaskFailed
 
 from .errors import PodError
-from .prefill import DEFAULT_JOBS, FAILED, FETCHED, MISSING, Outcome, prefill, read_list
-from .actions import current_project, guarded, human_size, say
+from .prefill import FAILED, FETCHED, MISSING, Outcome, prefill, read_list
+from .actions import JOBS_PARAM, current_project, guarded, jobs_of, say
+from .meter import human_size
 
 __all__ = ["task_prefill", "task_pack", "task_unpack", "task_import_manifest"]
 
 _LIST = {"name": "list_file", "long": "list", "type": str, "default": "",
          "help": "a YAML list of asset names and s3:// URLs (the old prefill format)"}
-_JOBS = {"name": "jobs", "long": "jobs", "type": int, "default": DEFAULT_JOBS,
-         "help": f"parallel downloads (default {DEFAULT_JOBS})"}
 
 
 def _show(outcome: Outcome) -> None:
@@ -36,7 +35,7 @@ def _show(outcome: Outcome) -> None:
 def _prefill(list_file: str, jobs: int) -> TaskFailed | None:
     if not list_file:
         raise PodError("prefill: give the list to fetch: doit prefill --list needed.yaml")
-    summary = prefill(current_project(), read_list(list_file), jobs, _show)
+    summary = prefill(current_project(), read_list(list_file), jobs_of(jobs), _show)
     say(f"prefill {list_file}: {summary.line()}")
     failed = [o for o in summary.outcomes if o.status == FAILED]
     if failed:
@@ -46,7 +45,7 @@ def _prefill(list_file: str, jobs: int) -> TaskFailed | None:
 
 def task_prefill() -> dict:
     """Fetch a list of names and s3:// URLs in parallel: doit prefill --list needed.yaml [--jobs N]."""
-    return {"actions": [guarded(_prefill)], "params": [_LIST, _JOBS], "uptodate": [False], "verbosity": 2}
+    return {"actions": [guarded(_prefill)], "params": [_LIST, JOBS_PARAM], "uptodate": [False], "verbosity": 2}
 
 
 def _pack(list_file: str, out: str, max_size: float, jobs: int) -> None:
@@ -54,7 +53,7 @@ def _pack(list_file: str, out: str, max_size: float, jobs: int) -> None:
 
     project = current_project()
     items = read_list(list_file) if list_file else None
-    files = collect(project, items, jobs, _show)
+    files = collect(project, items, jobs_of(jobs), _show)
     written = write_packs(files, Path(out), max_size or None)
     for path, group in written:
         say(f"{path}: {len(group)} file(s), {human_size(sum(f.size for f in group))}")
@@ -75,7 +74,7 @@ def task_pack() -> dict:
              "help": "the zip to write (with --max-size: OUT-1.zip, OUT-2.zip, ...)"},
             {"name": "max_size", "long": "max-size", "type": float, "default": 0,
              "help": "split into zips of at most this many MB of files, largest first"},
-            _JOBS,
+            JOBS_PARAM,
         ],
         "uptodate": [False],
         "verbosity": 2,

@@ -29,7 +29,7 @@ from urllib.request import url2pathname
 from .cache import META, MISSING, ObjectRef, Record, staged
 from .errors import IntegrityError, PodError, UnsafePathError
 from .names import check_relative_key
-from .prefill import DEFAULT_JOBS, FAILED, LOCAL, MISSING as MISSING_ITEM, Outcome, manifest_items, prefill
+from .prefill import FAILED, LOCAL, MISSING as MISSING_ITEM, Outcome, manifest_items, prefill
 from .resolver import Project
 from .store import DirStore
 
@@ -90,7 +90,7 @@ def part_paths(out: Path, count: int, split: bool) -> list[Path]:
 def collect(
     project: Project,
     items: Iterable[str] | None,
-    jobs: int = DEFAULT_JOBS,
+    jobs: int | None = None,
     report: Callable[[Outcome], None] | None = None,
 ) -> list[PackFile]:
     """The cached files of ``items`` (default: everything assets.yaml pins), fetched

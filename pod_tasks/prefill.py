@@ -6,7 +6,7 @@ from assets.yaml (``foo/bar.csv`` or ``/foo/bar.csv``) or ``s3://bucket/key`` UR
     - /foo/bar.csv
     - s3://example-bucket/example.json
 
-`prefill` fetches them with a thread pool through `AssetCache.fetch` (one download per
+`prefill` fetches them on the fetch engine (`pod_tasks.engine`: one download per
 object, verified, as everywhere else). A name that is not in assets.yaml or an object
 that is not in the store is *missing*: reported and counted, not fatal. Anything else
 that goes wrong (damaged bytes, no network, no credentials) is a *failure*.
@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import os
 import time
-from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable
@@ -24,14 +23,12 @@ from typing import Callable, Iterable
 import yaml
 
 from .cache import DOWNLOADED, ObjectRef
+from .engine import Batch, Done
 from .errors import AssetNotFound, ManifestError, PodError
 from .manifest import compose_yaml
 from .resolver import Project
 
-__all__ = ["DEFAULT_JOBS", "Outcome", "Summary", "read_list", "prefill", "manifest_items"]
-
-#: The old tool's default parallelism.
-DEFAULT_JOBS = 12
+__all__ = ["Outcome", "Summary", "read_list", "prefill", "manifest_items"]
 
 FETCHED, CACHED, LOCAL, MISSING, FAILED = "fetched", "already cached", "local", "missing", "failed"
 
@@ -112,7 +109,9 @@ def manifest_items(project: Project) -> list[str]:
     return names + list(manifest.files)
 
 
-def _fetch_one(project: Project, item: str) -> Outcome:
+def _named(project: Project, item: str) -> Outcome | ObjectRef:
+    """What ``item`` names: an object to fetch, or already its outcome (not declared,
+    unusable, or a local override)."""
     try:
         target = project.ref(item)
     except AssetNotFound as exc:
@@ -123,24 +122,30 @@ def _fetch_one(project: Project, item: str) -> Outcome:
         if target.is_file():
             return Outcome(item, LOCAL, message=f"local override {target}")
         return Outcome(item, MISSING, message=f"{item}: the override {target} does not exist")
-    try:
-        fetched = project.cache.fetch(target)
-    except AssetNotFound as exc:
-        return Outcome(item, MISSING, target, message=str(exc))
-    except PodError as exc:
-        return Outcome(item, FAILED, target, message=str(exc))
-    if fetched.action == DOWNLOADED:
-        return Outcome(item, FETCHED, target, size=fetched.size)
-    return Outcome(item, CACHED, target)
+    return target
+
+
+def _outcome(item: str, done: Done) -> Outcome:
+    if isinstance(done.error, AssetNotFound):
+        return Outcome(item, MISSING, done.ref, message=str(done.error))
+    if isinstance(done.error, PodError):
+        return Outcome(item, FAILED, done.ref, message=str(done.error))
+    if done.error is not None:
+        raise done.error
+    assert done.fetched is not None
+    if done.fetched.action == DOWNLOADED:
+        return Outcome(item, FETCHED, done.ref, size=done.fetched.size)
+    return Outcome(item, CACHED, done.ref)
 
 
 def prefill(
     project: Project,
     items: Iterable[str],
-    jobs: int = DEFAULT_JOBS,
+    jobs: int | None = None,
     report: Callable[[Outcome], None] | None = None,
 ) -> Summary:
-    """Fetch every item into the cache with ``jobs`` threads.
+    """Fetch every item into the cache on the fetch engine, ``jobs`` requests in flight
+    (default: the settings', ``POD_JOBS`` or the machine's).
 
     ``report`` is called (in the calling thread) with each outcome as it completes.
     Never raises for one item: its outcome says what happened.
@@ -148,11 +153,19 @@ def prefill(
     items = list(items)
     start = time.monotonic()
     outcomes: list[Outcome | None] = [None] * len(items)
-    with ThreadPoolExecutor(max_workers=max(1, jobs), thread_name_prefix="pod-prefill") as pool:
-        futures = {pool.submit(_fetch_one, project, item): i for i, item in enumerate(items)}
-        for future in as_completed(futures):
-            outcome = future.result()
-            outcomes[futures[future]] = outcome
+    wanted: dict[ObjectRef, list[int]] = {}
+    for index, item in enumerate(items):
+        named = _named(project, item)
+        if isinstance(named, Outcome):
+            outcomes[index] = named
             if report is not None:
-                report(outcome)
+                report(named)
+        else:
+            wanted.setdefault(named, []).append(index)
+    with Batch(project.cache, wanted, jobs or project.settings.jobs) as batch:
+        for done in batch:
+            for index in wanted[done.ref]:
+                outcome = outcomes[index] = _outcome(items[index], done)
+                if report is not None:
+                    report(outcome)
     return Summary(tuple(o for o in outcomes if o is not None), time.monotonic() - start)

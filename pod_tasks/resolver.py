@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 
 from .cache import AssetCache, ObjectRef
+from .engine import fetch_one, interrupted
 from .config import Settings
 from .errors import AssetNotFound, ManifestError
 from .manifest import Manifest, Pin, find_manifest, load_manifest
@@ -189,7 +190,11 @@ class Project:
             if not target.is_file():
                 raise AssetNotFound(f"{name}: the override {target} no longer exists: fix assets.yaml")
             return AssetPath(target)
-        path = self.cache.fetch(target).path
+        try:
+            path = fetch_one(self.cache, target).path
+        except KeyboardInterrupt:
+            interrupted(f"{target} was not fetched (nothing was kept at {self.cache.path_for(target)}); "
+                        f"run again to fetch it")
         record = self.cache.record(target)
         result = AssetPath(path)
         if record is not None and record.checked is not None:

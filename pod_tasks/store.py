@@ -14,6 +14,7 @@ not to be an MD5 (SSE-KMS, SSE-C). Nothing outside this module imports boto3.
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import os
 import re
@@ -28,6 +29,7 @@ from urllib.parse import unquote, urlparse
 from .digests import Checksum, is_md5_etag
 from .errors import AssetNotFound, IntegrityError, OfflineError, PodError, PublishConflict, StoreError
 from .names import check_relative_key
+from .wire import Reply, wire_for
 
 __all__ = [
     "Head", "Store", "S3Store", "DirStore", "open_store", "parse_s3_url", "default_endpoint", "endpoint_folder",
@@ -116,7 +118,9 @@ def parse_s3_url(url: str) -> tuple[str, str]:
 # --- S3 -----------------------------------------------------------------------------
 
 _client_lock = threading.Lock()
-_clients: dict[tuple[str | None, bool], object] = {}
+_clients: dict[tuple[str | None, bool, str | None], object] = {}
+#: id(client) -> (signs requests, the credentials it signs with: None when the chain found none)
+_signing: dict[int, tuple[bool, object]] = {}
 
 _CREDENTIALS_HINT = (
     "configure credentials with `aws configure`, AWS_PROFILE or AWS_ACCESS_KEY_ID/"
@@ -153,13 +157,14 @@ def endpoint_folder(endpoint: str | None) -> str:
     return "_endpoint-" + re.sub(r"[^A-Za-z0-9.-]", "_", f"{host}{port}{extra}") + "/"
 
 
-def _s3_client(endpoint: str | None, signed: bool = True):
-    """One boto3 client per process, endpoint and signing: thread-safe, standard
-    retries, a connection pool large enough for ``doit -n 8``."""
-    client = _clients.get((endpoint, signed))
+def _s3_client(endpoint: str | None, signed: bool = True, region: str | None = None):
+    """One boto3 client per process, endpoint, signing (and region, for a bucket found
+    in another): thread-safe, standard retries, a connection pool large enough for
+    ``doit -n 8``."""
+    client = _clients.get((endpoint, signed, region))
     if client is None:
         with _client_lock:
-            client = _clients.get((endpoint, signed))
+            client = _clients.get((endpoint, signed, region))
             if client is None:
                 import boto3
                 from botocore import UNSIGNED
@@ -171,9 +176,12 @@ def _s3_client(endpoint: str | None, signed: bool = True):
                 )
                 session = boto3.session.Session()
                 kwargs = {"endpoint_url": endpoint} if endpoint else {}
-                if not signed and session.region_name is None:
+                if region is not None:
+                    kwargs["region_name"] = region
+                elif not signed and session.region_name is None:
                     kwargs["region_name"] = "us-east-1"  # an unsigned read needs no region of the user's
-                client = _clients[(endpoint, signed)] = session.client("s3", config=config, **kwargs)
+                client = _clients[(endpoint, signed, region)] = session.client("s3", config=config, **kwargs)
+                _signing[id(client)] = (signed, session.get_credentials() if signed else None)
     return client
 
 
@@ -304,9 +312,23 @@ class S3Store:
         except (BotoCoreError, ClientError) as exc:
             raise self._translate(exc, self.url(key), signed) from None
 
+    def _ask(self, key: str, method: str, headers: dict[str, str] | None = None) -> Reply:
+        """``method`` (GET, HEAD) of ``key`` on the process's fast path (`pod_tasks.wire`),
+        through the client `_call` picks (signed or not)."""
+        def ask(client) -> Reply:
+            signed, credentials = _signing[id(client)]
+            if signed and credentials is None:
+                from botocore.exceptions import NoCredentialsError
+
+                raise NoCredentialsError()  # as boto3 would, before sending anything
+            regional = functools.partial(_s3_client, self.endpoint, signed)
+            return wire_for(client, self.bucket, credentials, regional).request(method, key, headers)
+
+        return self._call(key, ask)
+
     def head(self, key: str) -> Head:
         try:
-            reply = self._call(key, lambda c: c.head_object(Bucket=self.bucket, Key=key, ChecksumMode="ENABLED"))
+            reply = self._ask(key, "HEAD").fields
         except AssetNotFound:
             # A HEAD's 404 has no body: ask once whether the bucket itself is missing.
             self._call(key, lambda c: c.list_objects_v2(Bucket=self.bucket, Prefix=key, MaxKeys=1))
@@ -318,20 +340,16 @@ class S3Store:
         return int(reply["ContentLength"]) if reply.get("PartsCount") else None
 
     def download_to(self, key: str, start: Opener) -> Head:
-        from botocore.exceptions import BotoCoreError, FlexibleChecksumError
+        from botocore.exceptions import BotoCoreError
 
-        reply = self._call(key, lambda c: c.get_object(Bucket=self.bucket, Key=key, ChecksumMode="ENABLED"))
-        body = reply["Body"]
+        reply = self._ask(key, "GET")
         try:
-            head = _head_of(reply, self.url(key))
+            head = _head_of(reply.fields, self.url(key))
             sink = start(head)
-            chunks = body.iter_chunks(CHUNK)
+            chunks = reply.chunks(CHUNK)
             while True:
                 try:
                     chunk = next(chunks, b"")
-                except FlexibleChecksumError:  # botocore checked the store's full-object checksum as it read
-                    algorithm = f"{head.checksum.algorithm} " if head.checksum else ""
-                    raise IntegrityError(f"the bytes do not match the store's {algorithm}checksum") from None
                 except (BotoCoreError, OSError, ValueError) as exc:
                     # urllib3's protocol errors are OSErrors; a cut connection is an incomplete body.
                     raise IntegrityError(
@@ -341,7 +359,7 @@ class S3Store:
                     break
                 sink(chunk)  # the sink's own errors (a full disk) are not the network's
         finally:
-            body.close()
+            reply.close()
         return head
 
     def put_if_absent(self, key: str, path: Path, md5: bytes, sha256: bytes) -> Head:

@@ -6,7 +6,8 @@ import shutil
 from pathlib import Path
 from typing import Iterator
 
-from .cache import staged
+from .cache import ObjectRef, staged
+from .engine import Batch
 from .names import check_relative_key
 from .resolver import Project
 from .store import CHUNK
@@ -15,19 +16,21 @@ __all__ = ["sync"]
 
 
 def sync(project: Project, dest: Path) -> Iterator[tuple[str, Path]]:
-    """Resolve each pinned name (downloading on a miss) and copy it to ``dest/<name>``.
+    """Resolve each pinned name (fetching every miss at once, on the fetch engine) and
+    copy it to ``dest/<name>``.
 
     Unpublished names are skipped. Each copy is written to a temporary file and renamed
     (the cache's own `staged`), so ``dest`` never holds a partial file. Yields (name,
     copied path).
     """
     dest = dest.absolute()
-    for pin in project.require_manifest().assets.values():
-        if pin.version is None and pin.override is None:
-            continue
-        source = Path(project.resolve(pin.name))
-        target = dest / check_relative_key(pin.name)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        with open(source, "rb") as data, staged(target) as out:
-            shutil.copyfileobj(data, out, CHUNK)
-        yield pin.name, target
+    pins = [p for p in project.require_manifest().assets.values() if p.version is not None or p.override is not None]
+    targets = {pin.name: project.pin_ref(pin) for pin in pins}
+    with Batch(project.cache, [t for t in targets.values() if isinstance(t, ObjectRef)], project.settings.jobs) as batch:
+        for name, target in targets.items():
+            source = batch.wait(target).path if isinstance(target, ObjectRef) else Path(project.resolve(name))
+            copy = dest / check_relative_key(name)
+            copy.parent.mkdir(parents=True, exist_ok=True)
+            with open(source, "rb") as data, staged(copy) as out:
+                shutil.copyfileobj(data, out, CHUNK)
+            yield name, copy

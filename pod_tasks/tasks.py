@@ -10,7 +10,10 @@ These creators only map the manifest, the cache and the store onto doit (targets
 from __future__ import annotations
 
 import contextlib
+import os
+import signal
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Iterable, Iterator
@@ -18,8 +21,10 @@ from typing import Iterable, Iterator
 from doit.exceptions import InvalidTask, TaskFailed, UnmetDependency
 from doit.reporter import ConsoleReporter
 
-from .actions import current_project, guarded, human_size, say
-from .cache import CHECKED, DOWNLOADED, FRESH, ObjectRef
+from .actions import JOBS_PARAM, current_project, guarded, jobs_of, say
+from .meter import Meter, human_size
+from .cache import CHECKED, DOWNLOADED, FRESH, Fetched, ObjectRef
+from .engine import INTERRUPTED, Batch, fetch_one, interrupted
 from .errors import AssetNotFound, PodError
 from .fleet_tasks import task_import_manifest, task_pack, task_prefill, task_unpack
 from .manifest import Manifest
@@ -42,16 +47,155 @@ __all__ = [
 ]
 
 
-class PodReporter(ConsoleReporter):
-    """doit's console reporter, with a failure shown as one line: ``ERROR task: message``."""
+class _FetchRun:
+    """The ``fetch:NAME`` subtasks of this doit run, fetched together on the engine.
 
-    desc = "pod-tasks: one line per failure"
+    doit runs one subtask after another; the first that runs starts one `Batch` of every
+    selected object that is not up to date, and each subtask then waits for its own
+    object (its action, target, ``uptodate`` and failure stay its own). Which subtasks
+    doit selected is told by `PodReporter.initialize`. In a child process of
+    ``doit -n N -P process`` (another pid) each subtask fetches its own object.
+    """
+
+    def __init__(self) -> None:
+        self.refs: dict[str, ObjectRef] = {}  # every fetch subtask, by task name
+        self.selected: list[ObjectRef] = []
+        self.jobs = 0  # --jobs as given (0: not given)
+        self.pid = os.getpid()
+        self.batch: Batch | None = None
+        self.lock = threading.Lock()
+        self.started = time.monotonic()
+        self.downloaded = self.bytes = self.fresh = self.failed = 0
+        self.stopped = False  # by Ctrl-C
+        #: A person watches: one live line, no line per task.
+        self.terminal = sys.stdout.isatty()
+        self.meter: Meter | None = None
+
+    def plan(self, names: Iterable[str], jobs: int) -> None:
+        self.selected = [self.refs[name] for name in names if name in self.refs]
+        self.jobs = jobs
+        self.started = time.monotonic()
+
+    def is_fresh(self, ref: ObjectRef) -> bool:
+        """doit's ``uptodate``: the file is fresh, and not one the batch is fetching (that
+        subtask still runs, to wait for it and say what it did)."""
+        if self.batch is not None and ref in self.batch:
+            return False
+        return current_project().cache.is_fresh(ref, network=False)
+
+    def fetch(self, ref: ObjectRef) -> Fetched:
+        cache = current_project().cache
+        with self.lock:
+            if self.batch is None and ref in self.selected and os.getpid() == self.pid:
+                stale = [r for r in self.selected if not cache.is_fresh(r, network=False)]
+                if self.terminal:
+                    self.meter = Meter(len(stale))
+                self.batch = Batch(cache, stale, jobs_of(self.jobs) or current_project().settings.jobs,
+                                   on_done=self.meter and (lambda done: self.meter.done()),
+                                   on_bytes=self.meter and self.meter.add)
+        if self.batch is not None and ref in self.batch:
+            try:
+                fetched = self.batch.wait(ref)
+            except KeyboardInterrupt:
+                self.batch.cancel()
+                raise
+        else:
+            fetched = fetch_one(cache, ref)
+        with self.lock:
+            if fetched.action == DOWNLOADED:
+                self.downloaded += 1
+                self.bytes += fetched.size
+            else:
+                self.fresh += 1
+        return fetched
+
+    def summary(self) -> str:
+        """``fetched N files, X MiB in T s; M up to date; K failed`` (the live line goes)."""
+        if self.meter is not None:
+            self.meter.close()
+        seconds = time.monotonic() - self.started
+        return (f"fetched {self.downloaded} file{'s' if self.downloaded != 1 else ''}, {human_size(self.bytes)} "
+                f"in {seconds:.1f} s; {self.fresh} up to date; {self.failed} failed")
+
+
+_RUN = _FetchRun()
+
+
+def _selected(tasks: dict, names: Iterable[str]) -> list[str]:
+    """``names`` and every task they depend on (``task_dep``), each once."""
+    seen: dict[str, None] = {}
+    todo = list(names)
+    while todo:
+        name = todo.pop()
+        if name in seen or name not in tasks:
+            continue
+        seen[name] = None
+        todo.extend(tasks[name].task_dep)
+    return list(seen)
+
+
+class PodReporter(ConsoleReporter):
+    """doit's console reporter, with a failure shown as one line (``ERROR task:
+    message``) and, after a run that fetched, one summary line. It also tells
+    `_FetchRun` which fetch subtasks doit selected (doit tells nobody else)."""
+
+    desc = "pod-tasks: one line per failure, one summary line"
+
+    def _quiet(self, task) -> bool:
+        """On a terminal the live line stands for the fetch subtasks: no line each."""
+        return _RUN.terminal and task.name in _RUN.refs
+
+    def execute_task(self, task):
+        self.running = task.name
+        if not self._quiet(task):
+            super().execute_task(task)
+
+    def _interrupt(self, signum, frame) -> None:
+        """Ctrl-C: stop the downloads at their next chunk and end the run with one line
+        and exit code 130 (doit still closes its database). A second Ctrl-C ends it at once."""
+        signal.signal(signal.SIGINT, lambda *_: os._exit(INTERRUPTED))
+        if _RUN.meter is not None:
+            _RUN.meter.close()
+        _RUN.stopped = True
+        if _RUN.batch is not None:
+            _RUN.batch.cancel()
+            finished = _RUN.batch.finished()
+            fetched = [d.fetched for d in finished if d.fetched is not None and d.fetched.action == DOWNLOADED]
+            interrupted(f"fetched {len(fetched)} file(s), {human_size(sum(f.size for f in fetched))}; "
+                        f"{len(_RUN.batch.refs) - len(finished)} not fetched (nothing partial was kept in place): "
+                        f"run doit fetch again to continue")
+        where = f"{self.running} stopped" if self.running else "stopped before any task ran"
+        interrupted(f"{where}; nothing half-done was kept (assets.yaml is only ever replaced whole): run it again")
+
+    def write(self, text):
+        if Meter.active is not None:
+            Meter.active.write(text)
+        else:
+            super().write(text)
+
+    def initialize(self, tasks, selected_tasks):
+        super().initialize(tasks, selected_tasks)
+        names = [n for n in _selected(tasks, selected_tasks) if n in _RUN.refs]
+        asked = [tasks[n].options.get("jobs") for n in (*names, "fetch") if n in tasks and tasks[n].options]
+        _RUN.plan(names, max((j for j in asked if j), default=0))
+        self.fetching = bool(names)
+        self.running: str | None = None
+        if threading.current_thread() is threading.main_thread():
+            signal.signal(signal.SIGINT, self._interrupt)
+
+    def skip_uptodate(self, task):
+        if not self._quiet(task):
+            super().skip_uptodate(task)
+        if task.name in _RUN.refs:
+            _RUN.fresh += 1
 
     def add_failure(self, task, fail):
         if isinstance(fail, UnmetDependency):  # its failed subtask has said why already
             return
         message = fail.message if isinstance(fail, TaskFailed) else fail.get_msg()
         self.failures.append({"task": task, "exception": fail})
+        if task.name in _RUN.refs:
+            _RUN.failed += 1
         message = message.strip()
         if not message.startswith(task.name):
             message = f"{task.name}: {message}"
@@ -59,6 +203,9 @@ class PodReporter(ConsoleReporter):
 
     def complete_run(self):
         self.failures = []  # already shown, one line each
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        if self.fetching and not _RUN.stopped:
+            self.write(_RUN.summary() + "\n")
         super().complete_run()
 
 
@@ -101,35 +248,10 @@ def _group(basename: str, doc: str, **extra: object) -> tuple[Manifest | None, d
     return manifest, {"basename": basename, "name": None, "doc": doc, **extra}
 
 
-class _Bar:
-    """A progress bar for large downloads, on a terminal only: nothing at all when
-    stdout is a pipe or a file (CI logs get the one summary line)."""
-
-    LARGE = 16 << 20
-    WIDTH = 30
-
-    def __init__(self, label: str) -> None:
-        self.label = label
-        self.shown = 0.0
-
-    def __call__(self, done: int, total: int) -> None:
-        now = time.monotonic()
-        if total < self.LARGE or now - self.shown < 0.2 or not sys.stdout.isatty():
-            return
-        self.shown = now
-        filled = self.WIDTH * done // total
-        sys.stdout.write(f"\r  {self.label} [{'#' * filled}{'.' * (self.WIDTH - filled)}] {done * 100 // total}%")
-        sys.stdout.flush()
-
-    def clear(self) -> None:
-        if self.shown:
-            sys.stdout.write("\r" + " " * (len(self.label) + self.WIDTH + 10) + "\r")
-
-
 def _fetch(ref: ObjectRef) -> None:
-    bar = _Bar(str(ref))
-    fetched = current_project().cache.fetch(ref, progress=bar)
-    bar.clear()
+    fetched = _RUN.fetch(ref)
+    if _RUN.terminal:
+        return
     if fetched.action == DOWNLOADED:
         seconds = max(fetched.seconds, 1e-6)
         say(f"{ref}: {human_size(fetched.size)} in {seconds:.2f}s ({human_size(fetched.size / seconds)}/s) "
@@ -149,11 +271,13 @@ def _clean(name: str, path: Path) -> None:
 def _fetch_task(name: str, ref: ObjectRef) -> dict:
     cache = current_project().cache
     path = cache.path_for(ref)
+    _RUN.refs[f"fetch:{name}"] = ref
     return {
         "name": name,
+        "params": [JOBS_PARAM],
         "actions": [(guarded(_fetch), [ref])],
         "targets": [str(path)],
-        "uptodate": [lambda: cache.is_fresh(ref, network=False)],
+        "uptodate": [lambda: _RUN.is_fresh(ref)],
         "clean": [(guarded(_clean), [name, path])],
         "doc": f"fetch {ref.url}",
         "verbosity": 2,
@@ -220,7 +344,8 @@ def _fetch_subtasks(project: Project, manifest: Manifest) -> Iterator[dict]:
 def task_fetch() -> Iterator[dict]:
     """Fetch every pinned asset and `files:` object into the cache."""
     with _loading():
-        manifest, group = _group("fetch", "Fetch every pinned asset and `files:` object into the cache.")
+        manifest, group = _group("fetch", "Fetch every pinned asset and `files:` object into the cache: "
+                                 "doit fetch [--jobs N].", params=[JOBS_PARAM])
         yield group
         if manifest is not None:
             yield from _subtasks("fetch", manifest, _fetch_subtasks(current_project(), manifest))

@@ -502,7 +502,8 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Type", "application/xml")
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
-        self.wfile.write(body)
+        if self.command != "HEAD":  # a HEAD answer has no body: bytes after it would poison the connection
+            self.wfile.write(body)
         self.wfile.flush()
 
     do_GET = do_PUT = do_POST = do_HEAD = do_DELETE = _forward

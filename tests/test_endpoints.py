@@ -89,27 +89,18 @@ def test_bad_endpoint_or_anonymous_is_located(tmp_path, line, fragment):
 
 
 def test_aws_own_endpoint_keeps_the_old_layout(cache_dir, monkeypatch):
-    """No endpoint: ``<cache_dir>/<bucket>/<key>``, so an old tool's cache is used as it is."""
-    import boto3
-    from moto import mock_aws
-
+    """No endpoint: ``<cache_dir>/<bucket>/<key>``, so an old tool's cache is used as it
+    is (offline here: nothing may reach AWS from a test)."""
     from pod_tasks.cache import AssetCache, ObjectRef
 
-    for key, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-                       "AWS_DEFAULT_REGION": "us-east-1"}.items():
-        monkeypatch.setenv(key, value)
-    with mock_aws():
-        client = boto3.client("s3", region_name="us-east-1")
-        client.create_bucket(Bucket="legacy-assets")
-        client.put_object(Bucket="legacy-assets", Key="a/new.csv", Body=b"new\n")
-        old = cache_dir / "legacy-assets" / "a" / "old.csv"  # left by the old tool, no record
-        old.parent.mkdir(parents=True)
-        old.write_bytes(b"old\n")
-        client.put_object(Bucket="legacy-assets", Key="a/old.csv", Body=b"old\n")
-        cache = AssetCache(Settings(cache_dir=cache_dir))
-        store = S3Store("legacy-assets")
-        assert store.name == "legacy-assets"
-        fetched = cache.fetch(ObjectRef(store, "a/new.csv", True)).path
-        assert fetched == cache_dir.resolve() / "legacy-assets" / "a" / "new.csv" and fetched.read_bytes() == b"new\n"
-        assert cache.fetch(ObjectRef(store, "a/old.csv", True)).path == old.resolve()
-        assert old.read_bytes() == b"old\n"
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    monkeypatch.delenv("AWS_ENDPOINT_URL_S3", raising=False)
+    old = cache_dir / "legacy-assets" / "a" / "old.csv"  # left by the old tool, no record
+    old.parent.mkdir(parents=True)
+    old.write_bytes(b"old\n")
+    cache = AssetCache(Settings(cache_dir=cache_dir, offline=True))
+    store = S3Store("legacy-assets")
+    assert store.name == "legacy-assets" and store.endpoint is None
+    assert cache.path_for(ObjectRef(store, "a/new.csv", True)) == cache_dir.resolve() / "legacy-assets" / "a" / "new.csv"
+    fetched = cache.fetch(ObjectRef(store, "a/old.csv", True))
+    assert fetched.path == old.resolve() and old.read_bytes() == b"old\n"

@@ -90,7 +90,7 @@ def test_fetch_then_noop_fetch(backend, cache_dir):
         backend.s3.clear()
     # one line per download: name, size, speed
     line = next(l for l in first.stdout.splitlines() if l.startswith("foo/bar.csv"))
-    assert re.search(r"\b8 B\b.*\d+(\.\d+)? ?[KMG]?B/s", line), line
+    assert re.search(r"\b8 B\b.*\d+(\.\d+)? ?[KMG]?i?B/s", line), line
     mtimes = (csv.stat().st_mtime_ns, params.stat().st_mtime_ns)
 
     second = doit(backend, "fetch")
@@ -269,7 +269,7 @@ def test_no_progress_bar_when_stdout_is_not_a_terminal(big_project):
     assert result.returncode == 0, output(result)
     assert "\r" not in output(result) and "#" not in output(result)
     lines = [l for l in result.stdout.splitlines() if l.startswith("big/blob.bin")]
-    assert len(lines) == 1 and "17.0 MB" in lines[0], result.stdout
+    assert len(lines) == 1 and "17.0 MiB" in lines[0], result.stdout
 
 
 @pytest.mark.skipif(os.name == "nt", reason="pseudo-terminals are POSIX")
@@ -290,8 +290,10 @@ def test_progress_bar_on_a_terminal(big_project):
     os.close(leader)
     assert run.wait(timeout=120) == 0, run.stderr.read()
     text = seen.decode()
-    assert re.search(r"\r  big/blob.bin@1.0.0 \[#*\.*\] \d+%", text), text
-    assert text.count("big/blob.bin@1.0.0: 17.0 MB in ") == 1, text  # then the one summary line
+    # one live line (tqdm: bytes in binary units, rate, time left), then the summary line only
+    assert re.search(r"\rfetch:.* +\d+%\|", text), text
+    assert "fetch:big/blob.bin" not in text and "big/blob.bin@1.0.0:" not in text, text
+    assert re.search(r"fetched 1 file, 17\.0 MiB in [\d.]+ s; 0 up to date; 0 failed", text), text
 
 
 # --- offline and unreachable ---------------------------------------------------------------
