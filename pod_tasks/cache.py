@@ -16,6 +16,9 @@ Contracts:
   store allows (`AssetCache._check`: the pinned sha256, else the store's own checksum
   and MD5 ETag, else the length; the record says which): downloads stream to a
   temporary file in the same folder, hashing as they go, and are renamed into place.
+  They are not fsynced: their record names the boot they were written in, and a file
+  used on a later boot (after a crash, the disk may not hold what was renamed) is hashed
+  and checked against its record first.
 - "Fresh" is decided by `AssetCache.is_fresh` alone; ``resolve()`` and doit's
   ``uptodate`` both call it. Immutable objects are fresh while the file matches its
   record; mutable ones while ``timeout`` has not passed since the last check, after
@@ -45,7 +48,7 @@ from .config import Settings
 from .digests import STRENGTH, Digester, is_md5_etag
 from .errors import AssetNotFound, CacheError, IntegrityError, OfflineError, UnsafePathError
 from .names import check_relative_key
-from .pipeline import Pipeline, synced_writer
+from .pipeline import Pipeline
 from .store import CHUNK, Head, Store, endpoint_folder
 
 __all__ = [
@@ -101,6 +104,9 @@ class Record:
     ``checksum`` is the store's own checksum (``sha256:BASE64``), when it sent one;
     ``endpoint`` the S3-compatible server it came from (None: AWS's own, or a folder),
     so that a pack made from this cache puts it back under the same server.
+    ``unsynced`` is the `boot_id` of the boot the file was written in, when it went into
+    place without an fsync: after a crash of the machine the file may hold anything, so
+    on another boot it is hashed again before use (None: it is known to be on disk).
     """
 
     url: str
@@ -114,10 +120,13 @@ class Record:
     verified: str | None = None
     checksum: str | None = None
     endpoint: str | None = None
+    unsynced: str | None = None
 
     def matches(self, st: os.stat_result) -> bool:
-        """The file is the one that was hashed (no re-hash needed)."""
-        return st.st_size == self.size and st.st_mtime_ns == self.mtime_ns
+        """The file is the one that was hashed (no re-hash needed): same size and mtime,
+        and, if it was renamed into place before the disk had it, not since a reboot."""
+        return (st.st_size == self.size and st.st_mtime_ns == self.mtime_ns
+                and (self.unsynced is None or self.unsynced == boot_id()))
 
 
 #: What `AssetCache.fetch` did (`Fetched.action`).
@@ -170,6 +179,16 @@ def staged(
         temp.unlink(missing_ok=True)
 
 
+@functools.cache
+def boot_id() -> str:
+    """Which boot of this machine this is: Linux's boot id; elsewhere the boot time to the
+    minute, from the clocks (a sleeping Mac may look rebooted: that costs a re-hash)."""
+    try:
+        return Path("/proc/sys/kernel/random/boot_id").read_text(encoding="ascii").strip()
+    except OSError:
+        return f"booted-{round((time.time() - time.monotonic()) / 60)}"
+
+
 def _write_atomic(path: Path, data: bytes, durable: bool = True) -> None:
     """Replace ``path`` with ``data``: temp file in the same folder, fsync, rename."""
     with staged(path, durable=durable) as out:
@@ -183,6 +202,7 @@ class AssetCache:
         self.settings = settings
         self.root = Path(os.path.realpath(settings.cache_dir))
         self._parts: dict[Path, dict[str, list[Path]]] = {}
+        self._safe: set[Path] = set()
         self._parts_lock = threading.Lock()
 
     # --- layout -------------------------------------------------------------------
@@ -202,11 +222,16 @@ class AssetCache:
 
         lock_path = self._meta(ref, ".lock")
         self._safe_dir(lock_path.parent)
-        return FileLock(str(lock_path))
+        # The lock file stays when released: a cold fetch then creates one file per object,
+        # not a file and a probe of the folder on every acquire (2 ms each here).
+        return FileLock(str(lock_path), preserve_lock_file=True)
 
     def _safe_dir(self, folder: Path, create: bool = True) -> Path:
         """``folder`` under the root, created unless ``create`` is False; any symlink on
-        the way (``folder`` included) raises `UnsafePathError`."""
+        the way (``folder`` included) raises `UnsafePathError`. A folder this process
+        created and checked is not checked again."""
+        if folder in self._safe:
+            return folder
         rel = folder.relative_to(self.root)
         current = self.root
         if create:
@@ -219,6 +244,8 @@ class AssetCache:
                 )
             if create:
                 current.mkdir(exist_ok=True)
+        if create:
+            self._safe.add(folder)
         return folder
 
     # --- records ------------------------------------------------------------------
@@ -268,7 +295,7 @@ class AssetCache:
             # bytes, whatever its size; a store without ETags could not tell.
             return None
         if record is not None:
-            fresh = replace(record, size=st.st_size, mtime_ns=st.st_mtime_ns, sha256=sha or record.sha256)
+            fresh = replace(record, size=st.st_size, mtime_ns=st.st_mtime_ns, sha256=sha or record.sha256, unsynced=None)
         else:
             fresh = Record(
                 url=ref.url, size=st.st_size, mtime_ns=st.st_mtime_ns, md5=digest.md5.hexdigest(),
@@ -502,9 +529,11 @@ class AssetCache:
                 checked=time.time(), immutable=ref.immutable, verified=verified,
                 checksum=str(head.checksum) if head.checksum else None,
                 endpoint=ref.store.endpoint if endpoint_folder(ref.store.endpoint) else None,
+                unsynced=boot_id(),
             ))
 
-        with staged(path, before_replace=save) as out, contextlib.ExitStack() as threads:
+        # No fsync (a disk-speed wait on every download): the record says so instead.
+        with staged(path, before_replace=save, durable=False) as out, contextlib.ExitStack() as threads:
             digester = Digester()
 
             def start(head: Head) -> Callable[[bytes], None]:
@@ -512,7 +541,7 @@ class AssetCache:
                 digester = Digester(head.etag if head.md5_etag else None, head.size, sha256=bool(ref.sha256),
                                     checksum=head.checksum)
                 # A big object is written and hashed on threads while the network reads.
-                pipe = threads.enter_context(Pipeline([synced_writer(out), *digester.steps()])) \
+                pipe = threads.enter_context(Pipeline([out.write, *digester.steps()])) \
                     if head.size >= _PIPELINE_FROM else None
 
                 def sink(chunk: bytes) -> None:
@@ -614,7 +643,8 @@ class AssetCache:
                 self._meta(ref, ".json").unlink(missing_ok=True)
             else:
                 st = path.stat()
-                self._save(ref, replace(record, size=st.st_size, mtime_ns=st.st_mtime_ns, sha256=sha or record.sha256))
+                self._save(ref, replace(record, size=st.st_size, mtime_ns=st.st_mtime_ns, sha256=sha or record.sha256,
+                                           unsynced=None))  # `staged` synced it
         return path
 
     # --- housekeeping ---------------------------------------------------------------

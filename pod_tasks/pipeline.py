@@ -9,17 +9,14 @@ stays bounded (``depth`` chunks) whatever the size of the object.
 
 from __future__ import annotations
 
-import os
+
 import queue
 import threading
-from typing import BinaryIO, Callable
+from typing import Callable
 
-__all__ = ["Pipeline", "synced_writer", "SYNC_EVERY"]
+__all__ = ["Pipeline"]
 
 Consumer = Callable[[bytes], None]
-
-#: `synced_writer` asks the disk to catch up every this many bytes.
-SYNC_EVERY = 64 << 20
 
 
 class Pipeline:
@@ -76,20 +73,3 @@ class Pipeline:
             except BaseException:
                 if kind is None:
                     raise
-
-
-def synced_writer(out: BinaryIO, every: int = SYNC_EVERY) -> Consumer:
-    """``out.write``, flushed to disk every ``every`` bytes, so that the final fsync
-    of a big file does not wait for all of it: the disk writes while the network reads."""
-    pending = 0
-
-    def write(chunk: bytes) -> None:
-        nonlocal pending
-        out.write(chunk)
-        pending += len(chunk)
-        if pending >= every:
-            out.flush()
-            os.fsync(out.fileno())
-            pending = 0
-
-    return write

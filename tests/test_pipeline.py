@@ -1,5 +1,5 @@
 """Pipeline: every consumer sees every chunk in order, errors reach the feeder, the
-feeder never hangs; synced_writer writes every byte and syncs every N bytes."""
+feeder never hangs."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import threading
 import pytest
 
 from pod_tasks import pipeline
-from pod_tasks.pipeline import Pipeline, synced_writer
+from pod_tasks.pipeline import Pipeline
 
 CHUNKS = [os.urandom(n) for n in (1, 4096, 70_000, 3, 1 << 20)] * 5
 
@@ -53,12 +53,3 @@ def test_an_error_of_the_feeder_wins_and_stops_the_threads():
     assert all(t.name != "pod-pipeline" for t in threading.enumerate())
 
 
-def test_synced_writer_writes_every_byte_and_syncs_every_n(tmp_path, monkeypatch):
-    synced = []
-    monkeypatch.setattr(pipeline.os, "fsync", lambda fd: synced.append(fd))
-    with open(tmp_path / "out.bin", "wb") as out:
-        write = synced_writer(out, every=100_000)
-        for chunk in CHUNKS:
-            write(chunk)
-    assert (tmp_path / "out.bin").read_bytes() == b"".join(CHUNKS)
-    assert len(synced) == 5  # each round crosses 100 KB once, at its 1 MB chunk
