@@ -49,7 +49,8 @@ from .digests import STRENGTH, Digester, is_md5_etag
 from .errors import AssetNotFound, CacheError, IntegrityError, OfflineError, UnsafePathError
 from .names import check_relative_key
 from .pipeline import Pipeline
-from .store import CHUNK, Head, Store, endpoint_folder
+from .parts import Parted
+from .store import CHUNK, Changed, Head, Store, endpoint_folder
 
 __all__ = [
     "ObjectRef", "Record", "Entry", "Fetched", "AssetCache", "Progress", "staged",
@@ -63,6 +64,10 @@ OLD_MARKS = ".timestamps"
 MISSING = "missing_assets.yaml"
 _ATTEMPTS = 3
 _PIPELINE_FROM = 16 << 20
+#: From this size an object comes as several ranged GETs at once (`pod_tasks.parts`).
+_PARTS_FROM = 64 << 20
+#: A failed download keeps (for the next to resume) at least this many bytes.
+_KEEP_FROM = 8 << 20
 
 class _PinMismatch(IntegrityError):
     """Bytes proven to be the store's (by its ETag or checksum) that differ from the sha256 pin."""
@@ -159,14 +164,19 @@ class Entry:
 
 @contextlib.contextmanager
 def staged(
-    path: Path, before_replace: Callable[[os.stat_result], None] | None = None, durable: bool = True
+    path: Path, before_replace: Callable[[os.stat_result], None] | None = None, durable: bool = True,
+    resume_from: Path | None = None, keep: Callable[[Path], None] | None = None,
 ) -> Iterator[BinaryIO]:
-    """A new temporary file in ``path``'s folder; when the block ends without an error
-    it is fsynced (if ``durable``), ``before_replace`` is called with its stat, and it
-    is renamed onto ``path``; otherwise it is removed."""
+    """A new temporary file in ``path``'s folder (``resume_from``'s bytes, moved there,
+    when given); when the block ends without an error it is fsynced (if ``durable``),
+    ``before_replace`` is called with its stat, and it is renamed onto ``path``;
+    otherwise ``keep`` may move it elsewhere, and what is left is removed."""
     temp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.part")
+    done = False
     try:
-        with open(temp, "xb") as out:
+        if resume_from is not None:
+            os.replace(resume_from, temp)
+        with open(temp, "r+b" if resume_from is not None else "xb") as out:
             yield out
             out.flush()
             if durable:
@@ -175,7 +185,10 @@ def staged(
         if before_replace is not None:
             before_replace(st)
         os.replace(temp, path)
+        done = True
     finally:
+        if not done and keep is not None and temp.exists():
+            keep(temp)
         temp.unlink(missing_ok=True)
 
 
@@ -532,14 +545,40 @@ class AssetCache:
                 unsynced=boot_id(),
             ))
 
+        offset, etag, kept = self._resumable(ref, path)
+        parted: Parted | None = None
+        keepable = True  # the bytes so far are the store's (not yet found wrong)
+
+        def keep(temp: Path) -> None:
+            """After a failure: keep what a big download has so far, for the next one."""
+            if parted is not None and keepable and parted.contiguous >= _KEEP_FROM:
+                os.replace(temp, self._meta(ref, ".partial"))
+                _write_atomic(self._meta(ref, ".partial.json"), json.dumps(
+                    {"url": ref.url, "etag": parted.head.etag, "size": parted.head.size, "have": parted.contiguous}
+                ).encode(), durable=False)
+
         # No fsync (a disk-speed wait on every download): the record says so instead.
-        with staged(path, before_replace=save, durable=False) as out, contextlib.ExitStack() as threads:
+        with staged(path, before_replace=save, durable=False, resume_from=kept, keep=keep) as out, \
+                contextlib.ExitStack() as threads:
             digester = Digester()
+            received = offset
+
+            def on_bytes(count: int) -> None:
+                nonlocal received
+                received += count
+                if progress is not None:
+                    progress(received, head_size)
 
             def start(head: Head) -> Callable[[bytes], None]:
-                nonlocal digester
+                nonlocal digester, parted, head_size
+                head_size = head.size
                 digester = Digester(head.etag if head.md5_etag else None, head.size, sha256=bool(ref.sha256),
                                     checksum=head.checksum)
+                if offset or (ref.store.remote and head.etag and head.size >= _PARTS_FROM):
+                    # Several ranges at once, hashed in order from the file as it fills.
+                    hashing = threads.enter_context(Pipeline(digester.steps()))
+                    parted = threads.enter_context(Parted(ref.store, ref.key, head, Path(out.name), offset, hashing, on_bytes))
+                    return parted.first_sink
                 # A big object is written and hashed on threads while the network reads.
                 pipe = threads.enter_context(Pipeline([out.write, *digester.steps()])) \
                     if head.size >= _PIPELINE_FROM else None
@@ -550,17 +589,39 @@ class AssetCache:
                         digester.update(chunk)
                     else:
                         pipe(chunk)
-                    if progress is not None:
-                        progress(digester.size, head.size)
+                    on_bytes(len(chunk))
 
                 return sink
 
-            head = ref.store.download_to(ref.key, start)
-            threads.close()  # every chunk written and hashed
+            head_size = 0
+            try:
+                head = ref.store.download_to(ref.key, start, first=offset, etag=etag)
+                threads.close()  # every chunk written and hashed
+            except Changed:
+                keepable = False  # another version: what is on disk is no use to it
+                raise
+            keepable = False  # from here on, a failure is about the bytes themselves
             if digester.size != head.size:
                 raise IntegrityError(f"got {digester.size} bytes of {head.size}")
             out.flush()  # the bytes may be read again, for an unguessed multipart part size
             verified = self._check(ref, Path(out.name), head, digester)
+
+    def _resumable(self, ref: ObjectRef, path: Path) -> tuple[int, str | None, Path | None]:
+        """What an earlier, interrupted download of ``ref`` left: (bytes to resume from,
+        the ETag they belong to, the file holding them); (0, None, None) when nothing
+        usable is kept (anything half-kept is removed)."""
+        data, meta = self._meta(ref, ".partial"), self._meta(ref, ".partial.json")
+        try:
+            kept = json.loads(meta.read_bytes())
+            have = int(kept["have"])
+            if kept["url"] == ref.url and kept["etag"] and 0 < have <= data.stat().st_size:
+                meta.unlink()
+                return have, str(kept["etag"]), data
+        except (OSError, ValueError, KeyError, TypeError):
+            pass
+        meta.unlink(missing_ok=True)
+        data.unlink(missing_ok=True)
+        return 0, None, None
 
     def _missing(self, ref: ObjectRef, path: Path, cause: OfflineError) -> OfflineError:
         """The error for a file that is not cached and cannot be fetched; remembers its URL."""

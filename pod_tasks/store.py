@@ -33,7 +33,7 @@ from .wire import Reply, wire_for
 
 __all__ = [
     "Head", "Store", "S3Store", "DirStore", "open_store", "parse_s3_url", "default_endpoint", "endpoint_folder",
-    "CHUNK", "SINGLE_PUT_LIMIT",
+    "CHUNK", "SINGLE_PUT_LIMIT", "Enough", "Changed",
 ]
 
 CHUNK = 1 << 20
@@ -41,6 +41,14 @@ _BUCKET = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,254}$")
 Sink = Callable[[bytes], None]
 #: Called once the object's head is known (before the first byte); returns the sink.
 Opener = Callable[["Head"], Sink]
+
+
+class Enough(Exception):
+    """Raised by a download's sink to stop reading: the rest of the body is not wanted."""
+
+
+class Changed(IntegrityError):
+    """The object changed while it was read in several requests (``If-Match`` failed)."""
 
 
 @dataclass(frozen=True)
@@ -75,6 +83,8 @@ class Store(Protocol):
     #: A conditional create is known to be atomic (True), known to be ignored (False),
     #: or not known yet (None).
     atomic_create: bool | None
+    #: Over a network: a big object comes faster as several ranges at once.
+    remote: bool
 
     def url(self, key: str) -> str:
         """A URL a person can read and paste: ``s3://bucket/key`` or ``file:///...``."""
@@ -85,8 +95,12 @@ class Store(Protocol):
     def part_size(self, key: str) -> int | None:
         """The size of the first part of a multipart object; None when it has no parts."""
 
-    def download_to(self, key: str, start: Opener) -> Head:
-        """Stream ``key``: call ``start(head)`` once, feed its sink every chunk, return the head."""
+    def download_to(self, key: str, start: Opener, first: int = 0, last: int | None = None,
+                    etag: str | None = None) -> Head:
+        """Stream ``key`` (its bytes ``first`` to ``last`` included, default all of them):
+        call ``start(head)`` once (``head.size`` is the whole object's), feed its sink every
+        chunk, return the head. With ``etag``, only while the object still has that ETag
+        (else `IntegrityError`: it changed). A sink may raise `Enough` to stop reading."""
 
     def put_if_absent(self, key: str, path: Path, md5: bytes, sha256: bytes) -> Head:
         """Upload ``path`` (with these digests, for the store to check) to ``key`` only if
@@ -206,8 +220,9 @@ def _head_of(reply: dict, url: str) -> Head:
         raise _not_s3(url, "with a web page, not an S3 object")
     opaque = reply.get("ServerSideEncryption") in ("aws:kms", "aws:kms:dsse") or bool(reply.get("SSECustomerAlgorithm"))
     modified = reply.get("LastModified")
-    return Head(etag, int(reply["ContentLength"]), _checksum(reply), opaque,
-                modified.timestamp() if modified is not None else None)
+    whole = str(reply.get("ContentRange", "")).rpartition("/")[2]  # "bytes A-B/SIZE" for a range
+    size = int(whole) if whole.isdigit() else int(reply["ContentLength"])
+    return Head(etag, size, _checksum(reply), opaque, modified.timestamp() if modified is not None else None)
 
 
 class S3Store:
@@ -223,6 +238,7 @@ class S3Store:
         #: Which server and bucket this is, for what publish learns about it.
         self.identity = f"{self.endpoint or 'aws'} {bucket}"
         self.atomic_create = None  # learnt by publish, per server and bucket
+        self.remote = True
 
     def __repr__(self) -> str:
         return f"S3Store({self.bucket!r}, endpoint={self.endpoint!r})"
@@ -315,6 +331,8 @@ class S3Store:
     def _ask(self, key: str, method: str, headers: dict[str, str] | None = None) -> Reply:
         """``method`` (GET, HEAD) of ``key`` on the process's fast path (`pod_tasks.wire`),
         through the client `_call` picks (signed or not)."""
+        from botocore.exceptions import ClientError
+
         def ask(client) -> Reply:
             signed, credentials = _signing[id(client)]
             if signed and credentials is None:
@@ -322,7 +340,12 @@ class S3Store:
 
                 raise NoCredentialsError()  # as boto3 would, before sending anything
             regional = functools.partial(_s3_client, self.endpoint, signed)
-            return wire_for(client, self.bucket, credentials, regional).request(method, key, headers)
+            try:
+                return wire_for(client, self.bucket, credentials, regional).request(method, key, headers)
+            except ClientError as exc:
+                if "If-Match" in (headers or {}) and exc.response["ResponseMetadata"]["HTTPStatusCode"] == 412:
+                    raise Changed(f"{self.url(key)} changed during the download") from None
+                raise
 
         return self._call(key, ask)
 
@@ -339,12 +362,23 @@ class S3Store:
         reply = self._call(key, lambda c: c.head_object(Bucket=self.bucket, Key=key, PartNumber=1))
         return int(reply["ContentLength"]) if reply.get("PartsCount") else None
 
-    def download_to(self, key: str, start: Opener) -> Head:
+    def download_to(self, key: str, start: Opener, first: int = 0, last: int | None = None,
+                    etag: str | None = None) -> Head:
         from botocore.exceptions import BotoCoreError
 
-        reply = self._ask(key, "GET")
+        headers = {}
+        if first or last is not None:
+            headers["Range"] = f"bytes={first}-{'' if last is None else last}"
+        if etag:
+            headers["If-Match"] = f'"{etag}"'
+        reply = self._ask(key, "GET", headers)
+        complete = False
         try:
             head = _head_of(reply.fields, self.url(key))
+            if etag and head.etag != etag:
+                raise Changed(f"{self.url(key)} changed during the download")
+            if "Range" in headers and "ContentRange" not in reply.fields:
+                raise IntegrityError(f"the store sent all of {self.url(key)} when asked for a range")
             sink = start(head)
             chunks = reply.chunks(CHUNK)
             while True:
@@ -356,10 +390,14 @@ class S3Store:
                         f"the download of {self.url(key)} was cut short ({type(exc).__name__})"
                     ) from None
                 if not chunk:
+                    complete = True
                     break
-                sink(chunk)  # the sink's own errors (a full disk) are not the network's
+                try:
+                    sink(chunk)  # the sink's own errors (a full disk) are not the network's
+                except Enough:
+                    break
         finally:
-            reply.close()
+            reply.close(reuse=complete)
         return head
 
     def put_if_absent(self, key: str, path: Path, md5: bytes, sha256: bytes) -> Head:
@@ -450,6 +488,7 @@ class DirStore:
         self.identity = str(self.root)
         self.endpoint = None
         self.atomic_create = True  # a hard link never replaces an existing file
+        self.remote = False
 
     def __repr__(self) -> str:
         return f"DirStore({str(self.root)!r})"
@@ -478,16 +517,23 @@ class DirStore:
     def part_size(self, key: str) -> int | None:
         return None  # files here are written whole
 
-    def download_to(self, key: str, start: Opener) -> Head:
+    def download_to(self, key: str, start: Opener, first: int = 0, last: int | None = None,
+                    etag: str | None = None) -> Head:
         try:
             source = open(self._path(key), "rb")
         except FileNotFoundError:
             raise AssetNotFound(f"{self.url(key)} does not exist in the store") from None
         with source:
             head = Head(None, os.fstat(source.fileno()).st_size)
+            source.seek(first)
+            left = (head.size if last is None else last + 1) - first
             sink = start(head)
-            while chunk := source.read(CHUNK):
-                sink(chunk)
+            while left > 0 and (chunk := source.read(min(CHUNK, left))):
+                left -= len(chunk)
+                try:
+                    sink(chunk)
+                except Enough:
+                    break
         return head
 
     def put_if_absent(self, key: str, path: Path, md5: bytes = b"", sha256: bytes = b"") -> Head:

@@ -40,7 +40,7 @@ _FIELDS = {
     "x-amz-server-side-encryption-customer-algorithm": "SSECustomerAlgorithm",
     "x-amz-checksum-sha256": "ChecksumSHA256", "x-amz-checksum-sha1": "ChecksumSHA1",
     "x-amz-checksum-crc64nvme": "ChecksumCRC64NVME", "x-amz-checksum-crc32c": "ChecksumCRC32C",
-    "x-amz-checksum-crc32": "ChecksumCRC32", "x-amz-mp-parts-count": "PartsCount",
+    "x-amz-checksum-crc32": "ChecksumCRC32", "x-amz-mp-parts-count": "PartsCount", "content-range": "ContentRange",
 }
 
 
@@ -63,9 +63,14 @@ class Reply:
         except HTTPError as exc:
             raise bx.ConnectionClosedError(endpoint_url=self._response.geturl() or "", error=exc) from None
 
-    def close(self) -> None:
+    def close(self, reuse: bool = True) -> None:
+        """Done with the answer; ``reuse`` False when its body was not read to the end
+        (the connection is then dropped, not handed to the next request)."""
         if self._response is not None:
-            self._response.release_conn()
+            if reuse:
+                self._response.release_conn()
+            else:
+                self._response.close()
 
 
 _pools: dict[tuple[str, str | None], object] = {}
