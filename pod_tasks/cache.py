@@ -223,10 +223,11 @@ class AssetCache:
     def path_for(self, ref: ObjectRef) -> Path:
         """Where ``ref`` lives in the cache (whether or not it is there)."""
         check_relative_key(ref.key, "key")
-        return self.root / ref.store.name / ref.key
+        return Path(f"{self.root}/{ref.store.name}/{ref.key}")  # one parse, not one per part: a no-op
+                                                                # `doit fetch` asks this of every asset
 
     def _meta(self, ref: ObjectRef, suffix: str) -> Path:
-        return self.root / META / ref.store.name / (ref.key + suffix)
+        return Path(f"{self.root}/{META}/{ref.store.name}/{ref.key}{suffix}")
 
     def _lock(self, ref: ObjectRef):
         """The inter-process lock of one object (created with the umask's permissions,
