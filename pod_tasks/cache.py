@@ -187,9 +187,10 @@ def staged(
         os.replace(temp, path)
         done = True
     finally:
-        if not done and keep is not None and temp.exists():
-            keep(temp)
-        temp.unlink(missing_ok=True)
+        if not done:
+            if keep is not None and temp.exists():
+                keep(temp)
+            temp.unlink(missing_ok=True)
 
 
 @functools.cache

@@ -77,6 +77,7 @@ class Batch:
     ) -> None:
         self.cache = cache
         self.refs = list(dict.fromkeys(refs))
+        self._wanted = set(self.refs)
         self._pending = deque(self.refs)
         self._done: dict[ObjectRef, Done] = {}
         self._order: list[Done] = []
@@ -92,7 +93,7 @@ class Batch:
             worker.start()
 
     def __contains__(self, ref: ObjectRef) -> bool:
-        return ref in self._done or ref in self.refs
+        return ref in self._wanted
 
     def _progress(self) -> Callable[[int, int], None]:
         seen = 0

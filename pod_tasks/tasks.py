@@ -59,7 +59,7 @@ class _FetchRun:
 
     def __init__(self) -> None:
         self.refs: dict[str, ObjectRef] = {}  # every fetch subtask, by task name
-        self.selected: list[ObjectRef] = []
+        self.selected: dict[ObjectRef, None] = {}  # in doit's order
         self.jobs = 0  # --jobs as given (0: not given)
         self.pid = os.getpid()
         self.batch: Batch | None = None
@@ -72,7 +72,7 @@ class _FetchRun:
         self.meter: Meter | None = None
 
     def plan(self, names: Iterable[str], jobs: int) -> None:
-        self.selected = [self.refs[name] for name in names if name in self.refs]
+        self.selected = dict.fromkeys(self.refs[name] for name in names if name in self.refs)
         self.jobs = jobs
         self.started = time.monotonic()
 
@@ -122,15 +122,16 @@ _RUN = _FetchRun()
 
 
 def _selected(tasks: dict, names: Iterable[str]) -> list[str]:
-    """``names`` and every task they depend on (``task_dep``), each once."""
+    """``names`` and every task they depend on (``task_dep``), each once, depth first in
+    the order given (the order doit runs them in, so the batch fetches them in it too)."""
     seen: dict[str, None] = {}
-    todo = list(names)
+    todo = list(reversed(list(names)))
     while todo:
         name = todo.pop()
         if name in seen or name not in tasks:
             continue
         seen[name] = None
-        todo.extend(tasks[name].task_dep)
+        todo.extend(reversed(tasks[name].task_dep))
     return list(seen)
 
 
