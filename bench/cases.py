@@ -1,9 +1,17 @@
-"""The benchmark rows: each case makes its own data, measures ours and its baseline in
-pairs (ours first, then the baseline, `Sizes.runs` times) and returns its figures.
+"""The benchmark rows: each case makes its own data on the workspace's server,
+measures ours and its baseline (or every peer, `bench.peers`) in pairs, ours first,
+`Sizes.runs` times, and returns its figures.
 
-Timings of commands (doit, aws) are wall clock of the whole child process, start-up
-included on both sides; in-process timings (resolve, fetch, publish) come from
-`bench/probe.py` and start after the imports on both sides.
+Timings of commands (doit, the peers, the HEAD baseline) are wall clock of the whole
+child process, start-up included on both sides; in-process timings (resolve, publish)
+come from `bench/probe.py` and start after the imports on both sides. ``doit fetch``
+runs as a user types it (no ``-n``/``-P``).
+
+Request counts come from runs of ours through the server's counting endpoint: one
+extra, untimed run before the timed ones (it also warms the server up), whose timed
+runs reach the server directly; a no-op row makes no request, so all its runs go
+through the counting endpoint. The cache knows objects by endpoint, so a counted run
+never shares a cache with a direct one.
 """
 
 from __future__ import annotations
@@ -13,22 +21,20 @@ import os
 import shutil
 import sys
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from bench.measure import Figure, Target
-from bench.workspace import PROBE, Sizes, Workspace
+from bench.peers import Copy, Peer, available
+from bench.workspace import PROBE, ChildFailed, Sizes, Workspace
+from tests.servers import CREDENTIALS
 
-__all__ = ["Scaling", "CASES", "many_assets"]
+__all__ = ["Scaling", "CASES", "many_assets", "flatness"]
 
 _MIB = 1 << 20
 BIG_BUCKET = "bench-big"
-
-
-def _aws() -> str | None:
-    """The aws CLI next to this interpreter, else on PATH."""
-    local = Path(sys.executable).with_name("aws.cmd" if os.name == "nt" else "aws")
-    return str(local) if local.exists() else shutil.which("aws")
+_FASTEST = "the fastest peer (see notes)"
 
 
 def _mb(n: int) -> str:
@@ -51,6 +57,36 @@ def _big_project(ws: Workspace, name: str, pins: dict[str, tuple[str, int]]) -> 
         lines.append(f"  {asset}: {{version: 1.0.0, sha256: {sha}}}")
         made[asset] = (path, sha)
     return ws.project(name, "\n".join(lines) + "\n"), made
+
+
+def _cold_cache(ws: Workspace, folder: Path, name: str) -> Path:
+    """An empty cache ``cache-NAME``, and ``folder`` without doit's dependency file."""
+    for db in folder.glob(".doit.db*"):
+        db.unlink()
+    return ws.fresh_dir(f"cache-{name}")
+
+
+def _counted(ws: Workspace, folder: Path, cache: Path) -> tuple[float, Counter, dict]:
+    """``doit fetch`` through the counting endpoint: its seconds, the requests it made
+    by method, and the probe's stats."""
+    ws.server.clear()
+    seconds, stats = ws.doit(["fetch"], folder, ws.env(cache, counted=True))
+    return seconds, ws.server.counts(), stats
+
+
+def _peer_times(ws: Workspace, peers: list[Peer], bucket: str, key: str | None, folder: Path, files: int) -> dict[str, float]:
+    """Each peer's seconds copying ``key`` (None: the whole bucket) into an empty folder;
+    `ChildFailed` if a peer leaves other than ``files`` files there."""
+    times = {}
+    for peer in peers:
+        dest = ws.fresh_dir("peer-dest")
+        times[peer.name] = ws.run(peer.argv(Copy(ws.server.direct_endpoint, bucket, key, dest, CREDENTIALS)),
+                                  folder, ws.env())
+        copied = sum(1 for path in dest.rglob("*") if path.is_file())
+        if copied != files:
+            raise ChildFailed(f"{peer.name} copied {copied} files of s3://{bucket}/{key or ''}, not {files}")
+    shutil.rmtree(ws.root / "peer-dest", ignore_errors=True)
+    return times
 
 
 # --- resolve() --------------------------------------------------------------------
@@ -96,116 +132,98 @@ def resolve_vs_pooch(ws: Workspace, sizes: Sizes) -> list[Figure]:
 
 @dataclass
 class Scaling:
-    """No-op and cold fetch figures per asset count."""
+    """Cold and no-op fetch figures by asset count."""
 
     noop: dict[int, Figure] = field(default_factory=dict)
     cold: dict[int, Figure] = field(default_factory=dict)
 
 
 def _many_project(ws: Workspace, count: int, size_kb: int) -> tuple[Path, str]:
+    """A bucket of ``count`` distinct objects and a project pinning each at 1.0.0."""
     bucket = ws.bucket(f"bench-n{count}")
     body = os.urandom(size_kb * 1024)
     objects, lines = {}, [f"store: s3://{bucket}", "assets:"]
     for i in range(count):
-        data = i.to_bytes(4, "little") + body[4:]
-        objects[f"set/{i:05d}.1.0.0.bin"] = data
+        objects[f"set/{i:05d}.1.0.0.bin"] = i.to_bytes(4, "little") + body[4:]
         lines.append(f"  set/{i:05d}.bin: 1.0.0")
     ws.put_many(bucket, objects)
     return ws.project(f"n{count}", "\n".join(lines) + "\n"), bucket
 
 
-def _sync_baseline(ws: Workspace, bucket: str, dest: Path, concurrency: int) -> tuple[list[str], str]:
-    """The command that copies every object of ``bucket`` into ``dest``, and its label."""
-    aws = _aws()
-    if aws:
-        return [aws, "s3", "sync", f"s3://{bucket}", str(dest), "--only-show-errors",
-                "--endpoint-url", ws.server.endpoint], "`aws s3 sync` of the bucket into an empty folder"
-    code = (
-        "import boto3, os, sys; from concurrent.futures import ThreadPoolExecutor as P\n"
-        "c = boto3.client('s3'); b, d = sys.argv[1], sys.argv[2]\n"
-        "keys = [o['Key'] for p in c.get_paginator('list_objects_v2').paginate(Bucket=b) for o in p.get('Contents', [])]\n"
-        "def get(k):\n"
-        "    os.makedirs(os.path.dirname(os.path.join(d, k)), exist_ok=True); c.download_file(b, k, os.path.join(d, k))\n"
-        f"list(P({concurrency}).map(get, keys))\n"
+def _cold(ws: Workspace, sizes: Sizes, folder: Path, bucket: str, count: int) -> Figure:
+    """Cold ``doit fetch`` of the project against every peer copying the bucket."""
+    peers, missing = available(ws.root, one=False)
+    figure = Figure(f"cold `doit fetch`, {count} x {sizes.small_kb} KB", _FASTEST, Target(1.0), notes=missing)
+    _, requests, _ = _counted(ws, folder, _cold_cache(ws, folder, f"n{count}"))
+    figure.checks["1 GET per object"] = requests["GET"] == count
+    for _ in range(sizes.runs):
+        ours, _ = ws.doit(["fetch"], folder, ws.env(_cold_cache(ws, folder, f"n{count}")))
+        figure.add_run(ours, _peer_times(ws, peers, bucket, None, folder, count))
+    shutil.rmtree(ws.root / f"cache-n{count}")
+    return figure
+
+
+def _noop(ws: Workspace, sizes: Sizes, folder: Path, count: int) -> Figure:
+    """``doit fetch`` with every asset cached (by an untimed fetch) against ``doit list``."""
+    figure = Figure(
+        f"no-op `doit fetch`, {count} assets all up to date (immutable store)", "`doit list` on the same dodo.py",
+        Target(1.3),
     )
-    return [sys.executable, "-c", code, bucket, str(dest)], (
-        f"boto3, {concurrency} threads, list + download_file each (awscli not installed)"
-    )
+    cache = _cold_cache(ws, folder, f"n{count}")
+    ws.doit(["fetch"], folder, ws.env(cache, counted=True))
+    requests = Counter()
+    for _ in range(sizes.runs):
+        ours, made, _ = _counted(ws, folder, cache)
+        requests += made
+        figure.add(ours, ws.doit(["list"], folder, ws.env(cache))[0])
+    figure.checks["0 requests"] = sum(requests.values()) == 0
+    shutil.rmtree(cache)
+    return figure
 
 
 def many_assets(ws: Workspace, sizes: Sizes) -> Scaling:
-    """For each asset count: cold ``doit -n 8 -P thread fetch`` against a sync of the
-    bucket, then the no-op ``doit fetch`` against ``doit list``."""
+    """A cold fetch row for each count of `Sizes.cold`, a no-op row for each of `Sizes.noop`."""
     result = Scaling()
-    parallel = ["-n", str(sizes.concurrency), "-P", "thread"]
-    for count in sorted({*sizes.scale, sizes.many}):
+    for count in sorted({*sizes.cold, *sizes.noop}):
         folder, bucket = _many_project(ws, count, sizes.small_kb)
-        cold = None
-        for run in range(sizes.runs):
-            for db in folder.glob(".doit.db*"):
-                db.unlink()
-            cache = ws.fresh_dir(f"cache-n{count}")
-            ws.server.clear()
-            ours, _ = ws.doit([*parallel, "fetch"], folder, ws.env(cache))
-            gets = ws.server.count("GET")
-            command, label = _sync_baseline(ws, bucket, ws.fresh_dir("sync-dest"), sizes.concurrency)
-            if cold is None:
-                cold = result.cold[count] = Figure(
-                    f"cold `doit -n {sizes.concurrency} -P thread fetch`, {count} x {sizes.small_kb} KB", label, Target(1.0),
-                )
-            cold.add(ours, ws.run(command, folder, ws.env()))
-            cold.checks["1 GET per object"] = cold.checks.get("1 GET per object", True) and gets == count
-        noop = result.noop[count] = Figure(
-            f"`doit fetch`, {count} assets all up to date (immutable store)", "`doit list` on the same dodo.py",
-            Target(1.5),
-        )
-        requests = 0
-        for run in range(sizes.runs):
-            ws.server.clear()
-            ours, _ = ws.doit(["fetch"], folder, ws.env(cache))
-            requests += len(ws.server.requests)
-            noop.add(ours, ws.doit(["list"], folder, ws.env(cache))[0])
-        noop.checks["0 requests"] = requests == 0
-        shutil.rmtree(cache, ignore_errors=True)
+        if count in sizes.cold:
+            result.cold[count] = _cold(ws, sizes, folder, bucket, count)
+        if count in sizes.noop:
+            result.noop[count] = _noop(ws, sizes, folder, count)
     return result
 
 
 def flatness(scaling: Scaling) -> list[Figure]:
-    """Marginal cost per asset over the larger counts against the smaller ones (1 = flat)."""
-    counts = sorted(scaling.noop)
-    if len(counts) < 3:
-        return []
+    """For each series of at least three counts, the marginal cost per asset over the
+    larger counts against the smaller ones (1 = flat)."""
+    series = (("no-op `doit fetch`", scaling.noop), ("cold `doit fetch`", scaling.cold))
+    return [_flatness(label, by_count) for label, by_count in series if len(by_count) >= 3]
+
+
+def _flatness(label: str, by_count: dict[int, Figure]) -> Figure:
+    counts = sorted(by_count)
     low, mid, high = counts[0], counts[len(counts) // 2], counts[-1]
-    figures = []
-    for label, by_count in (("no-op `doit fetch`", scaling.noop), ("cold fetch", scaling.cold)):
-        figure = Figure(
-            f"{label}: cost per extra asset from {mid} to {high}", f"the same from {low} to {mid}", Target(1.5),
-        )
-        for a, b, c in zip(by_count[low].ours, by_count[mid].ours, by_count[high].ours):
-            # 1 us per asset is below what a child process's wall clock can resolve
-            figure.add(max((c - b) / (high - mid), 1e-6), max((b - a) / (mid - low), 1e-6))
-        figures.append(figure)
-    return figures
+    figure = Figure(f"{label}: cost per extra asset from {mid} to {high}", f"the same from {low} to {mid}", Target(1.5))
+    for a, b, c in zip(by_count[low].ours, by_count[mid].ours, by_count[high].ours):
+        # 1 us per asset is below what a child process's wall clock can resolve
+        figure.add(max((c - b) / (high - mid), 1e-6), max((b - a) / (mid - low), 1e-6))
+    return figure
 
 
 # --- one big object -----------------------------------------------------------------
 
 
 def big_fetch(ws: Workspace, sizes: Sizes) -> list[Figure]:
-    """Cold resolve() of one big pinned object against boto3 download_file alone."""
+    """Cold ``doit fetch`` of one big pinned object (sha256 verified) against every peer
+    copying it."""
     folder, _ = _big_project(ws, "big", {"big/data.bin": ("big.bin", sizes.big_mb)})
-    figure = Figure(
-        f"cold fetch of one {_mb(sizes.big_mb)} object, verification included",
-        "boto3 `download_file` alone (one GET, see README)", Target(1.1),
-    )
+    peers, missing = available(ws.root, one=True)
+    figure = Figure(f"cold `doit fetch` of one {_mb(sizes.big_mb)} object, verified", _FASTEST, Target(1.2),
+                    notes=missing)
     for _ in range(sizes.runs):
-        cache = ws.fresh_dir("cache-big")
-        ours = ws.probe(["fetch", "big/data.bin"], folder, ws.env(cache))["seconds"]
-        shutil.rmtree(cache)
-        dest = ws.fresh_dir("download-big") / "data.bin"
-        base = ws.probe(["download", BIG_BUCKET, "big/data.1.0.0.bin", str(dest)], folder, ws.env())["seconds"]
-        shutil.rmtree(dest.parent)
-        figure.add(ours, base)
+        ours, _ = ws.doit(["fetch"], folder, ws.env(_cold_cache(ws, folder, "big")))
+        figure.add_run(ours, _peer_times(ws, peers, BIG_BUCKET, "big/data.1.0.0.bin", folder, 1))
+    shutil.rmtree(ws.root / "cache-big")
     ws.client.delete_object(Bucket=BIG_BUCKET, Key="big/data.1.0.0.bin")
     return [figure]
 
@@ -248,7 +266,8 @@ def publish_big(ws: Workspace, sizes: Sizes) -> list[Figure]:
 
 
 def revalidation(ws: Workspace, sizes: Sizes) -> list[Figure]:
-    """Revalidating unchanged mutable objects after the timeout against bare HEADs."""
+    """Revalidating unchanged mutable objects after the timeout (plain ``doit fetch``)
+    against as many bare HEADs on `Sizes.concurrency` threads."""
     count, timeout = sizes.many, 0.5
     bucket = ws.bucket("bench-mutable")
     body = os.urandom(sizes.small_kb * 1024)
@@ -258,26 +277,27 @@ def revalidation(ws: Workspace, sizes: Sizes) -> list[Figure]:
     folder = ws.project("mutable", f"timeout: {timeout}s\nfiles:\n{listing}\n")
     keys_file = ws.root / "mutable-keys.txt"
     keys_file.write_text("\n".join(keys), encoding="utf-8")
-    cache = ws.fresh_dir("cache-mutable")
-    parallel = ["-n", str(sizes.concurrency), "-P", "thread", "fetch"]
-    ws.doit(parallel, folder, ws.env(cache))
     figure = Figure(
-        f"revalidation of {count} unchanged mutable objects after the timeout (`-n {sizes.concurrency}`)",
-        f"{count} bare boto3 `head_object`, {sizes.concurrency} threads", Target(1.3),
+        f"revalidation of {count} unchanged mutable objects after the timeout",
+        f"{count} bare boto3 `head_object`, {sizes.concurrency} threads", Target(0.5),
     )
-    rehashes, heads, gets = 0, [], 0
+    counted = _cold_cache(ws, folder, "mutable-counted")
+    ws.doit(["fetch"], folder, ws.env(counted, counted=True))
+    time.sleep(timeout * 1.2)
+    _, requests, stats = _counted(ws, folder, counted)
+    figure.checks[f"{count} HEADs and 0 GETs"] = requests["HEAD"] == count and requests["GET"] == 0
+    rehashes = stats["rehashes"]
+    cache = _cold_cache(ws, folder, "mutable")
+    ws.doit(["fetch"], folder, ws.env(cache))
+    heads = [sys.executable, str(PROBE), "heads", bucket, str(keys_file), str(sizes.concurrency)]
     for _ in range(sizes.runs):
         time.sleep(timeout * 1.2)
-        ws.server.clear()
-        ours, stats = ws.doit(parallel, folder, ws.env(cache))
+        ours, stats = ws.doit(["fetch"], folder, ws.env(cache))
         rehashes += stats["rehashes"]
-        heads.append(ws.server.count("HEAD"))
-        gets += ws.server.count("GET")
-        base = ws.run([sys.executable, str(PROBE), "heads", bucket, str(keys_file), str(sizes.concurrency)],
-                      folder, ws.env())
-        figure.add(ours, base)
+        figure.add(ours, ws.run(heads, folder, ws.env()))
     figure.checks["0 re-hashes"] = rehashes == 0
-    figure.checks[f"{count} HEADs and 0 GETs per run"] = set(heads) == {count} and gets == 0
+    shutil.rmtree(cache)
+    shutil.rmtree(counted)
     return [figure]
 
 

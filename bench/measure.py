@@ -5,6 +5,11 @@ one right after the other, so a ratio is taken within a pair and the noise of th
 machine (another process, the page cache) hits both sides alike. The row shows the
 median ratio with its min and max, the medians of the two sides for context, and
 whether the target is met.
+
+A row may have several peers (other clients doing the same copy) instead of one
+baseline: each run measures ours and then every peer; the baseline is the fastest
+peer (lowest median) of the run, ratios pair ours with it run by run, and the other
+peers' medians are shown beside it.
 """
 
 from __future__ import annotations
@@ -39,13 +44,17 @@ class Target:
 class Figure:
     """One row. ``speedup`` rows report baseline/ours (higher is better), the others
     ours/baseline (lower is better); ``absolute`` rows (no baseline) report ours itself.
-    ``checks`` are extra conditions shown in the notes column (e.g. "0 requests")."""
+    ``checks`` are extra conditions shown in the notes column (e.g. "0 requests");
+    ``peers`` the samples of each peer by name (`add_run`), ``server`` the S3 server
+    the row ran against."""
 
     what: str
     baseline: str
     target: Target
     ours: list[float] = field(default_factory=list)
     base: list[float] = field(default_factory=list)
+    peers: dict[str, list[float]] = field(default_factory=dict)
+    server: str = ""
     speedup: bool = False
     absolute: bool = False
     unit: str = "s"
@@ -57,11 +66,28 @@ class Figure:
         if base is not None:
             self.base.append(base)
 
+    def add_run(self, ours: float, peers: dict[str, float]) -> None:
+        """One run: ours, then each peer's seconds by name."""
+        self.ours.append(ours)
+        for name, seconds in peers.items():
+            self.peers.setdefault(name, []).append(seconds)
+
+    @property
+    def fastest(self) -> str | None:
+        """The peer with the lowest median, None without peers."""
+        return min(self.peers, key=lambda name: statistics.median(self.peers[name]), default=None)
+
+    @property
+    def baseline_samples(self) -> list[float]:
+        """The fastest peer's samples, else those given to `add`."""
+        fastest = self.fastest
+        return self.peers[fastest] if fastest else self.base
+
     @property
     def ratios(self) -> list[float]:
         if self.absolute:
             return list(self.ours)
-        pairs = zip(self.ours, self.base)
+        pairs = zip(self.ours, self.baseline_samples)
         return [b / o if self.speedup else o / b for o, b in pairs if o > 0 and b > 0]
 
     @property
@@ -74,24 +100,34 @@ class Figure:
 
     def cells(self) -> list[str]:
         ratios = self.ratios
+        baseline = f"fastest peer: {self.fastest}" if self.peers else self.baseline
         if not ratios:
-            return [self.what, self.baseline, "n/a", "", str(self.target), "skipped", "; ".join(self.notes)]
+            return [self.what, self.server, baseline, "n/a", "", str(self.target), "skipped", "; ".join(self.notes)]
         unit = self.target.unit
         sides = (
             f"{_show(statistics.median(self.ours), self.unit)}"
             if self.absolute
-            else f"{_show(statistics.median(self.ours), self.unit)} / {_show(statistics.median(self.base), self.unit)}"
+            else f"{_show(statistics.median(self.ours), self.unit)} / "
+                 f"{_show(statistics.median(self.baseline_samples), self.unit)}"
         )
         checks = [f"{name}: {'yes' if ok else 'NO'}" for name, ok in self.checks.items()]
         return [
             self.what,
-            self.baseline,
+            self.server,
+            baseline,
             f"**{_number(self.ratio)}{unit}**",
             f"{_number(min(ratios))}-{_number(max(ratios))}{unit}",
             str(self.target),
             "yes" if self.met else "NO",
-            "; ".join([f"{sides} (n={len(ratios)})", *checks, *self.notes]),
+            "; ".join([f"{sides} (n={len(ratios)})", *self._peer_medians(), *checks, *self.notes]),
         ]
+
+    def _peer_medians(self) -> list[str]:
+        """``peers: NAME TIME, ...`` (every peer's median, fastest first), if any."""
+        if not self.peers:
+            return []
+        medians = sorted((statistics.median(samples), name) for name, samples in self.peers.items())
+        return ["peers: " + ", ".join(f"{name} {_show(median, self.unit)}" for median, name in medians)]
 
 
 def timed(fn: Callable[[], object]) -> float:
@@ -124,7 +160,7 @@ def human_seconds(seconds: float) -> str:
     return f"{seconds * 1e9:.3g} ns"
 
 
-HEADER = ["what", "baseline (same run)", "ratio (median)", "min-max", "target", "met", "ours / baseline (median), checks"]
+HEADER = ["what", "server", "baseline (same run)", "ratio (median)", "min-max", "target", "met", "ours / baseline (median), checks"]
 
 
 def markdown(figures: list[Figure]) -> str:

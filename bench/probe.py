@@ -11,7 +11,8 @@ imports, and both sides of a pair import boto3 before the clock starts.
 - ``pooch-loop NAME URL SHA256 FOLDER CALLS RUNS``: seconds of a warm ``pooch.fetch`` and
   per-call seconds of warm ``resolve(NAME)`` on the same bytes, alternating.
 - ``fetch NAME``: seconds of a cold ``resolve(NAME)`` and the peak RSS.
-- ``download BUCKET KEY DEST``: seconds of boto3 ``download_file`` in one GET (client included).
+- ``copy ENDPOINT BUCKET KEY DEST``: boto3 ``download_file`` of KEY (empty: every object of
+  BUCKET, listed) into the folder DEST, one GET each, 8 at a time (a peer, timed whole).
 - ``publish NAME FILE VERSION``: seconds of `pod_tasks.publish.publish`.
 - ``upload FILE BUCKET KEY``: seconds of boto3 ``upload_file`` in one PUT (client included).
 - ``heads BUCKET KEYS_FILE CONCURRENCY``: ``head_object`` every key, CONCURRENCY at a time.
@@ -55,11 +56,12 @@ def _doit(args: list[str]) -> int:
         Path(os.environ["BENCH_STATS"]).write_text(json.dumps({"rehashes": rehashes}))
 
 
-def _client():
+def _client(endpoint: str | None = None):
+    """A boto3 S3 client of ``endpoint`` (default: the environment's)."""
     import boto3
     from botocore.config import Config
 
-    return boto3.client("s3", config=Config(max_pool_connections=64))
+    return boto3.client("s3", endpoint_url=endpoint, config=Config(max_pool_connections=64))
 
 
 def _resolve_loop(name: str, calls: int, runs: int) -> None:
@@ -102,7 +104,7 @@ def _pooch_loop(name: str, url: str, sha256: str, folder: str, calls: int, runs:
 
 
 def _fetch(name: str) -> None:
-    import boto3  # noqa: F401  (imported before the clock, as in `download`)
+    import boto3  # noqa: F401  (imported before the clock, as in `upload`)
 
     from pod_tasks import resolve
 
@@ -120,12 +122,24 @@ def _one_request():
     return TransferConfig(multipart_threshold=1 << 50)
 
 
-def _download(bucket: str, key: str, dest: str) -> None:
-    import boto3  # noqa: F401
+def _copy(endpoint: str, bucket: str, key: str, dest: str) -> None:
+    from concurrent.futures import ThreadPoolExecutor
 
-    start = time.perf_counter()
-    _client().download_file(bucket, key, dest, Config=_one_request())
-    _emit(seconds=time.perf_counter() - start, peak_rss=peak_rss_bytes())
+    client, config = _client(endpoint), _one_request()
+    if key:
+        keys = [key]
+    else:
+        pages = client.get_paginator("list_objects_v2").paginate(Bucket=bucket)
+        keys = [item["Key"] for page in pages for item in page.get("Contents", [])]
+
+    def get(name: str) -> None:
+        path = Path(dest, name)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        client.download_file(bucket, name, str(path), Config=config)
+
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(get, keys))
+    _emit(objects=len(keys))
 
 
 def _publish(name: str, file: str, version: str) -> None:
@@ -172,7 +186,7 @@ def main(argv: list[str]) -> int:
         "resolve-loop": lambda n, c, r: _resolve_loop(n, int(c), int(r)),
         "pooch-loop": lambda n, u, s, f, c, r: _pooch_loop(n, u, s, f, int(c), int(r)),
         "fetch": _fetch,
-        "download": _download,
+        "copy": _copy,
         "publish": _publish,
         "upload": _upload,
         "heads": lambda b, k, c: _heads(b, k, int(c)),

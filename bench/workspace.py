@@ -1,8 +1,12 @@
-"""The bench's world: moto's S3 server on 127.0.0.1, a temp folder, generated data,
-project folders with an assets.yaml and the one-line dodo.py, and child processes.
+"""The bench's world: one S3 server on 127.0.0.1 (``rclone serve s3`` or moto's), a
+folder, generated data, project folders with an assets.yaml and the one-line dodo.py,
+and child processes.
 
-Everything measured runs in a child process (doit, the aws CLI, or `bench/probe.py`),
-so the measured code never shares an interpreter (or its GIL) with the server.
+Everything measured runs in a child process (doit, a peer client, or
+`bench/probe.py`), so the measured code never shares an interpreter (or its GIL) with
+the server. Children reach the server directly (rclone's own port) unless asked for
+a ``counted`` run: then through the server's counting endpoint (for rclone, a Python
+proxy, too slow to time), whose requests `Workspace.server` counts.
 """
 
 from __future__ import annotations
@@ -13,19 +17,19 @@ import os
 import shutil
 import subprocess
 import sys
-import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 REPO = Path(__file__).resolve().parent.parent
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-from tests.servers import MotoServer  # noqa: E402  (the same server the tests use)
+from tests.servers import CREDENTIALS, MotoServer, RcloneServer, S3Endpoint  # noqa: E402  (the tests' servers)
 
-__all__ = ["Workspace", "Sizes", "REPO", "PROBE"]
+__all__ = ["Workspace", "Sizes", "SERVERS", "REPO", "PROBE"]
 
 PROBE = Path(__file__).resolve().parent / "probe.py"
 _MIB = 1 << 20
@@ -34,14 +38,24 @@ _MIB = 1 << 20
 _ISOLATE = ("POD_", "STATIC_CACHE_", "AWS_", "PYTHONUNBUFFERED", "PYTHONDONTWRITEBYTECODE")
 
 
+#: The servers the bench runs against, by name, in the order of its rows. rclone keeps
+#: its folder listings for an hour (the bench writes objects through S3 only): with
+#: the tests' 1 ms, every GET lists its folder, quadratic in the objects of a bucket.
+SERVERS: dict[str, Callable[[], S3Endpoint]] = {
+    "rclone": lambda: RcloneServer(dir_cache_time="1h"),
+    "moto": MotoServer,
+}
+
+
 @dataclass(frozen=True)
 class Sizes:
     """How big everything is. `quick` shrinks it to a smoke test of a few seconds."""
 
     runs: int = 5
-    many: int = 1000            # objects in the no-op, cold and revalidation rows
-    small_kb: int = 10          # size of each of those objects
-    scale: tuple[int, ...] = (100, 1000, 5000)
+    many: int = 1000            # objects in the revalidation row
+    small_kb: int = 10          # size of each small object
+    cold: tuple[int, ...] = (1000, 10000)       # objects in the cold `doit fetch` rows
+    noop: tuple[int, ...] = (1000, 5000, 20000)  # assets in the no-op `doit fetch` rows
     calls: int = 100_000        # resolve() calls per timed sample
     pooch_mb: int = 200
     big_mb: int = 512           # cold fetch and publish
@@ -50,7 +64,8 @@ class Sizes:
 
     @classmethod
     def quick(cls) -> "Sizes":
-        return cls(runs=2, many=20, small_kb=2, scale=(5, 10, 20), calls=2000, pooch_mb=2, big_mb=2, huge_mb=4)
+        return cls(runs=2, many=20, small_kb=2, cold=(5, 10, 20), noop=(5, 10, 20), calls=2000, pooch_mb=2,
+                   big_mb=2, huge_mb=4)
 
 
 class ChildFailed(RuntimeError):
@@ -58,26 +73,26 @@ class ChildFailed(RuntimeError):
 
 
 class Workspace:
-    """A running server, a temp root, and helpers to fill buckets and run children."""
+    """A running server (``server``, a name in `SERVERS`), a folder of its own under
+    ``base`` (generated data files are shared under ``base / "data"``), and helpers to
+    fill buckets and run children. `close` stops the server; ``base`` is the caller's."""
 
-    def __init__(self, root: Path | None = None, keep: bool = False) -> None:
-        self.root = Path(root or tempfile.mkdtemp(prefix="pod-bench-")).resolve()
+    def __init__(self, server: str, base: Path) -> None:
+        self.data = base.resolve() / "data"
+        self.root = base.resolve() / server
         self.root.mkdir(parents=True, exist_ok=True)
-        self.keep = keep
-        self.server = MotoServer().start()
+        self.server = SERVERS[server]().start()
         import boto3
         from botocore.config import Config
 
         self.client = boto3.client(
-            "s3", endpoint_url=self.server.endpoint, region_name="us-east-1",
-            aws_access_key_id="testing", aws_secret_access_key="testing",
-            config=Config(max_pool_connections=32),
+            "s3", endpoint_url=self.server.direct_endpoint, region_name=CREDENTIALS["AWS_DEFAULT_REGION"],
+            aws_access_key_id=CREDENTIALS["AWS_ACCESS_KEY_ID"], aws_secret_access_key=CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
+            config=Config(max_pool_connections=32, signature_version="s3v4"),  # presigned URLs: rclone has no SigV2
         )
 
     def close(self) -> None:
         self.server.stop()
-        if not self.keep:
-            shutil.rmtree(self.root, ignore_errors=True)
 
     def __enter__(self) -> "Workspace":
         return self
@@ -102,8 +117,12 @@ class Workspace:
             self.client.put_object(Bucket=bucket, Key=key, Body=body)
 
     def big_file(self, name: str, megabytes: int) -> tuple[Path, str]:
-        """A file of random bytes under the root, and its sha256."""
-        path = self.root / "data" / name
+        """A file of random bytes in the shared data folder, and its sha256 (made once
+        per name and size, then reused by every server's workspace)."""
+        path = self.data / f"{megabytes}MB-{name}"
+        known = path.with_name(path.name + ".sha256")
+        if path.exists() and known.exists():
+            return path, known.read_text(encoding="ascii")
         path.parent.mkdir(parents=True, exist_ok=True)
         digest = hashlib.sha256()
         block = os.urandom(_MIB)
@@ -112,6 +131,7 @@ class Workspace:
                 chunk = i.to_bytes(8, "little") + block[8:]  # every MiB differs
                 digest.update(chunk)
                 out.write(chunk)
+        known.write_text(digest.hexdigest(), encoding="ascii")
         return path, digest.hexdigest()
 
     def project(self, name: str, assets_yaml: str) -> Path:
@@ -131,10 +151,11 @@ class Workspace:
 
     # --- children -----------------------------------------------------------------
 
-    def env(self, cache: Path | None = None, **extra: str) -> dict[str, str]:
-        """The environment of a child: this server, no real AWS config, ``cache``."""
+    def env(self, cache: Path | None = None, counted: bool = False, **extra: str) -> dict[str, str]:
+        """The environment of a child: this server (reached directly, or through its
+        counting endpoint if ``counted``), no real AWS config, ``cache``."""
         env = {k: v for k, v in os.environ.items() if not k.startswith(_ISOLATE)}
-        env.update(self.server.env())
+        env.update(self.server.env(direct=not counted))
         env.update(
             AWS_CONFIG_FILE=str(self.root / "no-aws-config"),
             AWS_SHARED_CREDENTIALS_FILE=str(self.root / "no-aws-credentials"),

