@@ -81,7 +81,7 @@ def _peer_times(ws: Workspace, peers: list[Peer], bucket: str, key: str | None, 
     for peer in peers:
         dest = ws.fresh_dir("peer-dest")
         times[peer.name] = ws.run(peer.argv(Copy(ws.server.direct_endpoint, bucket, key, dest, CREDENTIALS)),
-                                  folder, ws.env())
+                                  folder, ws.env(**peer.env))
         copied = sum(1 for path in dest.rglob("*") if path.is_file())
         if copied != files:
             raise ChildFailed(f"{peer.name} copied {copied} files of s3://{bucket}/{key or ''}, not {files}")

@@ -127,7 +127,7 @@ def s5cmd(bucket: Bucket) -> Fetch:
 
     def fetch(keys: list[str], dest: Path) -> None:
         argv = peer.argv(Copy(bucket.endpoint, bucket.name, None, dest, CREDENTIALS))
-        bucket.ws.run(argv, dest, bucket.ws.env())
+        bucket.ws.run(argv, dest, bucket.ws.env(**peer.env))
 
     return fetch
 

@@ -17,7 +17,7 @@ left to its default endpoint would try the public cloud):
 from __future__ import annotations
 
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
@@ -50,10 +50,12 @@ class Copy:
 
 @dataclass(frozen=True)
 class Peer:
-    """A client, by ``name`` (as a row shows it), and how to run it for a `Copy`."""
+    """A client, by ``name`` (as a row shows it), how to run it for a `Copy`, and what
+    its environment adds."""
 
     name: str
     argv: Callable[[Copy], list[str]]
+    env: dict[str, str] = field(default_factory=dict)
 
 
 def _s5cmd(binary: str) -> Peer:
@@ -81,7 +83,9 @@ def _aws(binary: str, one: bool) -> Peer:
         command = ["cp", copy.source, str(copy.dest / Path(copy.key).name)] if copy.key else ["sync", copy.source, str(copy.dest)]
         return [binary, "--endpoint-url", copy.endpoint, "s3", *command, "--only-show-errors"]
 
-    return Peer("`aws s3 cp`" if one else "`aws s3 sync`", argv)
+    # rclone serve s3 answers a ranged GET with the whole object's CRC32, which botocore
+    # rejects: the CLI's ranged download of a big object would fail on it
+    return Peer("`aws s3 cp`" if one else "`aws s3 sync`", argv, {"AWS_RESPONSE_CHECKSUM_VALIDATION": "when_required"})
 
 
 def _boto3() -> Peer:
