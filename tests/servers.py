@@ -150,8 +150,13 @@ class _Threaded(_Loopback):
         self._thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
         self._thread.start()
 
+    #: Set by `stop`: a request still held (a delay) is then dropped, never forwarded late
+    #: into the next test's server.
+    stopped = False
+
     def stop(self) -> None:
         """Shut down, close the port, join the thread."""
+        self.stopped = True
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()
@@ -454,7 +459,7 @@ class _Handler(BaseHTTPRequestHandler):
             return self._error(rule.status)
         if fault == "delay" and not rule.after:
             rule.wait()
-            if self._client_gone():  # a client killed meanwhile never reaches the server
+            if self._client_gone() or self.owner.stopped:  # a client killed meanwhile never reaches the server
                 self.close_connection = True
                 return
         headers = {k: v for k, v in self.headers.items() if k.lower() not in _HOP}
