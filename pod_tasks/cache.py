@@ -547,7 +547,7 @@ class AssetCache:
                 unsynced=boot_id(),
             ))
 
-        offset, etag, kept = self._resumable(ref, path)
+        offset, etag, kept = self._resumable(ref)
         parted: Parted | None = None
         keepable = True  # the bytes so far are the store's (not yet found wrong)
 
@@ -608,20 +608,23 @@ class AssetCache:
             out.flush()  # the bytes may be read again, for an unguessed multipart part size
             verified = self._check(ref, Path(out.name), head, digester)
 
-    def _resumable(self, ref: ObjectRef, path: Path) -> tuple[int, str | None, Path | None]:
+    def _resumable(self, ref: ObjectRef) -> tuple[int, str | None, Path | None]:
         """What an earlier, interrupted download of ``ref`` left: (bytes to resume from,
         the ETag they belong to, the file holding them); (0, None, None) when nothing
         usable is kept (anything half-kept is removed)."""
         data, meta = self._meta(ref, ".partial"), self._meta(ref, ".partial.json")
         try:
-            kept = json.loads(meta.read_bytes())
+            text = meta.read_bytes()
+        except FileNotFoundError:  # the usual case: nothing kept
+            return 0, None, None
+        meta.unlink()
+        try:
+            kept = json.loads(text)
             have = int(kept["have"])
             if kept["url"] == ref.url and kept["etag"] and 0 < have <= data.stat().st_size:
-                meta.unlink()
                 return have, str(kept["etag"]), data
         except (OSError, ValueError, KeyError, TypeError):
             pass
-        meta.unlink(missing_ok=True)
         data.unlink(missing_ok=True)
         return 0, None, None
 

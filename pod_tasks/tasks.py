@@ -22,12 +22,12 @@ from doit.exceptions import InvalidTask, TaskFailed, UnmetDependency
 from doit.reporter import ConsoleReporter
 
 from .actions import JOBS_PARAM, current_project, guarded, jobs_of, say
-from .meter import Meter, human_size
 from .cache import CHECKED, DOWNLOADED, FRESH, Fetched, ObjectRef
 from .engine import INTERRUPTED, Batch, fetch_one, interrupted
 from .errors import AssetNotFound, PodError
 from .fleet_tasks import task_import_manifest, task_pack, task_prefill, task_unpack
 from .manifest import Manifest
+from .meter import Meter, human_size
 from .names import normalise_name
 from .resolver import Project
 
