@@ -19,7 +19,15 @@ from .errors import (
 )
 from .resolver import AssetPath, resolve
 
+from importlib.metadata import PackageNotFoundError, version as _version
+
+try:
+    __version__ = _version("pod-tasks")  # the one place it is written is pyproject.toml
+except PackageNotFoundError:  # not installed (a source tree on sys.path)
+    __version__ = "0+unknown"
+
 __all__ = [
+    "__version__",
     "resolve",
     "AssetPath",
     "PodError",

@@ -1,4 +1,4 @@
-"""``python -m pod_tasks``: shell commands that print only what they say.
+"""``pod-tasks`` (also ``python -m pod_tasks``): shell commands that print only what they say.
 
 ``path NAME [VERSION]``, ``cat NAME [VERSION]``, ``path-remote NAME [VERSION]``, ``loc``.
 A failure prints one line to stderr and exits 1 (a usage mistake: argparse's usage
@@ -17,11 +17,14 @@ from .engine import INTERRUPTED
 from .errors import PodError
 from .resolver import Project
 
-__all__ = ["main"]
+__all__ = ["main", "console"]
 
 
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m pod_tasks", description=__doc__.split("\n")[0])
+def _parser(prog: str) -> argparse.ArgumentParser:
+    from . import __version__
+
+    parser = argparse.ArgumentParser(prog=prog, description=__doc__.split("\n")[0])
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
     for name, help_text in (
         ("path", "fetch if needed, then print the local path"),
@@ -35,8 +38,8 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+def main(argv: Sequence[str] | None = None, prog: str = "python -m pod_tasks") -> int:
+    args = _parser(prog).parse_args(argv)
     try:
         project = Project.get()
         if args.command == "loc":
@@ -62,3 +65,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("interrupted: nothing was fetched or changed", file=sys.stderr)
         return INTERRUPTED
     return 0
+
+
+def console() -> None:
+    """The ``pod-tasks`` console command (a ``[project.scripts]`` entry point)."""
+    sys.exit(main(prog="pod-tasks"))

@@ -15,7 +15,7 @@ from pathlib import Path
 from doit.exceptions import TaskFailed
 
 from .errors import PodError
-from .prefill import FAILED, FETCHED, MISSING, Outcome, prefill, read_list
+from .prefill import FAILED, FETCHED, LOCAL, MISSING, Outcome, prefill, read_list
 from .actions import JOBS_PARAM, current_project, guarded, jobs_of, say
 from .meter import human_size
 
@@ -28,6 +28,8 @@ _LIST = {"name": "list_file", "long": "list", "type": str, "default": "",
 def _show(outcome: Outcome) -> None:
     if outcome.status == FETCHED:
         say(f"fetched {outcome.item} ({human_size(outcome.size)})")
+    elif outcome.status == LOCAL:
+        say(f"local {outcome.item}: {outcome.message} (nothing to fetch)")
     elif outcome.status in (MISSING, FAILED):
         say(f"{outcome.status} {outcome.item}: {outcome.message}")
 

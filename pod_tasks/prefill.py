@@ -61,9 +61,12 @@ class Summary:
         return sum(o.size for o in self.outcomes)
 
     def line(self) -> str:
-        """One line: ``N fetched, N already cached, N missing[, N failed], BYTES bytes in S s``."""
-        parts = [f"{self.count(FETCHED)} fetched", f"{self.count(CACHED) + self.count(LOCAL)} already cached",
-                 f"{self.count(MISSING)} missing"]
+        """One line: ``N fetched, N already cached[, N local overrides], N missing[, N
+        failed], BYTES bytes in S s``."""
+        parts = [f"{self.count(FETCHED)} fetched", f"{self.count(CACHED)} already cached"]
+        if self.count(LOCAL):
+            parts.append(f"{self.count(LOCAL)} local override{'s' if self.count(LOCAL) != 1 else ''}")
+        parts.append(f"{self.count(MISSING)} missing")
         if self.count(FAILED):
             parts.append(f"{self.count(FAILED)} failed")
         return f"{', '.join(parts)}; {self.bytes} bytes in {self.seconds:.2f}s"

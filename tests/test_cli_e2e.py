@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -122,3 +123,19 @@ def test_cat_into_a_closed_pipe_is_quiet(backend):
     err = run.stderr.read().decode()
     run.wait(timeout=60)
     assert "Traceback" not in err and "Error" not in err, err
+
+
+def test_console_command_and_version(tmp_path):
+    """`pod-tasks` is `python -m pod_tasks`; both print the installed version."""
+    import importlib.metadata
+
+    import pod_tasks
+
+    expected = importlib.metadata.version("pod-tasks")
+    assert pod_tasks.__version__ == expected
+    command = Path(sys.executable).with_name("pod-tasks.exe" if os.name == "nt" else "pod-tasks")
+    for argv, prog in (([str(command)], "pod-tasks"), ([sys.executable, "-m", "pod_tasks"], "python -m pod_tasks")):
+        done = subprocess.run([*argv, "--version"], cwd=tmp_path, capture_output=True, text=True, timeout=60)
+        assert (done.returncode, done.stdout, done.stderr) == (0, f"{prog} {expected}\n", "")
+        helped = subprocess.run([*argv, "path", "--help"], cwd=tmp_path, capture_output=True, text=True, timeout=60)
+        assert helped.returncode == 0 and helped.stdout.startswith(f"usage: {prog} path [-h] name [version]")

@@ -41,5 +41,25 @@ def test_summary_line_counts_and_bytes():
         Outcome("a", FETCHED, size=100), Outcome("b", FETCHED, size=23), Outcome("c", CACHED),
         Outcome("d", LOCAL), Outcome("e", MISSING), Outcome("f", FAILED),
     ), 1.234)
-    assert summary.line() == "2 fetched, 2 already cached, 1 missing, 1 failed; 123 bytes in 1.23s"
+    assert summary.line() == "2 fetched, 1 already cached, 1 local override, 1 missing, 1 failed; 123 bytes in 1.23s"
     assert Summary((Outcome("a", MISSING),), 0.5).line() == "0 fetched, 0 already cached, 1 missing; 0 bytes in 0.50s"
+
+
+def test_a_local_override_is_reported_as_such(project, tmp_path):
+    """An override is neither fetched nor cached: the outcome and the summary say so."""
+    from pod_tasks.prefill import prefill
+    from pod_tasks.resolver import Project
+    from tests.conftest import write
+
+    local = tmp_path / "mine.csv"
+    local.write_text("a,b\n")
+    (project / "store").mkdir()
+    write(project / "assets.yaml", f"""
+        store: store
+        assets:
+          data/mine.csv: {local.as_posix()}
+    """)
+    summary = prefill(Project.load(project / "assets.yaml"), ["data/mine.csv", "data/nope.csv"])
+    assert [(o.item, o.status) for o in summary.outcomes] == [("data/mine.csv", LOCAL), ("data/nope.csv", MISSING)]
+    assert summary.outcomes[0].message == f"local override {local}"
+    assert summary.line().startswith("0 fetched, 0 already cached, 1 local override, 1 missing; 0 bytes in ")

@@ -17,7 +17,8 @@ from tests.doit_project import (  # noqa: F401  (fixtures)
 )
 
 SUMMARY = re.compile(
-    r"prefill needed\.yaml: (\d+) fetched, (\d+) already cached, (\d+) missing(?:, (\d+) failed)?; (\d+) bytes in [\d.]+s"
+    r"prefill needed\.yaml: (\d+) fetched, (\d+) already cached(?:, \d+ local overrides?)?, (\d+) missing(?:, (\d+) failed)?; "
+    r"(\d+) bytes in [\d.]+s"
 )
 
 
