@@ -716,10 +716,13 @@ class AssetCache:
     # --- housekeeping ---------------------------------------------------------------
 
     def relative(self, target: str | os.PathLike[str]) -> str:
-        """The cache-relative POSIX path of an ``s3://`` URL or a path in the cache."""
+        """The cache-relative POSIX path of an ``s3://`` URL, a folder store's ``file://``
+        URL (the forms `entries` lists), or a path in the cache."""
         text = os.fspath(target)
         if text.startswith("s3://"):
             rel = endpoint_folder(self.settings.endpoint) + text[len("s3://"):].rstrip("/")
+        elif text.startswith("file://"):
+            rel = self._relative_of_url(text.rstrip("/"))
         else:
             try:
                 rel = Path(os.path.realpath(text)).relative_to(self.root).as_posix()
@@ -728,6 +731,19 @@ class AssetCache:
         if rel in ("", "."):
             return ""
         return check_relative_key(rel, "cache path")
+
+    def _relative_of_url(self, url: str) -> str:
+        """Where the object (or folder of objects) at ``url`` is cached, found by the URL
+        its records keep (a folder store's cache folder is named by a hash of its path)."""
+        for record_path, data_path in self._records_under(""):
+            try:
+                known = json.loads(record_path.read_bytes()).get("url")
+            except (OSError, ValueError, AttributeError):
+                continue
+            if isinstance(known, str) and (known == url or known.startswith(url + "/")):
+                rel = data_path.relative_to(self.root).as_posix()
+                return rel[: len(rel) - (len(known) - len(url))]
+        raise UnsafePathError(f"{url} is not in the cache dir {self.root}: give a URL or path that `doit cache` lists")
 
     def _records_under(self, rel: str) -> Iterator[tuple[Path, Path]]:
         """(record file, data file) pairs at or below the cache-relative ``rel``."""

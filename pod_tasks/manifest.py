@@ -89,8 +89,14 @@ class Manifest:
 
 
 def find_manifest(start: Path | None = None) -> Path | None:
-    """The nearest ``assets.yaml`` in ``start`` (default: the current directory) or above."""
+    """The manifest ``start`` names: itself when it is a YAML file, else the nearest
+    ``assets.yaml`` in its folder (``start`` itself, or a file's folder, so that a library
+    can pass its ``__file__``) or above. Default: the current directory."""
     folder = (start or Path.cwd()).absolute()
+    if folder.is_file():
+        if folder.suffix in (".yaml", ".yml"):
+            return folder
+        folder = folder.parent
     for candidate in (folder, *folder.parents):
         path = candidate / FILENAME
         if path.is_file():

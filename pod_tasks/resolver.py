@@ -41,9 +41,11 @@ class Project:
     _instances: dict[str | None, "Project"] = {}
     _lock = threading.Lock()
 
-    def __init__(self, manifest: Manifest | None, settings: Settings) -> None:
+    def __init__(self, manifest: Manifest | None, settings: Settings, searched: Path | None = None) -> None:
         self.manifest = manifest
         self.settings = settings
+        #: Where assets.yaml was looked for (and from there upward), for the error when none was found.
+        self.searched = searched or Path.cwd()
         self.cache = AssetCache(settings)
         self._stores: dict[tuple[str | None, str], Store] = {}
         self._memo: dict[tuple[str, str | None], tuple[AssetPath, int, int, float | None]] = {}
@@ -60,12 +62,17 @@ class Project:
 
     @classmethod
     def load(cls, manifest: str | os.PathLike[str] | None = None, **overrides) -> "Project":
-        """A fresh project: ``manifest`` path, else ``POD_ASSETS``, else the nearest
-        ``assets.yaml`` (none found: S3 URLs still work). ``overrides`` are `Settings.load`
-        call arguments (cache_dir, timeout, offline, immutable)."""
+        """A fresh project: ``manifest`` (an assets.yaml; or a folder or any file, from
+        which the nearest assets.yaml upward is taken), else ``POD_ASSETS``, else the
+        nearest ``assets.yaml`` from the current directory (none found: S3 URLs still
+        work). ``overrides`` are `Settings.load` call arguments (cache_dir, timeout,
+        offline, immutable)."""
         if manifest is None and os.environ.get("POD_ASSETS"):
             manifest = os.environ["POD_ASSETS"]
-        path = Path(manifest) if manifest is not None else find_manifest()
+        given = Path(manifest).absolute() if manifest is not None else Path.cwd()
+        # a YAML file, or a path that does not exist, is read as named (to fail saying why)
+        named = manifest is not None and (given.suffix in (".yaml", ".yml") or not given.exists())
+        path = given if named else find_manifest(given)
         loaded = load_manifest(path) if path is not None else None
         try:
             settings = Settings.load(
@@ -78,7 +85,7 @@ class Project:
             )
         except ValueError as exc:
             raise ManifestError(str(exc)) from None  # a bad POD_TIMEOUT / STATIC_CACHE_TIMEOUT
-        return cls(loaded, settings)
+        return cls(loaded, settings, given if given.is_dir() else given.parent)
 
     @classmethod
     def get(cls, manifest: str | os.PathLike[str] | None = None) -> "Project":
@@ -103,7 +110,8 @@ class Project:
     def require_manifest(self) -> Manifest:
         if self.manifest is None:
             raise ManifestError(
-                f"assets.yaml:1: no assets.yaml in {Path.cwd()} or above: create one, or set POD_ASSETS"
+                f"no assets.yaml in {self.searched} or any folder above it: create one there, run from the "
+                f"project's folder, or name it with POD_ASSETS=PATH (in code: resolve(..., manifest=__file__))"
             )
         return self.manifest
 

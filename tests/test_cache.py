@@ -519,3 +519,27 @@ def test_a_cache_dir_that_is_a_file_is_one_line(tmp_path):
     cache = make_cache(tmp_path / "not-a-folder")
     with pytest.raises(CacheError, match="cannot use the cache dir .*not-a-folder: .*set POD_CACHE_DIR"):
         cache.fetch(ref("k.txt")).path
+
+
+def test_a_folder_stores_file_urls_as_listed_are_accepted_back(cache_dir, tmp_path):
+    """`doit cache` lists a folder store's objects by file:// URL: --invalidate and
+    --delete take those URLs back, for one file and for a folder of them."""
+    from pod_tasks.store import DirStore
+
+    root = tmp_path / "store dir"
+    for key in ("foo/bar.1.0.0.csv", "foo/baz.1.0.0.csv", "other.1.0.0.txt"):
+        (root / key).parent.mkdir(parents=True, exist_ok=True)
+        (root / key).write_bytes(key.encode())
+    store = DirStore(root)
+    cache = make_cache(cache_dir)
+    paths = {key: cache.fetch(ObjectRef(store, key, True)).path for key in ("foo/bar.1.0.0.csv", "foo/baz.1.0.0.csv",
+                                                                              "other.1.0.0.txt")}
+    listed = {entry.url: entry.path for entry in cache.entries()}
+    assert set(listed) == {store.url(key) for key in paths} and store.url("foo/bar.1.0.0.csv").startswith("file://")
+    assert cache.invalidate(store.url("foo/bar.1.0.0.csv")) == 1
+    assert cache.record(ObjectRef(store, "foo/bar.1.0.0.csv", True)).checked is None
+    assert cache.delete(store.url("foo")) == 2
+    assert not paths["foo/bar.1.0.0.csv"].exists() and not paths["foo/baz.1.0.0.csv"].exists()
+    assert paths["other.1.0.0.txt"].read_bytes() == b"other.1.0.0.txt"
+    with pytest.raises(UnsafePathError, match="is not in the cache dir .*give a URL or path that `doit cache` lists"):
+        cache.delete(store.url("nothing/here.csv"))

@@ -289,6 +289,16 @@ def test_manifest_discovery(s3, client, project, tmp_path):
     assert resolve_in(deep, "resolve('n.txt')", {"POD_ASSETS": str(tmp_path / "elsewhere" / "pins.yaml")})[1] == sha(b"named")
     argument = f"resolve('n.txt', manifest={str(tmp_path / 'elsewhere' / 'pins.yaml')!r})"
     assert resolve_in(deep, argument, {"POD_ASSETS": str(project / "assets.yaml")})[1] == sha(b"named")
+    module = deep / "mod.py"  # a library passes its __file__, and works from any folder
+    module.write_text("")
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    assert resolve_in(outside, f"resolve('n.txt', manifest={str(module)!r})")[1] == sha(b"near")
+    assert resolve_in(outside, f"resolve('n.txt', manifest={str(deep)!r})")[1] == sha(b"near")  # a folder
+    assert fail_in(outside, f"resolve('n.txt', manifest={str(outside)!r})") == (
+        f"ManifestError: no assets.yaml in {outside} or any folder above it: create one there, run from the "
+        f"project's folder, or name it with POD_ASSETS=PATH (in code: resolve(..., manifest=__file__))"
+    )
 
 
 @pytest.mark.parametrize("text, expr, expected", [
@@ -297,7 +307,7 @@ def test_manifest_discovery(s3, client, project, tmp_path):
     ("store: s3://assets\nassets:\n  a.csv: {source: a.csv}\n", "resolve('a.csv')",
      "AssetNotFound: a.csv is declared in assets.yaml but not published: run `doit publish:a.csv`"),
     ("store: s3://assets\nassets:\n  a.csv: 1.0.0\n", "resolve('a.csv', version='1.0')", "VersionError: '1.0' is not a version"),
-    (None, "resolve('a.csv')", "ManifestError: assets.yaml:1: no assets.yaml in "),
+    (None, "resolve('a.csv')", "ManifestError: no assets.yaml in "),
 ])
 def test_user_mistakes_are_one_line(project, text, expr, expected):
     if text is not None:

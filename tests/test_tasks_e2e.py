@@ -510,7 +510,7 @@ def test_missing_manifest(project):
     assert listing.returncode == 0 and "fetch " in listing.stdout, output(listing)
     for task in ("fetch", "publish", "status", "sync"):
         result = run_doit([task], project)
-        assert_clean_failure(result, f"{task}: assets.yaml:1: no assets.yaml in {project}", "POD_ASSETS")
+        assert_clean_failure(result, f"{task}: no assets.yaml in {project} or any folder above it", "POD_ASSETS")
     assert not (project / "versioned_assets").exists()
 
 
