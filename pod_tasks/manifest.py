@@ -184,6 +184,9 @@ class _Reader:
 
     def store(self, node: yaml.Node) -> str:
         spec = self.scalar(node, "store")
+        if spec.lower().startswith("s3:") and not spec.startswith("s3://"):
+            fixed = "s3://" + spec[3:].lstrip("/")
+            raise self.fail(node, f"store {spec!r} looks like an S3 URL with a slash missing: write `store: {fixed}`")
         if spec.startswith("s3://"):
             self.s3_url(node, spec, "store", key_required=False)
         elif "://" in spec and not spec.startswith("file://"):

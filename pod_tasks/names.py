@@ -16,6 +16,7 @@ from .versions import VERSION_PATTERN, Version, parse_version
 __all__ = ["normalise_name", "check_relative_key", "versioned_key", "version_of_key", "name_of_key"]
 
 _MAX_NAME = 1024
+_SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
 _DRIVE = re.compile(r"^[A-Za-z]:")
 _KEY_RE = re.compile(rf"^(?P<stem>.+?)\.(?P<version>{VERSION_PATTERN})(?P<ext>\.[^./]*)?$")
 
@@ -36,6 +37,9 @@ def check_relative_key(key: str, what: str = "name") -> str:
         problem = "it contains a control character"
     elif "\\" in key:
         problem = "it contains a backslash (use / between folders)"
+    elif _SCHEME.match(key):
+        problem = (f"it is a {key.split(':', 1)[0]}:// URL: only s3://bucket/key URLs are fetched (list one under "
+                   f"`files:`), or pin a name under `assets:`")
     elif key.startswith("/") or _DRIVE.match(key):
         problem = "it is an absolute path"
     else:

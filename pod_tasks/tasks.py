@@ -318,6 +318,9 @@ def _subtasks(basename: str, manifest: Manifest, subtasks: Iterable[dict]) -> It
             else:
                 yield copy
     for name in sorted(asked - made):
+        if name.startswith("s3://") and name in manifest.files:
+            raise AssetNotFound(f"{basename}:{name}: an object under `files:` is used as it is, not versioned: "
+                                f"{basename} takes a name under `assets:` (e.g. doit {basename}:foo/bar.csv)")
         if name.startswith("s3://"):
             raise AssetNotFound(f"{basename}:{name}: not under `files:` in {manifest.path}: add it there first")
         try:

@@ -78,6 +78,8 @@ BAD = [
     # (id, text, line, fragment)
     ("unknown top key", "store: s3://b\nasets:\n  a: 1.0.0\n", 2, "unknown key 'asets'"),
     ("top key twice", "store: s3://b\nstore: s3://c\n", 2, "'store' appears twice"),
+    ("s3:/ with one slash", "assets: {}\nstore: s3:/my-assets\n", 2,
+     "store 's3:/my-assets' looks like an S3 URL with a slash missing: write `store: s3://my-assets`"),
     ("unknown pin key", "store: s3://b\nassets:\n  a:\n    version: 1.0.0\n    sha: abc\n", 5, "a: unknown key 'sha'"),
     ("pin key twice", "store: s3://b\nassets:\n  a: {version: 1.0.0, version: 2.0.0}\n", 3, "a: 'version' appears twice"),
     ("duplicate after normalising", "store: s3://b\nassets:\n  foo: 1.0.0\n\n  /foo: 2.0.0\n", 5, "'/foo' is listed twice (line 3)"),

@@ -64,6 +64,8 @@ def test_normalise_name(raw, name):
 
 
 @pytest.mark.parametrize("raw, problem", [
+    ("https://example.com/x.json", "a https:// URL: only s3://bucket/key URLs are fetched"),
+    ("gs://bucket/x.json", "a gs:// URL: only s3://bucket/key URLs are fetched"),
     ("", "empty"),
     ("/", "empty"),
     ("//srv/share/x.csv", "absolute"),

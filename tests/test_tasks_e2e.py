@@ -18,6 +18,7 @@ from tests.doit_project import (  # noqa: F401  (fixtures)
     assert_clean_failure,
     backend,
     closed_port,
+    dir_backend,
     doit,
     manifest,
     output,
@@ -549,3 +550,12 @@ def test_a_cached_file_changed_locally_is_fetched_again(backend, cache_dir):
     assert csv.read_bytes() == CSV
     if backend.s3:
         assert backend.gets("foo/bar.1.2.5.csv") == 1
+
+
+def test_publish_of_a_files_url_says_what_publish_takes(dir_backend):
+    url = "s3://example-bucket/example.json"
+    manifest(dir_backend, f"files:\n  - {url}\nassets:\n  foo/bar.csv: {{source: x.csv}}\n")
+    result = doit(dir_backend, f"publish:{url}", "--minor")
+    assert result.returncode != 0 and "Traceback" not in output(result)
+    assert f"publish:{url}: an object under `files:` is used as it is, not versioned: publish takes a name under " \
+           f"`assets:`" in output(result)
