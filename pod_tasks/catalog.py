@@ -8,13 +8,25 @@ reach outside its folder.
 from __future__ import annotations
 
 import posixpath
+from typing import Protocol
 
 from .errors import ManifestError, UnsafePathError
+from .manifest import Manifest
 from .names import check_relative_key, name_of_key, version_of_key
-from .resolver import Project
+from .store import Store
 from .versions import Version
 
-__all__ = ["store_versions", "latest_version", "store_names"]
+__all__ = ["Project", "store_versions", "latest_version", "store_names"]
+
+
+class Project(Protocol):
+    """What the catalog reads of a project (`pod_tasks.resolver.Project` is one): its
+    store and the prefix of its keys there."""
+
+    store: Store | None
+    prefix: str
+
+    def require_manifest(self) -> Manifest: ...
 
 
 def _safe_keys(project: Project, prefix: str):
@@ -55,3 +67,4 @@ def store_names(project: Project) -> dict[str, list[Version]]:
         if parsed is not None:
             names.setdefault(parsed[0], []).append(parsed[1])
     return {name: sorted(names[name]) for name in sorted(names)}
+

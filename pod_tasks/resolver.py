@@ -15,13 +15,14 @@ import time
 from pathlib import Path
 
 from .cache import AssetCache, ObjectRef
-from .engine import fetch_one, interrupted
+from .catalog import store_versions
 from .config import Settings
-from .errors import AssetNotFound, ManifestError
+from .engine import fetch_one, interrupted
+from .errors import AssetNotFound, ManifestError, PodError
 from .manifest import Manifest, Pin, find_manifest, load_manifest
-from .names import normalise_name, versioned_key
+from .names import name_of_key, normalise_name, versioned_key
 from .store import S3Store, Store, open_store, parse_s3_url
-from .versions import Version, parse_version
+from .versions import Version, nearest, parse_version
 
 __all__ = ["AssetPath", "Project", "resolve"]
 
@@ -200,6 +201,8 @@ class Project:
             return AssetPath(target)
         try:
             path = fetch_one(self.cache, target).path
+        except AssetNotFound as exc:
+            raise self.explained(target, exc) from None
         except KeyboardInterrupt:
             interrupted(f"{target} was not fetched (nothing was kept at {self.cache.path_for(target)}); "
                         f"run again to fetch it")
@@ -212,6 +215,23 @@ class Project:
             if deadline is None or deadline > time.time():
                 self._memo[memo_key] = (result, record.size, record.mtime_ns, deadline)
         return result
+
+    def explained(self, ref: ObjectRef, exc: AssetNotFound) -> AssetNotFound:
+        """``exc`` (``ref`` is not in the store), naming the versions the store does
+        have when ``ref`` is a version of a name (nearest first), or saying it has none."""
+        parsed = name_of_key(ref.key[len(self.prefix):]) if ref.store is self.store and ref.key.startswith(self.prefix) else None
+        if parsed is None:
+            return exc
+        name, version = parsed
+        try:
+            versions = store_versions(self, name)
+        except PodError:  # the listing failed too: the first error says enough
+            return exc
+        if not versions:
+            return AssetNotFound(f"{exc}; the store has no version of {name}: publish one (doit publish:{name} --patch)")
+        shown = ", ".join(str(v) for v in nearest(versions, version))
+        more = f" (of {len(versions)})" if len(versions) > 5 else ""
+        return AssetNotFound(f"{exc}; the store has {name} {shown}{more}: pin one of them in assets.yaml")
 
     def _known_path(self, text: str) -> AssetPath | None:
         """``text`` itself when it is a path `resolve` returns: an existing file inside

@@ -250,7 +250,10 @@ def _group(basename: str, doc: str, **extra: object) -> tuple[Manifest | None, d
 
 
 def _fetch(ref: ObjectRef) -> None:
-    fetched = _RUN.fetch(ref)
+    try:
+        fetched = _RUN.fetch(ref)
+    except AssetNotFound as exc:
+        raise current_project().explained(ref, exc) from None
     if _RUN.terminal:
         return
     if fetched.action == DOWNLOADED:

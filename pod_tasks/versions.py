@@ -13,7 +13,7 @@ import semver
 
 from .errors import VersionError
 
-__all__ = ["Version", "Bump", "VERSION_PATTERN", "parse_version", "pad_version", "next_version"]
+__all__ = ["Version", "Bump", "VERSION_PATTERN", "parse_version", "pad_version", "next_version", "nearest"]
 
 Version = semver.Version
 Bump = Literal["major", "minor", "patch"]
@@ -73,3 +73,12 @@ def next_version(
     else:
         result = {"major": latest.bump_major, "minor": latest.bump_minor, "patch": latest.bump_patch}[bump]()
     return max(result, floor) if floor is not None else result
+
+
+def nearest(versions: list[Version], wanted: Version, count: int = 5) -> list[Version]:
+    """Up to ``count`` of ``versions``, the closest to ``wanted`` first: by the distance
+    of the major, then the minor, then the patch number (the newer first on a tie)."""
+    def distance(v: Version) -> tuple[int, int, int, int]:
+        return (abs(v.major - wanted.major), abs(v.minor - wanted.minor), abs(v.patch - wanted.patch), -v.patch)
+
+    return sorted(versions, key=distance)[:count]

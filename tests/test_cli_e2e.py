@@ -80,6 +80,8 @@ def test_path_of_any_s3_url_and_warm_calls_make_no_request(s3_backend, cache_dir
 FAILURES = [
     (["path", "no/such.csv"], {}, "'no/such.csv' is not in"),
     (["cat", "foo/bar.csv", "9.9.9"], {}, "does not exist in the store"),
+    (["path", "foo/bar.csv", "1.2.9"], {}, "; the store has foo/bar.csv 1.2.6, 1.2.5: pin one of them in assets.yaml"),
+    (["path", "new/thing.csv", "1.0.0"], {}, "; the store has no version of new/thing.csv: publish one"),
     (["path", "foo/bar.csv", "1.x"], {}, "'1.x' is not a version"),
     (["path-remote", "../up.csv"], {}, "invalid name '../up.csv'"),
     (["cat", "foo/bar.csv"], {"POD_OFFLINE": "1"}, "offline mode is on"),

@@ -559,3 +559,14 @@ def test_publish_of_a_files_url_says_what_publish_takes(dir_backend):
     assert result.returncode != 0 and "Traceback" not in output(result)
     assert f"publish:{url}: an object under `files:` is used as it is, not versioned: publish takes a name under " \
            f"`assets:`" in output(result)
+
+
+def test_a_pinned_version_not_in_the_store_names_those_that_are(backend):
+    backend.put("foo/bar.1.2.5.csv", b"a\n")
+    backend.put("foo/bar.2.0.0.csv", b"b\n")
+    manifest(backend, "assets:\n  foo/bar.csv: 1.2.9\n")
+    result = doit(backend, "fetch")
+    assert result.returncode != 0 and "Traceback" not in output(result)
+    errors = [line for line in result.stdout.splitlines() if line.startswith("ERROR")]
+    assert len(errors) == 1 and errors[0].startswith("ERROR fetch:foo/bar.csv: ")
+    assert errors[0].endswith("; the store has foo/bar.csv 1.2.5, 2.0.0: pin one of them in assets.yaml"), errors

@@ -92,3 +92,15 @@ def test_no_flag_and_no_version_is_an_error():
 def test_bad_minimum_is_an_error():
     with pytest.raises(VersionError, match="'1.x' is not a version"):
         next_version(LATEST, "patch", minimum="1.x")
+
+
+@pytest.mark.parametrize("have, wanted, shown", [
+    (["1.2.5", "1.2.6", "2.0.0"], "1.2.9", ["1.2.6", "1.2.5", "2.0.0"]),
+    (["0.9.0", "1.0.0", "1.1.0", "3.0.0"], "1.0.1", ["1.0.0", "1.1.0", "0.9.0", "3.0.0"]),
+    ([f"1.0.{n}" for n in range(10)], "1.0.20", ["1.0.9", "1.0.8", "1.0.7", "1.0.6", "1.0.5"]),
+    ([], "1.0.0", []),
+])
+def test_nearest_versions_first(have, wanted, shown):
+    from pod_tasks.versions import nearest
+
+    assert [str(v) for v in nearest([parse_version(v) for v in have], parse_version(wanted))] == shown
