@@ -4,8 +4,9 @@ requests in flight.
 A `Batch` fetches the objects a command needs through `AssetCache.fetch` (so every
 cache contract holds: one download per object across processes, verified bytes
 renamed into place, the up-to-date rules) on ``jobs`` worker threads sharing the
-store's one connection pool. ``doit fetch``, ``resolve()``, ``prefill``, ``pack`` and
-``sync`` all fetch through it.
+store's one connection pool. ``doit fetch``, ``prefill``, ``pack`` and ``sync`` fetch
+through it; one object alone (``resolve()``) is fetched in the calling thread, on the
+same pool, where a Ctrl-C interrupts it directly.
 
 Workers are daemon threads, and `Batch.cancel` stops each at its next chunk (its
 temporary file goes, its lock is released): an interrupted run never waits on a stalled
@@ -24,7 +25,7 @@ from typing import Callable, Iterable, Iterator, NoReturn
 from .cache import AssetCache, Fetched, ObjectRef
 from .errors import PodError
 
-__all__ = ["Batch", "Done", "Cancelled", "fetch_one", "interrupted", "INTERRUPTED"]
+__all__ = ["Batch", "Done", "Cancelled", "interrupted", "INTERRUPTED"]
 
 
 #: The exit code of a run stopped by Ctrl-C (128 + SIGINT, as shells report it).
@@ -179,9 +180,3 @@ class Batch:
         for worker in self._workers:
             worker.join(max(0.0, deadline - time.monotonic()))
 
-
-def fetch_one(cache: AssetCache, ref: ObjectRef) -> Fetched:
-    """`AssetCache.fetch` of one object on the engine: a Ctrl-C (in the calling main
-    thread) stops the download at its next chunk before the KeyboardInterrupt goes on."""
-    with Batch(cache, [ref], 1) as batch:
-        return batch.wait(ref)

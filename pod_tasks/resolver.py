@@ -17,7 +17,7 @@ from pathlib import Path
 from .cache import AssetCache, ObjectRef
 from .catalog import store_versions
 from .config import Settings
-from .engine import fetch_one, interrupted
+from .engine import interrupted
 from .errors import AssetNotFound, ManifestError, PodError
 from .manifest import Manifest, Pin, find_manifest, load_manifest
 from .names import name_of_key, normalise_name, versioned_key
@@ -200,7 +200,7 @@ class Project:
                 raise AssetNotFound(f"{name}: the override {target} no longer exists: fix assets.yaml")
             return AssetPath(target)
         try:
-            path = fetch_one(self.cache, target).path
+            path = self.cache.fetch(target).path
         except AssetNotFound as exc:
             raise self.explained(target, exc) from None
         except KeyboardInterrupt:

@@ -23,7 +23,7 @@ from doit.reporter import ConsoleReporter
 
 from .actions import JOBS_PARAM, current_project, guarded, jobs_of, say
 from .cache import CHECKED, DOWNLOADED, FRESH, Fetched, ObjectRef
-from .engine import INTERRUPTED, Batch, fetch_one, interrupted
+from .engine import INTERRUPTED, Batch, interrupted
 from .errors import AssetNotFound, PodError
 from .fleet_tasks import task_import_manifest, task_pack, task_prefill, task_unpack
 from .manifest import Manifest
@@ -100,7 +100,7 @@ class _FetchRun:
                 self.batch.cancel()
                 raise
         else:
-            fetched = fetch_one(cache, ref)
+            fetched = cache.fetch(ref)
         with self.lock:
             if fetched.action == DOWNLOADED:
                 self.downloaded += 1
