@@ -16,7 +16,7 @@ from doit.exceptions import TaskFailed
 
 from .errors import PodError
 from .prefill import FAILED, FETCHED, LOCAL, MISSING, Outcome, prefill, read_list
-from .actions import JOBS_PARAM, current_project, guarded, jobs_of, say
+from .actions import JOBS_PARAM, current_project, guarded, jobs_of, options_checked, say
 from .meter import human_size
 
 __all__ = ["task_prefill", "task_pack", "task_unpack", "task_import_manifest"]
@@ -45,6 +45,7 @@ def _prefill(list_file: str, jobs: int) -> TaskFailed | None:
     return None
 
 
+@options_checked
 def task_prefill() -> dict:
     """Fetch a list of names and s3:// URLs in parallel: doit prefill --list needed.yaml [--jobs N]."""
     return {"actions": [guarded(_prefill)], "params": [_LIST, JOBS_PARAM], "uptodate": [False], "verbosity": 2}
@@ -66,6 +67,7 @@ def _pack(list_file: str, out: str, max_size: float, jobs: int) -> None:
         say(f"warning: {stale} is left from an earlier pack, not this one: delete it before shipping the parts")
 
 
+@options_checked
 def task_pack() -> dict:
     """Zip cached files and records for offline machines: doit pack [--list L.yaml] --out assets.zip [--max-size MB]."""
     return {
@@ -96,6 +98,7 @@ def _unpack(zips: list[str]) -> None:
     say(f"unpacked {len(entries)} file(s), {human_size(total)}, into {project.cache.root}{note}")
 
 
+@options_checked
 def task_unpack() -> dict:
     """Load asset packs into the cache, verified, for use with no network: doit unpack ZIP..."""
     return {"actions": [guarded(_unpack)], "pos_arg": "zips", "uptodate": [False], "verbosity": 2}
@@ -133,6 +136,7 @@ def _manifest_path() -> str:
     return str(found or FILENAME)
 
 
+@options_checked
 def task_import_manifest() -> dict:
     """Merge baiji-pod's versioned_assets.json into assets.yaml: doit import-manifest FILE.json [--store s3://b]."""
     return {

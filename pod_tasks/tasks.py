@@ -21,7 +21,7 @@ from typing import Iterable, Iterator
 from doit.exceptions import InvalidTask, TaskFailed, UnmetDependency
 from doit.reporter import ConsoleReporter
 
-from .actions import JOBS_PARAM, current_project, guarded, jobs_of, say
+from .actions import JOBS_PARAM, current_project, guarded, jobs_of, options_checked, say
 from .cache import CHECKED, DOWNLOADED, FRESH, Fetched, ObjectRef
 from .engine import INTERRUPTED, Batch, interrupted
 from .errors import AssetNotFound, PodError
@@ -192,6 +192,10 @@ class PodReporter(ConsoleReporter):
 
     def add_failure(self, task, fail):
         if isinstance(fail, UnmetDependency):  # its failed subtask has said why already
+            # doit exits 2 for a task whose dependency failed (`doit fetch`, the group) but
+            # 1 for the failed task itself (`doit fetch:NAME`): one failure, one exit code.
+            # The runner reads the class right after this call.
+            fail.__class__ = TaskFailed
             return
         message = fail.message if isinstance(fail, TaskFailed) else fail.get_msg()
         self.failures.append({"task": task, "exception": fail})
@@ -348,6 +352,7 @@ def _fetch_subtasks(project: Project, manifest: Manifest) -> Iterator[dict]:
         yield _fetch_task(url, project.url_ref(url))
 
 
+@options_checked
 def task_fetch() -> Iterator[dict]:
     """Fetch every pinned asset and `files:` object into the cache."""
     with _loading():
@@ -387,6 +392,7 @@ def _publish(name: str, asked: bool, major: bool, minor: bool, patch: bool, vers
     say(f"{result.name}: {verb} {result.version}{was}, {human_size(result.size)} -> {result.url}")
 
 
+@options_checked
 def task_publish() -> Iterator[dict]:
     """Publish a new version: doit publish:NAME --major|--minor|--patch|--version X.Y.Z."""
     with _loading():
@@ -420,6 +426,7 @@ def _versions(name: str) -> None:
         say(f"{name} {v}" + (f"  ({', '.join(marks)})" if marks else ""))
 
 
+@options_checked
 def task_versions() -> Iterator[dict]:
     """List the versions of a name in the store: doit versions:NAME."""
     with _loading():
@@ -479,6 +486,7 @@ def _age(seconds: float) -> str:
     return f"{seconds:.0f}s"
 
 
+@options_checked
 def task_status() -> dict:
     """Show each asset: pin, cached or not, size, age, whether a check is due, overrides."""
     with _loading():
@@ -495,6 +503,7 @@ def _ls_remote() -> None:
     ])
 
 
+@options_checked
 def task_ls_remote() -> dict:
     """List every name in the store with its latest version."""
     with _loading():
@@ -509,6 +518,7 @@ def _sync(dest: str) -> None:
         say(f"{name} -> {path}")
 
 
+@options_checked
 def task_sync() -> dict:
     """Copy every pinned file into a folder (default ./versioned_assets): doit sync --dest DIR."""
     with _loading():
@@ -545,6 +555,7 @@ def _cache(invalidate: bool, delete: bool, location: bool, paths: list[str]) -> 
         ])
 
 
+@options_checked
 def task_cache() -> dict:
     """Cache housekeeping: list (default), --invalidate [URL...], --delete URL..., --location."""
     with _loading():

@@ -303,6 +303,7 @@ def test_progress_bar_on_a_terminal(big_project):
 def test_offline_mode_with_an_empty_cache(backend, cache_dir):
     two_assets(backend)
     result = doit(backend, "fetch:foo/bar.csv", env={"POD_OFFLINE": "1"})
+    assert result.returncode == 1
     target = cached(backend, cache_dir, "foo/bar.1.2.5.csv")
     assert_clean_failure(result, "foo/bar.csv", backend.url("foo/bar.1.2.5.csv"), str(target), "offline")
     assert not target.exists()
@@ -317,7 +318,7 @@ def test_fetch_goes_on_and_names_every_missing_asset(backend, cache_dir):
     two_assets(backend)
     result = doit(backend, "fetch", env={"POD_OFFLINE": "1"})
     said = output(result)
-    assert result.returncode != 0 and "Traceback" not in said, said
+    assert result.returncode == 1 and "Traceback" not in said, said  # as `doit fetch:NAME` alone
     errors = sorted(line for line in said.splitlines() if line.startswith("ERROR"))
     assert [e.split(" ", 2)[1] for e in errors] == ["fetch:cfg/params.json:", "fetch:foo/bar.csv:"], said
     assert backend.url("cfg/params.2.0.0.json") in errors[0] and backend.url("foo/bar.1.2.5.csv") in errors[1]
@@ -566,7 +567,37 @@ def test_a_pinned_version_not_in_the_store_names_those_that_are(backend):
     backend.put("foo/bar.2.0.0.csv", b"b\n")
     manifest(backend, "assets:\n  foo/bar.csv: 1.2.9\n")
     result = doit(backend, "fetch")
-    assert result.returncode != 0 and "Traceback" not in output(result)
+    assert result.returncode == 1 and "Traceback" not in output(result)
     errors = [line for line in result.stdout.splitlines() if line.startswith("ERROR")]
     assert len(errors) == 1 and errors[0].startswith("ERROR fetch:foo/bar.csv: ")
     assert errors[0].endswith("; the store has foo/bar.csv 1.2.5, 2.0.0: pin one of them in assets.yaml"), errors
+
+
+UNKNOWN_OPTIONS = [
+    (["publish:foo/bar.csv", "--minr"], "publish:foo/bar.csv: unknown option --minr: did you mean --minor? "
+                                        "(doit help publish lists its options)"),
+    (["publish:foo/bar.csv", "--min", "2"], "publish:foo/bar.csv: option --min is ambiguous (--minor, --min-version): "
+                                            "write it in full"),
+    (["fetch", "-n", "4"], "fetch: unknown option -n: it takes --jobs; doit's own options go before the task name "
+                           "(doit -n 4 fetch)"),
+    (["cache", "--delte", "x"], "cache: unknown option --delte: did you mean --delete?"),
+    (["status", "--all"], "status: unknown option --all: it takes no options"),
+]
+
+
+@pytest.mark.parametrize("args, line", UNKNOWN_OPTIONS, ids=[" ".join(a) for a, _ in UNKNOWN_OPTIONS])
+def test_an_unknown_option_is_one_line_naming_the_nearest(dir_backend, args, line):
+    text = manifest(dir_backend, "assets:\n  foo/bar.csv: {source: x.csv}\n").read_text()
+    write(dir_backend.project / "x.csv", "a\n")
+    result = doit(dir_backend, *args)
+    assert result.returncode == 3 and result.stdout == "", output(result)
+    assert result.stderr.startswith(f"ERROR: {line}") and result.stderr.count("\n") == 1, result.stderr
+    assert (dir_backend.project / "assets.yaml").read_text() == text
+    assert not (dir_backend.project / "store" / "foo").exists()
+
+
+def test_a_unique_prefix_of_an_option_is_taken_as_doit_takes_it(dir_backend):
+    manifest(dir_backend, "assets:\n  foo/bar.csv: {source: x.csv}\n")
+    write(dir_backend.project / "x.csv", "a\n")
+    assert doit(dir_backend, "publish:foo/bar.csv", "--vers", "2.1.0").returncode == 0
+    assert (dir_backend.project / "store" / "foo" / "bar.2.1.0.csv").read_bytes() == b"a\n"
