@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import getopt
 import os
+import sys
 from pathlib import Path
 
 from doit.exceptions import TaskFailed
@@ -17,7 +18,7 @@ from doit.exceptions import TaskFailed
 from .errors import PodError
 from .prefill import FAILED, FETCHED, LOCAL, MISSING, Outcome, prefill, read_list
 from .actions import JOBS_PARAM, current_project, guarded, jobs_of, options_checked, say
-from .meter import human_size
+from .meter import Meter, human_size
 
 __all__ = ["task_prefill", "task_pack", "task_unpack", "task_import_manifest"]
 
@@ -57,7 +58,13 @@ def _pack(list_file: str, out: str, max_size: float, jobs: int) -> None:
     project = current_project()
     items = read_list(list_file) if list_file else None
     files = collect(project, items, jobs_of(jobs), _show)
-    written = write_packs(files, Path(out), max_size or None)
+    meter = Meter(len(files), label="pack") if sys.stdout.isatty() and files else None
+    try:
+        written = write_packs(files, Path(out), max_size or None,
+                              meter and (lambda f: (meter.add(f.size, f.size), meter.done())))
+    finally:
+        if meter is not None:
+            meter.close()
     for path, group in written:
         say(f"{path}: {len(group)} file(s), {human_size(sum(f.size for f in group))}")
         for f in group:

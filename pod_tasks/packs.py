@@ -20,6 +20,7 @@ import json
 import re
 import stat
 import zipfile
+import zlib
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Callable, Iterable, Sequence
@@ -33,7 +34,7 @@ from .prefill import FAILED, LOCAL, MISSING as MISSING_ITEM, Outcome, manifest_i
 from .resolver import Project
 from .store import DirStore
 
-__all__ = ["MB", "PackFile", "plan", "part_paths", "collect", "write_packs", "PackEntry", "read_pack", "unpack"]
+__all__ = ["MB", "PackFile", "plan", "part_paths", "collect", "compresses", "write_packs", "PackEntry", "read_pack", "unpack"]
 
 MB = 1 << 20
 _MD5 = re.compile(r"^[0-9a-f]{32}$")
@@ -120,10 +121,33 @@ def _record_name(rel: str) -> str:
     return f"{META}/{rel}.json"
 
 
-def write_packs(files: Sequence[PackFile], out: Path, max_mb: float | None) -> list[tuple[Path, list[PackFile]]]:
+#: Bytes read from the start and from the middle of a file to decide how to store it.
+_SAMPLE = 64 * 1024
+
+
+def compresses(sample: bytes) -> bool:
+    """Whether deflate (at the fast level packs use) saves at least a tenth of ``sample``.
+    Models, images and archives do not compress: deflating them costs time for nothing."""
+    return len(zlib.compress(sample, 1)) <= 0.9 * len(sample)
+
+
+def _sample(f: PackFile) -> bytes:
+    with f.path.open("rb") as src:
+        head = src.read(_SAMPLE)
+        if f.size <= 2 * _SAMPLE:
+            return head + src.read()
+        src.seek(f.size // 2)
+        return head + src.read(_SAMPLE)
+
+
+def write_packs(
+    files: Sequence[PackFile], out: Path, max_mb: float | None, packed: Callable[[PackFile], None] | None = None,
+) -> list[tuple[Path, list[PackFile]]]:
     """Write ``files`` into one zip at ``out`` or, with ``max_mb``, into numbered zips
-    of at most that many MB of file data each. Each zip is written to a temporary file
-    and renamed into place. Returns each zip with its files."""
+    of at most that many MB of file data each. A file whose sample does not compress
+    (`compresses`) is stored as it is, others deflated. Each zip is written to a
+    temporary file and renamed into place. ``packed`` is called after each file.
+    Returns each zip with its files."""
     if max_mb is not None and max_mb <= 0:
         raise PodError(f"--max-size must be a positive number of MB, not {max_mb}")
     groups = plan(files, int(max_mb * MB) if max_mb else None) or [[]]
@@ -133,10 +157,13 @@ def write_packs(files: Sequence[PackFile], out: Path, max_mb: float | None) -> l
         path.parent.mkdir(parents=True, exist_ok=True)
         with staged(path) as out, zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED, compresslevel=1) as zf:
             for f in group:
-                zf.write(f.path, f.rel)
+                how = zipfile.ZIP_DEFLATED if compresses(_sample(f)) else zipfile.ZIP_STORED
+                zf.write(f.path, f.rel, compress_type=how)
                 zf.writestr(_record_name(f.rel), json.dumps(asdict(f.record), sort_keys=True))
                 if not f.record.matches(f.path.stat()):
                     raise PodError(f"{f.path} changed while packing: run the pack again")
+                if packed is not None:
+                    packed(f)
         written.append((path, group))
     return written
 

@@ -164,3 +164,23 @@ def run_doit(args: list[str], cwd: Path, env: dict | None = None, timeout: float
         [sys.executable, "-m", "doit", *args], cwd=cwd, env={**os.environ, **(env or {})},
         capture_output=True, text=True, timeout=timeout,
     )
+
+
+def doit_on_a_terminal(args: list[str], cwd: Path) -> tuple[int, str, str]:
+    """Run ``doit ARGS`` with stdout on a pseudo-terminal (POSIX only), as a person
+    watching would: (exit code, what the terminal showed, stderr)."""
+    leader, follower = os.openpty()
+    run = subprocess.Popen([sys.executable, "-m", "doit", *args], cwd=cwd, stdout=follower, stderr=subprocess.PIPE)
+    os.close(follower)
+    seen = b""
+    while True:
+        try:
+            chunk = os.read(leader, 65536)
+        except OSError:  # the terminal closed with the process
+            break
+        if not chunk:
+            break
+        seen += chunk
+    os.close(leader)
+    code = run.wait(timeout=120)
+    return code, seen.decode(), run.stderr.read().decode()

@@ -5,17 +5,19 @@ from __future__ import annotations
 
 import hashlib
 import json
+import random
 import stat
 import time
 import warnings
 import zipfile
+import zlib
 from pathlib import Path
 
 import pytest
 
 from pod_tasks.cache import Record
 from pod_tasks.errors import IntegrityError, PodError, UnsafePathError
-from pod_tasks.packs import PackFile, part_paths, plan, unpack
+from pod_tasks.packs import PackFile, compresses, part_paths, plan, unpack, write_packs
 from pod_tasks.resolver import Project
 from tests.conftest import write
 
@@ -52,6 +54,38 @@ def test_plan_refuses_a_file_larger_than_the_limit():
 ])
 def test_part_paths(out, count, split, expected):
     assert [p.as_posix() for p in part_paths(Path(out), count, split)] == expected
+
+
+@pytest.mark.parametrize("sample, expected", [
+    (b"a,b,c\n1,2,3\n" * 5000, True),                         # text
+    (bytes(65536), True),                                        # zeros
+    (random.Random(1).randbytes(65536), False),                  # noise: a model, a zip, a JPEG
+    (zlib.compress(random.Random(5).randbytes(50000).hex().encode()), False),  # already deflated
+    (random.Random(2).randbytes(60000) + bytes(6000), False),    # saves under a tenth
+    (random.Random(3).randbytes(40000) + bytes(40000), True),    # saves about half
+    (b"", False),
+])
+def test_compresses(sample, expected):
+    assert compresses(sample) is expected
+
+
+def test_a_file_that_does_not_compress_is_stored_and_the_others_deflated(tmp_path):
+    noise = random.Random(4).randbytes(300_000)
+    text = b"name,value\n" + b"x,1\n" * 100_000
+    files = []
+    for rel, data in (("b/noise.bin", noise), ("b/table.csv", text)):
+        path = write(tmp_path / "cache" / rel, "")
+        path.write_bytes(data)
+        files.append(PackFile(rel, path, len(data), Record(url=f"s3://{rel}", size=len(data),
+                                                         mtime_ns=path.stat().st_mtime_ns, md5=hashlib.md5(data).hexdigest())))
+    seen = []
+    [(zip_path, group)] = write_packs(files, tmp_path / "a.zip", None, seen.append)
+    assert [f.rel for f in seen] == [f.rel for f in group] == ["b/table.csv", "b/noise.bin"]  # largest first
+    with zipfile.ZipFile(zip_path) as zf:
+        assert zf.getinfo("b/noise.bin").compress_type == zipfile.ZIP_STORED
+        assert zf.getinfo("b/table.csv").compress_type == zipfile.ZIP_DEFLATED
+        assert zf.getinfo("b/table.csv").compress_size < len(text) / 10
+        assert zf.read("b/noise.bin") == noise and zf.read("b/table.csv") == text
 
 
 # --- unpacking ------------------------------------------------------------------------

@@ -9,11 +9,12 @@ import re
 import shutil
 import subprocess
 import sys
+import zipfile
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO, cache_folder, run_doit, write
+from tests.conftest import REPO, cache_folder, doit_on_a_terminal, run_doit, write
 from tests.doit_project import (  # noqa: F401  (fixtures)
     assert_clean_failure,
     backend,
@@ -275,26 +276,23 @@ def test_no_progress_bar_when_stdout_is_not_a_terminal(big_project):
 
 @pytest.mark.skipif(os.name == "nt", reason="pseudo-terminals are POSIX")
 def test_progress_bar_on_a_terminal(big_project):
-    leader, follower = os.openpty()
-    run = subprocess.Popen([sys.executable, "-m", "doit", "fetch"], cwd=big_project, stdout=follower,
-                           stderr=subprocess.PIPE)
-    os.close(follower)
-    seen = b""
-    while True:
-        try:
-            chunk = os.read(leader, 65536)
-        except OSError:  # the terminal closed with the process
-            break
-        if not chunk:
-            break
-        seen += chunk
-    os.close(leader)
-    assert run.wait(timeout=120) == 0, run.stderr.read()
-    text = seen.decode()
+    code, text, errors = doit_on_a_terminal(["fetch"], big_project)
+    assert code == 0, errors
     # one live line (tqdm: bytes in binary units, rate, time left), then the summary line only
     assert re.search(r"\rfetch:.* +\d+%\|", text), text
     assert "fetch:big/blob.bin" not in text and "big/blob.bin@1.0.0:" not in text, text
     assert re.search(r"fetched 1 file, 17\.0 MiB in [\d.]+ s; 0 up to date; 0 failed", text), text
+
+
+@pytest.mark.skipif(os.name == "nt", reason="pseudo-terminals are POSIX")
+def test_pack_shows_progress_on_a_terminal(big_project):
+    assert run_doit(["fetch"], big_project).returncode == 0
+    code, text, errors = doit_on_a_terminal(["pack", "--out", "a.zip"], big_project)
+    assert code == 0, errors
+    assert re.search(r"\rpack: 17\.0 MiB of 17\.0 MiB", text), text
+    with zipfile.ZipFile(big_project / "a.zip") as zf:
+        [blob] = [i for i in zf.infolist() if i.filename.endswith("big/blob.1.0.0.bin")]
+        assert zf.read(blob) == (big_project / "store" / "big" / "blob.1.0.0.bin").read_bytes()
 
 
 # --- offline and unreachable ---------------------------------------------------------------
