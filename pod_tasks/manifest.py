@@ -8,14 +8,13 @@ atomically.
 
 from __future__ import annotations
 
-import hashlib
+import contextlib
 import os
 import re
-import tempfile
 import uuid
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 from urllib.parse import urlparse
 
 import yaml
@@ -327,13 +326,23 @@ def span_end(node: yaml.Node) -> int:
     return node.end_mark.index
 
 
-def edit_lock(path: Path):
-    """The lock every edit of the manifest at the absolute ``path`` holds (edits by
-    `set_pin` and `pod_tasks.migrate` are serialised across processes)."""
+@contextlib.contextmanager
+def edit_lock(path: Path) -> Iterator[None]:
+    """Hold the lock every edit of the manifest at the absolute ``path`` holds (edits by
+    `set_pin` and `pod_tasks.migrate` are serialised across processes): a file beside
+    it, ``.assets.yaml.lock``, where the edit writes its temporary copy too, created
+    with the umask's permissions (any user who may edit the manifest may take it).
+    It is removed while still held, so nothing is left behind; a process that was
+    waiting on the removed file finds it gone and takes a new one (filelock checks)."""
     from filelock import FileLock
 
-    digest = hashlib.sha1(str(path).encode()).hexdigest()[:16]
-    return FileLock(str(Path(tempfile.gettempdir()) / f"pod-tasks-manifest-{digest}.lock"))
+    lock_path = path.with_name(f".{path.name}.lock")
+    with FileLock(str(lock_path)):
+        try:
+            yield
+        finally:
+            with contextlib.suppress(OSError):  # Windows removes it on release instead
+                lock_path.unlink()
 
 
 def pinned_text(path: str | os.PathLike[str], name: str, version: Version, sha256: str) -> tuple[str, Manifest]:

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
+import textwrap
 import stat
 from pathlib import Path
 
@@ -241,4 +244,24 @@ def test_set_pin_refusals_leave_the_file_alone(tmp_path, text, name, error, frag
     with pytest.raises(error, match=fragment):
         set_pin(path, name, Version(2, 0, 0), NEW_SHA)
     assert path.read_bytes() == text.encode()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["assets.yaml"]
+
+
+def test_concurrent_edits_are_serialised_and_leave_no_lock(tmp_path):
+    """Processes pinning different names at once, each several times: every edit lands
+    (none lost to a lock file removed under a waiting process), and no lock file stays."""
+    names = [f"n{i}/x.csv" for i in range(6)]
+    path = tmp_path / "assets.yaml"
+    path.write_text("store: store\nassets:\n" + "".join(f"  {n}: 1.0.0\n" for n in names))
+    code = textwrap.dedent("""
+        import sys
+        from pod_tasks.manifest import set_pin
+        from pod_tasks.versions import Version
+        for patch in range(1, 6):
+            set_pin(sys.argv[1], sys.argv[2], Version(1, 0, patch), "a" * 64)
+    """)
+    runs = [subprocess.Popen([sys.executable, "-c", code, str(path), n]) for n in names]
+    assert [run.wait(timeout=120) for run in runs] == [0] * len(names)
+    pins = load_manifest(path).assets
+    assert {n: str(pins[n].version) for n in names} == {n: "1.0.5" for n in names}
     assert sorted(p.name for p in tmp_path.iterdir()) == ["assets.yaml"]

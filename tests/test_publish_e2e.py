@@ -277,3 +277,18 @@ def test_publish_into_a_store_with_a_key_prefix(s3_backend, cache_dir):
     assert sorted(store.keys()) == ["other-team/foo/bar.9.0.0.csv", "team/foo/bar.1.2.5.csv", "team/foo/bar.1.3.0.csv"]
     assert doit(store, "fetch").returncode == 0
     assert (cache_dir / cache_folder("assets") / "team" / "foo" / "bar.1.3.0.csv").read_bytes() == NEW
+
+
+def test_an_edit_leaves_no_lock_behind(dir_backend, tmp_path):
+    """The edit lock of assets.yaml is beside it while held, and gone after: nothing in
+    the system temp folder (where another user's lock could not be taken), nothing new in
+    the project but what the edit wrote."""
+    published_project(dir_backend)
+    temp = tmp_path / "temp"
+    temp.mkdir()
+    before = {p.name for p in dir_backend.project.iterdir()}
+    result = doit(dir_backend, "publish:foo/bar.csv", "--file", "data/bar.csv", "--patch",
+                  env={"TMPDIR": str(temp), "TEMP": str(temp), "TMP": str(temp)})
+    assert result.returncode == 0, output(result)
+    assert list(temp.iterdir()) == []
+    assert {p.name for p in dir_backend.project.iterdir()} - before <= {".doit.db"}
