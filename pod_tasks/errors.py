@@ -17,6 +17,7 @@ __all__ = [
     "PublishConflict",
     "UnsafePathError",
     "CacheError",
+    "shown",
 ]
 
 
@@ -65,3 +66,11 @@ class UnsafePathError(PodError):
 
 class CacheError(PodError):
     """The cache dir cannot be written (full disk, permissions, not a folder)."""
+
+
+def shown(value: str, limit: int = 80) -> str:
+    """``value`` quoted for a one-line message: as it is when short, else its start and
+    its length (a hostile input of a megabyte must not make a megabyte of error)."""
+    if len(value) <= limit:
+        return repr(value)
+    return f"{value[:limit - 20]!r}... ({len(value)} characters)"

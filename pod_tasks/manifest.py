@@ -20,7 +20,7 @@ from urllib.parse import urlparse
 import yaml
 
 from .config import parse_flag, parse_timeout
-from .errors import AssetNotFound, ManifestError, PodError, UnsafePathError
+from .errors import AssetNotFound, ManifestError, PodError, UnsafePathError, shown
 from .names import check_relative_key, normalise_name
 from .store import parse_s3_url
 from .versions import VERSION_PATTERN, Version, parse_version
@@ -137,9 +137,9 @@ class _Reader:
         top = {}
         for key, knode, value in self.mapping(root, "the file"):
             if key not in _TOP_KEYS:
-                raise self.fail(knode, f"unknown key {key!r}: the keys are {', '.join(_TOP_KEYS)}")
+                raise self.fail(knode, f"unknown key {shown(key)}: the keys are {', '.join(_TOP_KEYS)}")
             if key in top:
-                raise self.fail(knode, f"{key!r} appears twice: keep one")
+                raise self.fail(knode, f"{shown(key)} appears twice: keep one")
             top[key] = value
         fields: dict[str, Any] = {}
         if "store" in top:
@@ -168,7 +168,7 @@ class _Reader:
                 except UnsafePathError as exc:
                     raise self.fail(knode, f"{exc}: write names like foo/bar.csv") from None
                 if name in assets:
-                    raise self.fail(knode, f"{raw!r} is listed twice (line {assets[name].line}): keep one")
+                    raise self.fail(knode, f"{shown(raw)} is listed twice (line {assets[name].line}): keep one")
                 assets[name] = self.pin(name, knode, value)
         files: list[str] = []
         for url, node in self.sequence(top.get("files", yaml.ScalarNode("tag:yaml.org,2002:null", "")), "files"):
@@ -185,11 +185,11 @@ class _Reader:
         spec = self.scalar(node, "store")
         if spec.lower().startswith("s3:") and not spec.startswith("s3://"):
             fixed = "s3://" + spec[3:].lstrip("/")
-            raise self.fail(node, f"store {spec!r} looks like an S3 URL with a slash missing: write `store: {fixed}`")
+            raise self.fail(node, f"store {shown(spec)} looks like an S3 URL with a slash missing: write `store: {fixed}`")
         if spec.startswith("s3://"):
             self.s3_url(node, spec, "store", key_required=False)
         elif "://" in spec and not spec.startswith("file://"):
-            raise self.fail(node, f"store {spec!r}: use s3://bucket[/prefix], file:///path or a folder path")
+            raise self.fail(node, f"store {shown(spec)}: use s3://bucket[/prefix], file:///path or a folder path")
         elif "://" not in spec:
             self.local(node, spec, "store")
         return spec
@@ -202,7 +202,7 @@ class _Reader:
         except ValueError:
             port_ok = False
         if parsed.scheme not in ("http", "https") or not parsed.hostname or not port_ok or url != url.strip():
-            raise self.fail(node, f"endpoint {url!r} is not a server URL: write e.g. https://minio.example.com:9000")
+            raise self.fail(node, f"endpoint {shown(url)} is not a server URL: write e.g. https://minio.example.com:9000")
         return url
 
     def local(self, node: yaml.Node, text: str, what: str) -> Path:
@@ -210,21 +210,21 @@ class _Reader:
         try:
             return self.path.parent / Path(text).expanduser()
         except RuntimeError:  # ~user with no such user, or no home directory at all
-            raise self.fail(node, f"{what} {text!r}: cannot expand its ~ (no such home directory): write the full path") from None
+            raise self.fail(node, f"{what} {shown(text)}: cannot expand its ~ (no such home directory): write the full path") from None
 
     def s3_url(self, node: yaml.Node, url: str, what: str, key_required: bool = True) -> str:
         try:
             _, key = parse_s3_url(url)
         except ValueError:
-            raise self.fail(node, f"{what} {url!r} is not an s3://bucket/key URL") from None
+            raise self.fail(node, f"{what} {shown(url)} is not an s3://bucket/key URL") from None
         if key_required and not key:
-            raise self.fail(node, f"{what} {url!r} names a bucket but no object")
+            raise self.fail(node, f"{what} {shown(url)} names a bucket but no object")
         checked = key if key_required else key.strip("/")  # a store's prefix may end with /
         if checked:
             try:
                 check_relative_key(checked, "object key" if key_required else "prefix")
             except UnsafePathError as exc:
-                raise self.fail(node, f"{what} {url!r}: {exc}") from None
+                raise self.fail(node, f"{what} {shown(url)}: {exc}") from None
         return url
 
     def pin(self, name: str, knode: yaml.Node, node: yaml.Node) -> Pin:
@@ -233,15 +233,15 @@ class _Reader:
             items = {}
             for key, k, v in self.mapping(node, f"the pin of {name}"):
                 if key not in _PIN_KEYS:
-                    raise self.fail(k, f"{name}: unknown key {key!r}: a pin has {', '.join(_PIN_KEYS)}")
+                    raise self.fail(k, f"{name}: unknown key {shown(key)}: a pin has {', '.join(_PIN_KEYS)}")
                 if key in items:
-                    raise self.fail(k, f"{name}: {key!r} appears twice in its pin: keep one")
+                    raise self.fail(k, f"{name}: {shown(key)} appears twice in its pin: keep one")
                 items[key] = (self.scalar(v, f"{name}: {key}"), v)
             version = sha = source = None
             if "version" in items:
                 text, vnode = items["version"]
                 if not VERSION_RE.match(text):
-                    raise self.fail(vnode, f"{name}: {text!r} is not a version: write MAJOR.MINOR.PATCH, e.g. 1.2.5")
+                    raise self.fail(vnode, f"{name}: {shown(text)} is not a version: write MAJOR.MINOR.PATCH, e.g. 1.2.5")
                 version = parse_version(text)
             if "sha256" in items:
                 text, snode = items["sha256"]
@@ -261,17 +261,30 @@ class _Reader:
         if text.startswith("s3://"):
             return Pin(name, line, override=self.s3_url(node, text, f"{name}: the override"))
         local = self.local(node, text, f"{name}: the pin")
-        if local.is_file():
+        try:
+            exists = local.is_file()
+        except OSError:  # e.g. a name longer than the file system allows: no such file
+            exists = False
+        if exists:
             return Pin(name, line, override=str(local.absolute()))
         raise self.fail(
             node,
-            f"{name}: {text!r} is neither a version (X.Y.Z), an existing file nor an s3:// URL: fix the pin",
+            f"{name}: {shown(text)} is neither a version (X.Y.Z), an existing file nor an s3:// URL: fix the pin",
         )
 
 
+#: libyaml's loader when PyYAML has it (ten times faster, and it bounds nesting); its
+#: marks give the same lines and character offsets as the pure-Python one.
+_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+#: A manifest larger than this is refused before it is parsed (150,000 pins take ~5 MB).
+MAX_BYTES = 16 << 20
+
+
 def compose_yaml(text: str, path: Path) -> yaml.Node | None:
+    """The YAML node tree of ``text`` (the contents of ``path``), with marks; invalid
+    YAML raises `ManifestError` with the line of the problem."""
     try:
-        return yaml.compose(text, Loader=yaml.SafeLoader)
+        return yaml.compose(text, Loader=_LOADER)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line, problem = (mark.line + 1 if mark else 1), exc.problem or str(exc)
@@ -292,13 +305,19 @@ def parse_manifest(text: str, path: Path) -> Manifest:
 
 
 def read_manifest_text(path: Path) -> str:
+    """The text of the manifest at ``path``; unreadable, not UTF-8 or larger than
+    `MAX_BYTES` raises `ManifestError`."""
     try:
         with open(path, encoding="utf-8", newline="") as handle:
-            return handle.read()
+            text = handle.read(MAX_BYTES + 1)
     except FileNotFoundError:
         raise ManifestError(f"{path.name}:1: {path} does not exist: create it, or set POD_ASSETS") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise ManifestError(f"{path.name}:1: cannot read {path}: {exc}") from None
+    if len(text) > MAX_BYTES:
+        raise ManifestError(f"{path.name}:1: {path} is larger than {MAX_BYTES >> 20} MiB, far more than any "
+                            f"manifest needs: is it the right file? (POD_ASSETS names the one to use)")
+    return text
 
 
 def load_manifest(path: str | os.PathLike[str]) -> Manifest:

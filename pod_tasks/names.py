@@ -10,7 +10,7 @@ from __future__ import annotations
 import posixpath
 import re
 
-from .errors import UnsafePathError
+from .errors import UnsafePathError, shown
 from .versions import VERSION_PATTERN, Version, parse_version
 
 __all__ = ["normalise_name", "check_relative_key", "versioned_key", "version_of_key", "name_of_key"]
@@ -48,7 +48,7 @@ def check_relative_key(key: str, what: str = "name") -> str:
                 problem = "it has an empty, '.' or '..' segment"
                 break
     if problem:
-        raise UnsafePathError(f"invalid {what} {key!r}: {problem}")
+        raise UnsafePathError(f"invalid {what} {shown(key)}: {problem}")
     return key
 
 
