@@ -36,13 +36,15 @@ FETCHED, CACHED, LOCAL, MISSING, FAILED = "fetched", "already cached", "local", 
 @dataclass(frozen=True)
 class Outcome:
     """What happened to one item of a list. ``ref`` is None for local overrides and
-    for items that could not be named; ``size`` is the bytes downloaded."""
+    for items that could not be named; ``size`` is the bytes downloaded; ``error`` is
+    what made a missing or failed item so (its message is ``message``)."""
 
     item: str
     status: str
     ref: ObjectRef | None = None
     size: int = 0
     message: str = ""
+    error: PodError | None = None
 
 
 @dataclass(frozen=True)
@@ -118,21 +120,22 @@ def _named(project: Project, item: str) -> Outcome | ObjectRef:
     try:
         target = project.ref(item)
     except AssetNotFound as exc:
-        return Outcome(item, MISSING, message=str(exc))
+        return Outcome(item, MISSING, message=str(exc), error=exc)
     except PodError as exc:
-        return Outcome(item, FAILED, message=str(exc))
+        return Outcome(item, FAILED, message=str(exc), error=exc)
     if isinstance(target, Path):
         if target.is_file():
             return Outcome(item, LOCAL, message=f"local override {target}")
-        return Outcome(item, MISSING, message=f"{item}: the override {target} does not exist")
+        gone = AssetNotFound(f"{item}: the override {target} does not exist")
+        return Outcome(item, MISSING, message=str(gone), error=gone)
     return target
 
 
 def _outcome(item: str, done: Done) -> Outcome:
     if isinstance(done.error, AssetNotFound):
-        return Outcome(item, MISSING, done.ref, message=str(done.error))
+        return Outcome(item, MISSING, done.ref, message=str(done.error), error=done.error)
     if isinstance(done.error, PodError):
-        return Outcome(item, FAILED, done.ref, message=str(done.error))
+        return Outcome(item, FAILED, done.ref, message=str(done.error), error=done.error)
     if done.error is not None:
         raise done.error
     assert done.fetched is not None
