@@ -23,6 +23,7 @@ assets.yaml and makes no request before then.
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Iterable, NoReturn
 
@@ -63,22 +64,31 @@ class _Assets:
         self.skip_missing = config.getoption("pod_missing") == "skip"
         #: name -> why it could not be fetched, for the marked assets of the session
         self.failures: dict[str, PodError] = {}
+        self.offline = bool(config.getoption("pod_offline"))
+        self._project: Project | None = None
         self._undo = pytest.MonkeyPatch()
-        if config.getoption("pod_offline"):
+        if self.offline:
             self._undo.setenv("POD_OFFLINE", "1")
+            _forget_projects()
 
     def close(self) -> None:
         self._undo.undo()
+        if self.offline:
+            _forget_projects()
 
     def project(self) -> "Project":
-        """The project of ``--pod-assets``, else of ``POD_ASSETS``, else of the rootdir
-        (the process-wide one, so the code under test shares its memo)."""
-        from .resolver import Project
+        """The session's project (loaded on first use): of ``--pod-assets``, else of
+        ``POD_ASSETS``, else of the rootdir."""
+        if self._project is None:
+            from .resolver import Project
 
-        given = self.config.getoption("pod_assets")
-        if given:
-            return Project.get(str(Path(self.config.invocation_params.dir, given)))
-        return Project.get(None if os.environ.get("POD_ASSETS") else str(self.config.rootpath))
+            given = self.config.getoption("pod_assets")
+            manifest = (
+                str(Path(self.config.invocation_params.dir, given)) if given
+                else None if os.environ.get("POD_ASSETS") else str(self.config.rootpath)
+            )
+            self._project = Project.load(manifest, offline=self.offline or None)
+        return self._project
 
     def path(self, name: str | os.PathLike[str], version: str | None = None) -> Path:
         """The local path of ``name``, or the test fails (or skips) with why not."""
@@ -141,6 +151,14 @@ class _Assets:
 
 
 _STATE = pytest.StashKey[_Assets]()
+
+
+def _forget_projects() -> None:
+    """Drop the process's projects, if any were loaded (a run inside a test process), so
+    that the code under test sees ``POD_OFFLINE`` as the session sets it."""
+    resolver = sys.modules.get("pod_tasks.resolver")
+    if resolver is not None:
+        resolver.Project.forget()
 
 
 def _key(name: str | os.PathLike[str]) -> str:

@@ -2,7 +2,8 @@
 ``--pod-offline``, ``--pod-missing``), run as a user runs it: ``python -m pytest`` in a
 subprocess, in a project with an assets.yaml, over moto's and rclone's S3 servers
 (requests counted) and a directory store. Outcomes and messages come from the run's
-JUnit XML report."""
+JUnit XML report; one test runs pytest in this process (pytester), as a plugin's own
+tests would."""
 
 from __future__ import annotations
 
@@ -20,6 +21,8 @@ from tests.doit_project import backend, dir_backend, manifest, sha256  # noqa: F
 
 A = b"a,b\n1,2\n"
 B = b"\x00\x01binary\xff" * 10
+pytest_plugins = ["pytester"]
+
 SUMMARY = re.compile(r"^pod_assets \((\d+) assets? of (\d+) tests?\): (.*); (\d+) bytes in [\d.]+s$", re.M)
 
 
@@ -274,3 +277,27 @@ def test_no_assets_yaml_and_bad_marks_are_one_line(tmp_path):
     assert result.returncode == pytest.ExitCode.USAGE_ERROR, result.stdout + result.stderr
     assert "ERROR: test_data.py::test_marked: @pytest.mark.pod_assets takes asset names" in result.stderr
     assert "Traceback" not in result.stdout + result.stderr
+
+
+def test_in_process_runs_leave_nothing_behind(pytester, dir_backend, cache_dir):
+    """pytester runs pytest inside this process: --pod-offline holds for that run only."""
+    dir_backend.put("foo/a.1.0.0.csv", A)
+    manifest(dir_backend, "assets:\n  foo/a.csv: 1.0.0\n")
+    pytester.makepyfile(test_data=f"""
+        import pytest
+        from pod_tasks import resolve
+
+        @pytest.mark.pod_assets("foo/a.csv")
+        def test_marked(pod_asset):
+            assert pod_asset("foo/a.csv").read_bytes() == {A!r}
+
+        def test_code_under_test():
+            assert resolve("foo/a.csv", manifest={str(dir_backend.project)!r}) is not None
+    """)
+    pytester.makefile(".yaml", assets=f"store: {dir_backend.project / 'store'}\nassets:\n  foo/a.csv: 1.0.0\n")
+    pytester.runpytest("--pod-offline", "--pod-missing=skip").assert_outcomes(skipped=1, failed=1)
+    assert "POD_OFFLINE" not in os.environ
+    assert not (cache_dir / dir_backend.cache_folder).exists()
+    pytester.runpytest().assert_outcomes(passed=2)
+    assert (cache_dir / dir_backend.cache_folder / "foo/a.1.0.0.csv").read_bytes() == A
+    pytester.runpytest("--pod-offline").assert_outcomes(passed=2)  # now cached
