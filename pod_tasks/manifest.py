@@ -21,7 +21,7 @@ import yaml
 
 from .config import parse_flag, parse_timeout
 from .errors import AssetNotFound, ManifestError, PodError, UnsafePathError, shown
-from .names import check_relative_key, normalise_name
+from .names import check_relative_key, normalise_name, versioned_key
 from .store import parse_s3_url
 from .versions import VERSION_PATTERN, Version, parse_version
 
@@ -185,7 +185,7 @@ class _Reader:
         spec = self.scalar(node, "store")
         if spec.lower().startswith("s3:") and not spec.startswith("s3://"):
             fixed = "s3://" + spec[3:].lstrip("/")
-            raise self.fail(node, f"store {shown(spec)} looks like an S3 URL with a slash missing: write `store: {fixed}`")
+            raise self.fail(node, f"store {shown(spec)} looks like an S3 URL with a slash missing: write `store: {shown(fixed)[1:-1]}`")
         if spec.startswith("s3://"):
             self.s3_url(node, spec, "store", key_required=False)
         elif "://" in spec and not spec.startswith("file://"):
@@ -227,6 +227,15 @@ class _Reader:
                 raise self.fail(node, f"{what} {shown(url)}: {exc}") from None
         return url
 
+    def version(self, node: yaml.Node, name: str, text: str) -> Version:
+        """``text`` (a version in form) as the version of ``name``, whose store key must be
+        a valid one (so a version of thousands of digits is refused here, with its line)."""
+        try:
+            check_relative_key(versioned_key(name, text), "store key")
+        except UnsafePathError as exc:
+            raise self.fail(node, f"{name}: version {shown(text)}: {exc}") from None
+        return parse_version(text)
+
     def pin(self, name: str, knode: yaml.Node, node: yaml.Node) -> Pin:
         line = knode.start_mark.line + 1
         if isinstance(node, yaml.MappingNode):
@@ -242,7 +251,7 @@ class _Reader:
                 text, vnode = items["version"]
                 if not VERSION_RE.match(text):
                     raise self.fail(vnode, f"{name}: {shown(text)} is not a version: write MAJOR.MINOR.PATCH, e.g. 1.2.5")
-                version = parse_version(text)
+                version = self.version(vnode, name, text)
             if "sha256" in items:
                 text, snode = items["sha256"]
                 if not _SHA256.match(text):
@@ -257,7 +266,7 @@ class _Reader:
             return Pin(name, line, version=version, sha256=sha, source=source)
         text = self.scalar(node, f"the pin of {name}")
         if VERSION_RE.match(text):
-            return Pin(name, line, version=parse_version(text))
+            return Pin(name, line, version=self.version(node, name, text))
         if text.startswith("s3://"):
             return Pin(name, line, override=self.s3_url(node, text, f"{name}: the override"))
         local = self.local(node, text, f"{name}: the pin")

@@ -9,7 +9,9 @@ Nothing else escapes, and nothing is written outside the folder it belongs in.
 from __future__ import annotations
 
 import os
+import re
 import tempfile
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -164,6 +166,136 @@ def test_an_s3_url_cannot_name_a_bucket_outside_the_cache(url):
         return
     assert _inside(path), path
     assert url.endswith(path.name)
+
+
+# --- mutations of a valid manifest ------------------------------------------------------
+
+VALID = f"""\
+store: s3://assets
+endpoint: http://127.0.0.1:9
+timeout: 1d
+immutable: [other, frozen]
+assets:
+  foo/bar.csv: 1.2.5
+  foo/baz.json: {{version: 0.1.6, sha256: {"ab" * 32}}}
+  dev/new.csv: {{source: data/new.csv}}
+  other/x.bin: s3://other/x.bin
+  deep/er/model: 10.1.6
+files:
+  - s3://example-bucket/example.json
+"""
+#: What a token of the valid manifest may become: huge numbers and values, YAML syntax,
+#: characters YAML refuses, nothing.
+HOSTILE_TOKENS = st.one_of(
+    st.integers(1, 6000).map(lambda n: "9" * n),
+    st.integers(1, 6000).map(lambda n: "x" * n),
+    st.integers(1, 300).map(lambda n: "a/" * n + "b"),
+    st.sampled_from(["[", "]", "{", "}", ": ", "- ", "&a ", "*a", "!!python/object/apply:os.system [x]", "'", '"',
+                     "|", ">", "%", "@", "\t", "\x00", "\ufeff", "\x85", "#", "?", "~", "null", "", "1.2", "-1.0.0",
+                     "1.2.3-rc.1", "0x10", "1e9", "..", "/", "\\", "s3://", "file://", "C:\\x", "\u202e"]),
+    st.text(max_size=8),
+)
+TOKEN = re.compile(r"[A-Za-z0-9_]+|[^A-Za-z0-9_\n]")
+
+
+@st.composite
+def mutated(draw) -> str:
+    """The valid manifest after one to four edits: a token replaced, a line doubled,
+    dropped, moved or re-indented, or a token repeated thousands of times."""
+    lines = VALID.splitlines(keepends=True)
+    for _ in range(draw(st.integers(1, 4))):
+        at = draw(st.integers(0, len(lines) - 1))
+        how = draw(st.sampled_from(["token", "token", "token", "double", "drop", "move", "indent", "repeat"]))
+        line = lines[at]
+        if how in ("token", "repeat"):
+            spans = [m.span() for m in TOKEN.finditer(line)] or [(0, 0)]
+            start, end = draw(st.sampled_from(spans))
+            new = draw(HOSTILE_TOKENS) if how == "token" else line[start:end] * draw(st.integers(2, 20_000))
+            lines[at] = line[:start] + new + line[end:]
+        elif how == "double":
+            lines.insert(at, line)
+        elif how == "drop" and len(lines) > 1:
+            del lines[at]
+        elif how == "move":
+            lines.insert(draw(st.integers(0, len(lines))), lines.pop(at))
+        elif how == "indent":
+            lines[at] = " " * draw(st.integers(0, 8)) + line.lstrip(" ")
+    return "".join(lines)
+
+
+MANIFEST_ERROR_LINE = re.compile(r"^assets\.yaml:\d+: \S")
+
+
+@settings(max_examples=EXAMPLES, deadline=timedelta(seconds=10), suppress_health_check=[HealthCheck.too_slow])
+@given(mutated())
+def test_a_mutated_manifest_loads_or_fails_with_one_located_line(text):
+    """Every manifest loads, and then gives every pin and file its cache path, or fails
+    with one `assets.yaml:LINE: ...` line of bounded length; nothing else, in bounded
+    time (the deadline)."""
+    record("hostile manifests tried", 1)
+    try:
+        manifest = parse_manifest(text, MANIFEST)
+    except ManifestError as exc:
+        message = str(exc)
+        assert "\n" not in message and len(message) <= 600 and MANIFEST_ERROR_LINE.match(message), message[:2000]
+        return
+    project = Project(manifest, CACHE.settings)
+    refs = [project.pin_ref(pin) for pin in manifest.assets.values() if pin.version or pin.override]
+    refs += [project.url_ref(url) for url in manifest.files]
+    assert all(_inside(CACHE.path_for(ref)) for ref in refs if isinstance(ref, ObjectRef))
+
+
+#: The manifests that escaped as tracebacks, slow loads or unlocated lines, and the line
+#: each gives now.
+HOSTILE = [
+    ("a version of 4,301 digits", "  foo/bar.csv: 1.2." + "9" * 4301 + "\n",
+     "assets.yaml:3: foo/bar.csv: version '1.2.999"),
+    ("a long pin of 4,300 digits", "  foo/bar.csv: {version: 1.2." + "9" * 4300 + "}\n",
+     "assets.yaml:3: foo/bar.csv: version '1.2.999"),
+    ("a pin longer than a file name", "  foo/bar.csv: " + "p" * 5000 + "\n",
+     "assets.yaml:3: foo/bar.csv: 'ppp"),
+    ("a flow list of 250,000 items", "  foo/bar.csv: 1.2.5\nimmutable: [" + ", ".join(["b"] * 250_000) + "]\n", None),
+]
+
+
+@pytest.fixture(scope="module")
+def hostile_projects(tmp_path_factory) -> dict[str, Path]:
+    folders = {}
+    for label, body, _ in HOSTILE:
+        folder = tmp_path_factory.mktemp("hostile")
+        write(folder / "assets.yaml", "store: store\nassets:\n")
+        with open(folder / "assets.yaml", "a", encoding="utf-8") as out:
+            out.write(body)
+        (folder / "dodo.py").write_text("from pod_tasks.tasks import *  # noqa: F401,F403\n")
+        folders[label] = folder
+    return folders
+
+
+@pytest.mark.parametrize("label, expected", [(h[0], h[2]) for h in HOSTILE], ids=[h[0] for h in HOSTILE])
+@pytest.mark.parametrize("command", ["doit list", "doit fetch", "resolve()", "pod-tasks path"])
+def test_a_hostile_manifest_is_one_line_for_every_command(hostile_projects, label, expected, command):
+    folder = hostile_projects[label]
+    if command.startswith("doit"):
+        result = run_doit(command.split()[1:], folder, timeout=60)
+    elif command == "resolve()":
+        result = run_python("""
+            import sys
+            from pod_tasks import PodError, resolve
+            try:
+                resolve('foo/bar.csv')
+            except PodError as exc:  # a program sees one exception, whose message is the line
+                sys.exit(str(exc))
+        """, folder, timeout=60)
+    else:
+        result = run_python("import sys; from pod_tasks.cli import main; sys.exit(main(['path', 'foo/bar.csv']))",
+                            folder, timeout=60)
+    said = result.stdout + result.stderr
+    assert "Traceback" not in said, said[-3000:]
+    lines = [line for line in said.splitlines() if re.search(r"assets\.yaml:\d+:", line)]
+    if expected is None:  # it loads (and the store is an empty folder: only doit list succeeds)
+        assert lines == [] and (result.returncode == 0) == (command == "doit list"), said[-3000:]
+        return
+    assert result.returncode != 0 and len(lines) == 1 and expected in lines[0] and len(lines[0]) < 600, said[-3000:]
 
 
 # --- symlinks in the cache ----------------------------------------------------------------
