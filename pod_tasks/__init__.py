@@ -22,6 +22,7 @@ from .errors import (
     PodError,
     PublishConflict,
     StoreError,
+    TransferError,
     UnsafePathError,
     VersionError,
 )
@@ -48,6 +49,7 @@ __all__ = [
     "OfflineError",
     "PublishConflict",
     "StoreError",
+    "TransferError",
     "UnsafePathError",
     "VersionError",
 ]

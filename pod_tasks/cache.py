@@ -46,7 +46,7 @@ from typing import BinaryIO, Callable, Iterator
 
 from .config import Settings
 from .digests import STRENGTH, Digester, is_md5_etag
-from .errors import AssetNotFound, CacheError, IntegrityError, OfflineError, UnsafePathError
+from .errors import AssetNotFound, CacheError, IntegrityError, OfflineError, TransferError, UnsafePathError
 from .names import check_relative_key
 from .pipeline import Pipeline
 from .parts import Parted
@@ -515,7 +515,8 @@ class AssetCache:
                 error = exc
                 log.warning("%s: %s (attempt %d of %d)", ref, exc, attempt, _ATTEMPTS)
         assert error is not None
-        raise IntegrityError(f"{ref}: {error}; nothing was kept at {path}. {_INTEGRITY_HINT}")
+        kind, blame = _blame(error, attempt)
+        raise kind(f"{ref}: {error}; nothing was kept at {path}: {blame}")
 
     def _stale_parts(self, path: Path) -> list[Path]:
         """Temporary files (``.NAME.HEX.part``) that writers of ``path`` left behind.
@@ -604,7 +605,7 @@ class AssetCache:
                 raise
             keepable = False  # from here on, a failure is about the bytes themselves
             if digester.size != head.size:
-                raise IntegrityError(f"got {digester.size} bytes of {head.size}")
+                raise TransferError(f"the download came short: got {digester.size} bytes of {head.size}")
             out.flush()  # the bytes may be read again, for an unguessed multipart part size
             verified = self._check(ref, Path(out.name), head, digester)
 
@@ -840,7 +841,17 @@ def _mismatch(digester: Digester, sha: str | None, record: Record | None, pin: s
     return None
 
 
-_INTEGRITY_HINT = (
-    "If assets.yaml pins the right sha256, the stored copy is damaged: tell the store's owner; "
-    "if the pin is wrong, fix it in assets.yaml"
-)
+def _blame(error: IntegrityError, attempts: int) -> tuple[type[IntegrityError], str]:
+    """The error to raise for a download whose last attempt failed with ``error``, and
+    the end of its line: who is at fault and what to do. Only bytes the store proved
+    its own (by its ETag or checksum) that fail the pin blame the stored copy."""
+    if isinstance(error, TransferError):
+        return TransferError, (f"the network cut it short {attempts} time(s): check the connection "
+                               f"(or a proxy in the way) and run it again")
+    if isinstance(error, _PinMismatch):
+        return IntegrityError, ("the store's own ETag or checksum shows these are its bytes: if assets.yaml "
+                                "pins the right sha256, the stored copy is damaged: tell the store's owner; "
+                                "if the pin is wrong, fix it in assets.yaml")
+    return IntegrityError, (f"the bytes came damaged {attempts} time(s), on the way or from the store (nothing "
+                            f"shows which): run it again; if it persists, ask the store's owner to check the object "
+                            f"(or fix the sha256 pin in assets.yaml, if it is wrong)")

@@ -11,6 +11,7 @@ __all__ = [
     "ManifestError",
     "AssetNotFound",
     "IntegrityError",
+    "TransferError",
     "VersionError",
     "OfflineError",
     "StoreError",
@@ -38,6 +39,11 @@ class AssetNotFound(PodError, LookupError):
 
 class IntegrityError(PodError):
     """Bytes did not match their length, ETag or pinned sha256; nothing was kept."""
+
+
+class TransferError(IntegrityError):
+    """A download came short: the connection was cut, reset or timed out mid-body. The
+    network's fault, not the store's: running it again may succeed."""
 
 
 class VersionError(PodError, ValueError):

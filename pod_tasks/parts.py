@@ -19,7 +19,7 @@ import threading
 from pathlib import Path
 from typing import Callable
 
-from .errors import IntegrityError
+from .errors import TransferError
 from .store import CHUNK, Enough, Head, Store
 
 __all__ = ["Parted", "PART", "STREAMS"]
@@ -119,7 +119,7 @@ class Parted:
 
                     self.store.download_to(self.key, lambda head: sink, first=a, last=b - 1, etag=self.head.etag)
                     if self._written[index] != b - a and not self._errors:
-                        raise IntegrityError(f"range {a}-{b - 1} of {self.store.url(self.key)} came {self._written[index]} bytes long")
+                        raise TransferError(f"range {a}-{b - 1} of {self.store.url(self.key)} came {self._written[index]} bytes long")
         except BaseException as exc:  # handed to the caller at the end of the block
             self._fail(exc)
 
@@ -151,7 +151,7 @@ class Parted:
 
     def __exit__(self, kind, exc, traceback) -> None:
         if self._written[0] < self._ranges[0][1] - self._ranges[0][0] and kind is None:
-            self._fail(IntegrityError(f"the first part of {self.store.url(self.key)} came short"))
+            self._fail(TransferError(f"the first part of {self.store.url(self.key)} came short"))
         if kind is not None:
             self._fail(exc)
         self._first.flush()

@@ -27,7 +27,7 @@ from typing import Callable, Iterator, Protocol
 from urllib.parse import unquote, urlparse
 
 from .digests import Checksum, is_md5_etag
-from .errors import AssetNotFound, IntegrityError, OfflineError, PodError, PublishConflict, StoreError
+from .errors import AssetNotFound, IntegrityError, OfflineError, PodError, PublishConflict, StoreError, TransferError
 from .names import check_relative_key
 from .wire import Reply, wire_for
 
@@ -386,7 +386,7 @@ class S3Store:
                     chunk = next(chunks, b"")
                 except (BotoCoreError, OSError, ValueError) as exc:
                     # urllib3's protocol errors are OSErrors; a cut connection is an incomplete body.
-                    raise IntegrityError(
+                    raise TransferError(
                         f"the download of {self.url(key)} was cut short ({type(exc).__name__})"
                     ) from None
                 if not chunk:

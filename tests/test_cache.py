@@ -229,6 +229,9 @@ def test_sha256_mismatch_keeps_nothing(s3, bucket, cache_dir):
     message = str(info.value)
     assert hashlib.sha256(b"replaced bytes").hexdigest() in message and target.sha256 in message
     assert "nothing was kept at" in message and "\n" not in message
+    assert message.endswith("the store's own ETag or checksum shows these are its bytes: if assets.yaml pins the "
+                            "right sha256, the stored copy is damaged: tell the store's owner; if the pin is wrong, "
+                            "fix it in assets.yaml")
     assert not cache.path_for(target).exists()
     assert no_parts(cache_dir)
     assert cache.record(target) is None

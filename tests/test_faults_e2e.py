@@ -111,8 +111,9 @@ def test_a_multipart_object_with_an_unusual_part_size_is_fetched(s3, client, pro
 
 PERSISTENT = [
     # (id, rule, what the one line says, faults injected: 3 cache attempts, or botocore's 1 + 5 retries)
-    ("always cut", Rule("GET", PATH, "close", times=None), "was cut short", 3),
-    ("always truncated", Rule("GET", PATH, "truncate", times=None, keep=0.5), "was cut short", 3),
+    ("always cut", Rule("GET", PATH, "close", times=None), "the network cut it short 3 time(s): check the "
+                                                               "connection (or a proxy in the way) and run it again", 3),
+    ("always truncated", Rule("GET", PATH, "truncate", times=None, keep=0.5), "the network cut it short 3 time(s)", 3),
     ("always flipped", Rule("GET", PATH, "flip", times=None), "do not match the store's ETag", 3),
     ("always 500", Rule("GET", PATH, "status", times=None, status=500), "InternalError", 6),
 ]
@@ -128,6 +129,7 @@ def test_persistent_fault_fails_doit_fetch_with_one_line(s3, client, proxy, proj
     errors = [line for line in result.stdout.splitlines() if line.startswith("ERROR")]
     assert len(errors) == 1 and errors[0].startswith("ERROR fetch:foo/bar.csv: ") and says in errors[0], result.stdout
     assert "foo/bar.1.0.0.csv" in errors[0]
+    assert "the stored copy is damaged" not in errors[0]  # nothing proved the store's bytes wrong
     assert not _cached(cache_dir).exists()
     assert _leftovers(cache_dir) == []
     assert proxy.injected == faults
