@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Mapping
 
+from .errors import shown
+
 __all__ = [
     "Settings", "parse_timeout", "format_timeout", "parse_flag", "parse_jobs", "default_jobs", "NEVER", "DEFAULT_TIMEOUT",
 ]
@@ -33,14 +35,14 @@ def parse_timeout(text: str | float | int) -> float:
     """
     if isinstance(text, (int, float)) and not isinstance(text, bool):
         if not text >= 0:  # negative, or NaN
-            raise ValueError(f"timeout {text!r} is not a duration: give seconds >= 0, or 'never'")
+            raise ValueError(f"timeout {shown(str(text))} is not a duration: give seconds >= 0, or 'never'")
         return float(text)
     value = str(text).strip().lower()
     if value in ("never", "inf", "infinity"):
         return NEVER
     match = _DURATION.match(value)
     if not match:
-        raise ValueError(f"timeout {text!r} is not a duration: write e.g. 0, 3600, 15m, 12h, 1d or never")
+        raise ValueError(f"timeout {shown(str(text))} is not a duration: write e.g. 0, 3600, 15m, 12h, 1d or never")
     return float(match[1]) * _UNITS[match[2]]
 
 
@@ -68,7 +70,7 @@ def parse_jobs(text: str | int, where: str) -> int:
     except ValueError:
         jobs = 0
     if jobs < 1:
-        raise ValueError(f"{where}: {text!r} is not a number of parallel requests: give a whole number from 1 up")
+        raise ValueError(f"{where}: {shown(str(text))} is not a number of parallel requests: give a whole number from 1 up")
     return jobs
 
 
@@ -89,7 +91,7 @@ def parse_flag(text: str) -> bool:
         return True
     if value in ("0", "false", "no", "off"):
         return False
-    raise ValueError(f"{text!r} is not true or false")
+    raise ValueError(f"{shown(str(text))} is not true or false")
 
 
 @dataclass(frozen=True)
