@@ -1,7 +1,8 @@
 """Settings and where they come from: call arguments > environment > assets.yaml > defaults.
 
 Environment: ``POD_CACHE_DIR``, ``POD_TIMEOUT``, ``POD_OFFLINE``, ``POD_ASSETS``,
-``POD_ANONYMOUS``, ``POD_JOBS``, boto3's ``AWS_ENDPOINT_URL_S3`` / ``AWS_ENDPOINT_URL``, and the old
+``POD_ANONYMOUS``, ``POD_JOBS``, ``POD_MIRRORS`` (space-separated; set, even to nothing, it
+replaces ``mirrors:``), boto3's ``AWS_ENDPOINT_URL_S3`` / ``AWS_ENDPOINT_URL``, and the old
 tool's ``STATIC_CACHE_DIR``, ``STATIC_CACHE_TIMEOUT``,
 ``STATIC_CACHE_IMMUTABLE_BUCKETS`` (colon-separated), which the ``POD_`` names beat.
 """
@@ -14,11 +15,15 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Mapping
+from urllib.parse import urlparse
+
+from .errors import shown
 
 from .errors import shown
 
 __all__ = [
-    "Settings", "parse_timeout", "format_timeout", "parse_flag", "parse_jobs", "default_jobs", "NEVER", "DEFAULT_TIMEOUT",
+    "Settings", "parse_timeout", "format_timeout", "parse_flag", "parse_jobs", "default_jobs", "parse_mirror", "NEVER",
+    "DEFAULT_TIMEOUT",
 ]
 
 NEVER = math.inf
@@ -74,6 +79,27 @@ def parse_jobs(text: str | int, where: str) -> int:
     return jobs
 
 
+def parse_mirror(url: str) -> str:
+    """A mirror's base URL (``https://host[:port]/path``, ``http://...`` or
+    ``file:///absolute/path``), without its trailing ``/``; raises ValueError saying
+    what to write instead. A mirror serves the store's keys at ``<base>/<key>``, so a
+    query or fragment (which would end up before the key) is refused."""
+    parsed = urlparse(url)
+    try:
+        port_ok = parsed.port is None or parsed.port > 0
+    except ValueError:
+        port_ok = False
+    clean = url == url.strip() and not any(ord(c) < 32 or ord(c) == 127 for c in url)
+    web = parsed.scheme in ("http", "https") and bool(parsed.hostname) and port_ok
+    local = parsed.scheme == "file" and parsed.netloc in ("", "localhost") and parsed.path.startswith("/")
+    if not clean or not (web or local) or parsed.query or parsed.fragment or url.endswith(("?", "#")):
+        raise ValueError(
+            f"mirror {shown(url)} is not a base URL: write https://host/path, http://host:port/path "
+            f"or file:///absolute/path (the mirror serves the store's keys under it)"
+        )
+    return url.rstrip("/")
+
+
 def _default_cache_dir() -> Path:
     import platformdirs
 
@@ -108,6 +134,8 @@ class Settings:
     anonymous: bool = False
     #: Requests in flight when fetching many objects (``--jobs``, ``POD_JOBS``).
     jobs: int = field(default_factory=lambda: default_jobs())
+    #: Base URLs (`parse_mirror`) tried in order before the store (``mirrors:``, ``POD_MIRRORS``).
+    mirrors: tuple[str, ...] = ()
 
     @classmethod
     def load(
@@ -122,12 +150,14 @@ class Settings:
         manifest_immutable: frozenset[str] = frozenset(),
         manifest_endpoint: str | None = None,
         manifest_anonymous: bool = False,
+        manifest_mirrors: tuple[str, ...] = (),
         environ: Mapping[str, str] | None = None,
     ) -> "Settings":
         """Merge call arguments, the environment, manifest values and defaults.
 
-        Immutable buckets are the union of every source. Raises ValueError naming the
-        variable when an environment timeout is malformed.
+        Immutable buckets are the union of every source; ``POD_MIRRORS``, when set (even
+        to nothing), replaces the manifest's mirrors. Raises ValueError naming the
+        variable when an environment value is malformed.
         """
         env = os.environ if environ is None else environ
         env_dir = env.get("POD_CACHE_DIR") or env.get("STATIC_CACHE_DIR")
@@ -161,6 +191,12 @@ class Settings:
             except ValueError as exc:
                 raise ValueError(f"$POD_ANONYMOUS: {exc}: write 1 or 0") from None
         jobs = parse_jobs(env["POD_JOBS"], "$POD_JOBS") if env.get("POD_JOBS", "").strip() else default_jobs()
+        mirrors = manifest_mirrors
+        if "POD_MIRRORS" in env:
+            try:
+                mirrors = tuple(dict.fromkeys(parse_mirror(url) for url in env["POD_MIRRORS"].split()))
+            except ValueError as exc:
+                raise ValueError(f"$POD_MIRRORS: {exc}") from None
         return cls(
             cache_dir=folder.expanduser().absolute(),
             timeout=seconds,
@@ -169,4 +205,5 @@ class Settings:
             endpoint=env.get("AWS_ENDPOINT_URL_S3") or env.get("AWS_ENDPOINT_URL") or manifest_endpoint or None,
             anonymous=anonymous,
             jobs=jobs,
+            mirrors=mirrors,
         )

@@ -19,7 +19,7 @@ from urllib.parse import urlparse
 
 import yaml
 
-from .config import parse_flag, parse_timeout
+from .config import parse_flag, parse_mirror, parse_timeout
 from .errors import AssetNotFound, ManifestError, PodError, UnsafePathError, shown
 from .names import check_relative_key, normalise_name, versioned_key
 from .store import parse_s3_url
@@ -32,7 +32,7 @@ __all__ = [
 ]
 
 FILENAME = "assets.yaml"
-_TOP_KEYS = ("store", "endpoint", "anonymous", "cache_dir", "timeout", "immutable", "assets", "files")
+_TOP_KEYS = ("store", "endpoint", "anonymous", "mirrors", "cache_dir", "timeout", "immutable", "assets", "files")
 _PIN_KEYS = ("version", "sha256", "source")
 _SHA256 = re.compile(r"^[0-9a-fA-F]{64}$")
 VERSION_RE = re.compile(rf"^{VERSION_PATTERN}$")
@@ -66,6 +66,8 @@ class Manifest:
     immutable: frozenset[str] = frozenset()
     endpoint: str | None = None
     anonymous: bool = False
+    #: Base URLs that serve the store's keys, tried in order before it (`pod_tasks.mirrors`).
+    mirrors: tuple[str, ...] = ()
     assets: dict[str, Pin] = field(default_factory=dict)
     files: tuple[str, ...] = ()
 
@@ -158,6 +160,8 @@ class _Reader:
                 fields["anonymous"] = parse_flag(self.scalar(top["anonymous"], "anonymous"))
             except ValueError as exc:
                 raise self.fail(top["anonymous"], f"anonymous: {exc}: write true or false") from None
+        if "mirrors" in top:
+            fields["mirrors"] = self.mirrors(top["mirrors"])
         if "immutable" in top:
             fields["immutable"] = frozenset(b for b, _ in self.sequence(top["immutable"], "immutable"))
         assets: dict[str, Pin] = {}
@@ -204,6 +208,18 @@ class _Reader:
         if parsed.scheme not in ("http", "https") or not parsed.hostname or not port_ok or url != url.strip():
             raise self.fail(node, f"endpoint {shown(url)} is not a server URL: write e.g. https://minio.example.com:9000")
         return url
+
+    def mirrors(self, node: yaml.Node) -> tuple[str, ...]:
+        bases: dict[str, yaml.Node] = {}
+        for url, item in self.sequence(node, "mirrors"):
+            try:
+                base = parse_mirror(url)
+            except ValueError as exc:
+                raise self.fail(item, str(exc)) from None
+            if base in bases:
+                raise self.fail(item, f"mirror {shown(url)} is listed twice (line {bases[base].start_mark.line + 1}): keep one")
+            bases[base] = item
+        return tuple(bases)
 
     def local(self, node: yaml.Node, text: str, what: str) -> Path:
         """``text`` as a path relative to assets.yaml's folder, ``~`` expanded."""

@@ -82,10 +82,11 @@ class Project:
                 manifest_immutable=loaded.immutable if loaded else frozenset(),
                 manifest_endpoint=loaded.endpoint if loaded else None,
                 manifest_anonymous=loaded.anonymous if loaded else False,
+                manifest_mirrors=loaded.mirrors if loaded else (),
                 **overrides,
             )
         except ValueError as exc:
-            raise ManifestError(str(exc)) from None  # a bad POD_TIMEOUT / STATIC_CACHE_TIMEOUT
+            raise ManifestError(str(exc)) from None  # a bad POD_TIMEOUT, STATIC_CACHE_TIMEOUT, POD_MIRRORS...
         return cls(loaded, settings, given if given.is_dir() else given.parent)
 
     @classmethod

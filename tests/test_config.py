@@ -132,3 +132,20 @@ def test_cache_dir_is_absolute_and_user_expanded(monkeypatch, tmp_path):
     monkeypatch.setenv("USERPROFILE", str(tmp_path))
     assert Settings.load(cache_dir="~/c", environ={}).cache_dir == tmp_path / "c"
     assert Settings.load(cache_dir="rel", environ={}).cache_dir == Path.cwd() / "rel"
+
+
+@pytest.mark.parametrize("env, manifest, mirrors", [
+    ({}, (), ()),
+    ({}, ("https://a.example",), ("https://a.example",)),
+    ({"POD_MIRRORS": "http://127.0.0.1:8000/m/ file:///srv/m"}, ("https://a.example",),
+     ("http://127.0.0.1:8000/m", "file:///srv/m")),
+    ({"POD_MIRRORS": "  https://b.example  https://b.example/ "}, (), ("https://b.example",)),
+    ({"POD_MIRRORS": ""}, ("https://a.example",), ()),  # set to nothing: no mirrors on this machine
+])
+def test_pod_mirrors_replaces_the_manifests(env, manifest, mirrors):
+    assert Settings.load(cache_dir=".", manifest_mirrors=manifest, environ=env).mirrors == mirrors
+
+
+def test_bad_pod_mirrors_names_the_variable():
+    with pytest.raises(ValueError, match=r"^\$POD_MIRRORS: mirror 'ftp://x' is not a base URL"):
+        Settings.load(cache_dir=".", environ={"POD_MIRRORS": "https://ok.example ftp://x"})

@@ -62,6 +62,14 @@ def test_valid_manifest_every_pin_kind(tmp_path):
     assert m.pin("/foo/bar.csv") is m.pin("foo/bar.csv") is short
 
 
+def test_mirrors_are_base_urls_in_order(tmp_path):
+    text = "store: s3://b\nmirrors:\n  - https://cdn.example.com/assets/\n  - http://127.0.0.1:8000\n  - file:///srv/m\n"
+    m = parse_manifest(text, tmp_path / "assets.yaml")
+    assert m.mirrors == ("https://cdn.example.com/assets", "http://127.0.0.1:8000", "file:///srv/m")
+    assert parse_manifest("store: s3://b\nmirrors:\n", tmp_path / "assets.yaml").mirrors == ()
+    assert parse_manifest("store: s3://b\n", tmp_path / "assets.yaml").mirrors == ()
+
+
 def test_overrides_alone_need_no_store(tmp_path):
     m = parse_manifest("assets:\n  a.bin: s3://b/a.bin\nfiles: [s3://b/c.json]\n", tmp_path / "assets.yaml")
     assert m.store is None and m.assets["a.bin"].override == "s3://b/a.bin"
@@ -121,6 +129,16 @@ BAD = [
     ("store empty", "store:\n", 1, "store must be a single value"),
     ("store prefix dotdot", "store: s3://a/../..\nassets:\n  a.csv: 1.0.0\n", 1, "store 's3://a/../..': invalid prefix"),
     ("bad timeout", "store: s3://b\ntimeout: soon\n", 2, "timeout 'soon' is not a duration"),
+    ("mirrors not a list", "store: s3://b\nmirrors: https://cdn.example.com\n", 2, "mirrors must be a list"),
+    ("mirror ftp", "store: s3://b\nmirrors:\n  - https://cdn.example.com\n  - ftp://m.example.com/a\n", 4,
+     "mirror 'ftp://m.example.com/a' is not a base URL: write https://host/path"),
+    ("mirror s3", "store: s3://b\nmirrors: [s3://other]\n", 2, "mirror 's3://other' is not a base URL"),
+    ("mirror no host", "store: s3://b\nmirrors: ['https:///x']\n", 2, "is not a base URL"),
+    ("mirror relative file", "store: s3://b\nmirrors: ['file:mirror']\n", 2, "file:///absolute/path"),
+    ("mirror with a query", "store: s3://b\nmirrors: ['https://cdn.example.com/a?x=1']\n", 2, "is not a base URL"),
+    ("mirror bad port", "store: s3://b\nmirrors: ['http://m:0/']\n", 2, "is not a base URL"),
+    ("mirror twice", "store: s3://b\nmirrors:\n  - https://m.example.com/a/\n  - https://m.example.com/a\n", 4,
+     "mirror 'https://m.example.com/a' is listed twice (line 3)"),
     ("immutable not a list", "store: s3://b\nimmutable: {a: 1}\n", 2, "immutable must be a list"),
     ("assets a list", "store: s3://b\nassets:\n  - a.csv\n", 3, "assets must be a mapping"),
     ("absolute name (drive)", "store: s3://b\nassets:\n  C:/data/a.csv: 1.0.0\n", 3, "'C:/data/a.csv': it is an absolute path"),
