@@ -32,8 +32,8 @@ from .names import check_relative_key
 from .wire import Reply, wire_for
 
 __all__ = [
-    "Head", "Store", "S3Store", "DirStore", "open_store", "parse_s3_url", "default_endpoint", "endpoint_folder",
-    "CHUNK", "SINGLE_PUT_LIMIT", "Enough", "Changed",
+    "Head", "Reader", "Store", "S3Store", "DirStore", "open_store", "parse_s3_url", "default_endpoint", "endpoint_folder",
+    "path_of_file_url", "get_headers", "pump", "CHUNK", "SINGLE_PUT_LIMIT", "Enough", "Changed",
 ]
 
 CHUNK = 1 << 20
@@ -70,24 +70,15 @@ class Head:
         return not self.opaque and is_md5_etag(self.etag)
 
 
-class Store(Protocol):
-    """The operations the cache and publish need. Implementations are thread-safe."""
+class Reader(Protocol):
+    """What the cache reads through: a store, or a mirror of one (`pod_tasks.web`, or a
+    folder). Implementations are thread-safe."""
 
-    #: Folder under the cache dir (``<bucket>`` on AWS, ``_endpoint-HOST-PORT/<bucket>``
-    #: on another S3 server, ``_dir-HASH`` for a folder).
-    name: str
-    #: Which server and bucket or folder this is (what publish learns is kept under it).
-    identity: str
-    #: The S3-compatible server's URL; None for AWS's own endpoint and for a folder.
-    endpoint: str | None
-    #: A conditional create is known to be atomic (True), known to be ignored (False),
-    #: or not known yet (None).
-    atomic_create: bool | None
     #: Over a network: a big object comes faster as several ranges at once.
     remote: bool
 
     def url(self, key: str) -> str:
-        """A URL a person can read and paste: ``s3://bucket/key`` or ``file:///...``."""
+        """A URL a person can read and paste: ``s3://bucket/key``, ``file:///...``, ``https://...``."""
 
     def head(self, key: str) -> Head:
         """ETag and size of ``key``; raises `AssetNotFound` when it does not exist."""
@@ -102,6 +93,21 @@ class Store(Protocol):
         chunk, return the head. With ``etag``, only while the object still has that ETag
         (else `IntegrityError`: it changed). A sink may raise `Enough` to stop reading."""
 
+
+class Store(Reader, Protocol):
+    """The operations the cache and publish need: a `Reader` that can also be written
+    and listed. Implementations are thread-safe."""
+
+    #: Folder under the cache dir (``<bucket>`` on AWS, ``_endpoint-HOST-PORT/<bucket>``
+    #: on another S3 server, ``_dir-HASH`` for a folder).
+    name: str
+    #: Which server and bucket or folder this is (what publish learns is kept under it).
+    identity: str
+    #: The S3-compatible server's URL; None for AWS's own endpoint and for a folder.
+    endpoint: str | None
+    #: A conditional create is known to be atomic (True), known to be ignored (False),
+    #: or not known yet (None).
+    atomic_create: bool | None
     def put_if_absent(self, key: str, path: Path, md5: bytes, sha256: bytes) -> Head:
         """Upload ``path`` (with these digests, for the store to check) to ``key`` only if
         ``key`` does not exist (else `PublishConflict`), where the store honours that."""
@@ -127,6 +133,38 @@ def parse_s3_url(url: str) -> tuple[str, str]:
     if not clean or parsed.scheme != "s3" or not _BUCKET.match(parsed.netloc):
         raise ValueError(f"{url!r} is not an s3://bucket/key URL")
     return parsed.netloc, parsed.path.lstrip("/")
+
+
+def get_headers(first: int, last: int | None, etag: str | None) -> dict[str, str]:
+    """The headers of a GET of bytes ``first`` to ``last`` (None: to the end; none at all
+    for the whole object) while the object's ETag is ``etag`` (None: any)."""
+    headers = {}
+    if first or last is not None:
+        headers["Range"] = f"bytes={first}-{'' if last is None else last}"
+    if etag:
+        headers["If-Match"] = f'"{etag}"'
+    return headers
+
+
+def pump(reply: Reply, sink: Sink, url: str) -> bool:
+    """Feed ``sink`` the body of ``reply`` (the object at ``url``) until it ends (True) or
+    the sink raises `Enough` (False); a cut body raises `TransferError`. The sink's own
+    errors (a full disk) pass through as they are."""
+    from botocore.exceptions import BotoCoreError
+
+    chunks = reply.chunks(CHUNK)
+    while True:
+        try:
+            chunk = next(chunks, b"")
+        except (BotoCoreError, OSError, ValueError) as exc:
+            # urllib3's protocol errors are OSErrors; a cut connection is an incomplete body.
+            raise TransferError(f"the download of {url} was cut short ({type(exc).__name__})") from None
+        if not chunk:
+            return True
+        try:
+            sink(chunk)
+        except Enough:
+            return False
 
 
 # --- S3 -----------------------------------------------------------------------------
@@ -364,13 +402,7 @@ class S3Store:
 
     def download_to(self, key: str, start: Opener, first: int = 0, last: int | None = None,
                     etag: str | None = None) -> Head:
-        from botocore.exceptions import BotoCoreError
-
-        headers = {}
-        if first or last is not None:
-            headers["Range"] = f"bytes={first}-{'' if last is None else last}"
-        if etag:
-            headers["If-Match"] = f'"{etag}"'
+        headers = get_headers(first, last, etag)
         reply = self._ask(key, "GET", headers)
         complete = False
         try:
@@ -379,23 +411,7 @@ class S3Store:
                 raise Changed(f"{self.url(key)} changed during the download")
             if "Range" in headers and "ContentRange" not in reply.fields:
                 raise IntegrityError(f"the store sent all of {self.url(key)} when asked for a range")
-            sink = start(head)
-            chunks = reply.chunks(CHUNK)
-            while True:
-                try:
-                    chunk = next(chunks, b"")
-                except (BotoCoreError, OSError, ValueError) as exc:
-                    # urllib3's protocol errors are OSErrors; a cut connection is an incomplete body.
-                    raise TransferError(
-                        f"the download of {self.url(key)} was cut short ({type(exc).__name__})"
-                    ) from None
-                if not chunk:
-                    complete = True
-                    break
-                try:
-                    sink(chunk)  # the sink's own errors (a full disk) are not the network's
-                except Enough:
-                    break
+            complete = pump(reply, start(head), self.url(key))
         finally:
             reply.close(reuse=complete)
         return head
@@ -480,8 +496,11 @@ class DirStore:
     the key exists: two publishers of one version make one winner and one conflict.
     """
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, setting: str = "store") -> None:
+        """``setting``: the assets.yaml key that names the folder (``store``, ``mirrors``),
+        for the message when it is not there."""
         self.root = Path(root).absolute()
+        self.setting = setting
         digest = hashlib.sha1(str(self.root).encode()).hexdigest()[:12]
         # S3 bucket names cannot start with "_", so this never meets a bucket's folder.
         self.name = f"_dir-{digest}"
@@ -502,8 +521,8 @@ class DirStore:
             check_relative_key(key.rstrip("/"), "store key")
         if not self.root.is_dir():
             raise OfflineError(
-                f"cannot reach {self.url(key)}: the store folder {self.root} is not there: "
-                f"mount it or fix `store:` in assets.yaml"
+                f"cannot reach {self.url(key)}: the {self.setting} folder {self.root} is not there: "
+                f"mount it or fix `{self.setting}:` in assets.yaml"
             )
         return self.root / key
 
@@ -602,9 +621,13 @@ def open_store(spec: str, base: Path, endpoint: str | None = None, anonymous: bo
         prefix = prefix.strip("/")
         return S3Store(bucket, endpoint, anonymous), (prefix + "/" if prefix else "")
     if spec.startswith("file://"):
-        parsed = urlparse(spec)
-        path = unquote(parsed.path)
-        if os.name == "nt" and path.startswith("/") and path[2:3] == ":":
-            path = path[1:]
-        return DirStore(Path(path)), ""
+        return DirStore(path_of_file_url(spec)), ""
     return DirStore((base / Path(spec).expanduser())), ""
+
+
+def path_of_file_url(url: str) -> Path:
+    """The local path of a ``file:///...`` URL (``file:///C:/x`` on Windows)."""
+    path = unquote(urlparse(url).path)
+    if os.name == "nt" and path.startswith("/") and path[2:3] == ":":
+        path = path[1:]
+    return Path(path)

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from typing import Callable, Iterator
 from urllib.parse import quote, urlsplit
 
-__all__ = ["Wire", "Reply", "wire_for"]
+__all__ = ["Wire", "Reply", "wire_for", "pool_for"]
 
 #: Connections kept open per host: more than the engine's requests in flight.
 POOL = 64
@@ -211,6 +211,13 @@ def _client_error(response, body: bytes, method: str):
 
 _wires: dict[tuple[int, str], Wire] = {}
 _lock = threading.Lock()
+
+
+def pool_for(url: str):
+    """The process's urllib3 pool for ``url``'s scheme and proxy (the one S3 requests
+    use too: mirrors share its connections)."""
+    with _lock:
+        return _pool(url)
 
 
 def wire_for(client, bucket: str, credentials, regional: Regional) -> Wire:

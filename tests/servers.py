@@ -27,6 +27,8 @@ applies its fault to the first ``times`` matching requests (``None``: every one)
 - ``truncate``: the same, ending with a clean close (the client still got the original
   Content-Length);
 - ``status``: answer ``status`` (503 is S3's ``SlowDown``) without forwarding;
+- ``page``: answer ``status`` with an HTML page without forwarding (a captive portal's
+  or a proxy's page, with ``status=200``);
 - ``flip``: forward, flipping one byte in every 64 KiB of the body (length unchanged,
   the response's own ``x-amz-checksum-*`` headers dropped so only the client's checks remain,
   unless ``keep_checksums``);
@@ -330,7 +332,7 @@ _TIMEOUT = 30.0
 _HOP = {"connection", "keep-alive", "transfer-encoding", "proxy-connection", "expect", "te", "upgrade"}
 _ERRORS = {500: ("InternalError", "We encountered an internal error. Please try again."),
            503: ("SlowDown", "Please reduce your request rate.")}
-FAULTS = ("close", "truncate", "status", "flip", "delay", "slow", "lost")
+FAULTS = ("close", "truncate", "status", "page", "flip", "delay", "slow", "lost")
 
 
 @dataclass
@@ -455,8 +457,8 @@ class _Handler(BaseHTTPRequestHandler):
         body = self._read_body()
         rule = self.owner._claim(method, path)
         fault = rule.fault if rule else None
-        if fault == "status":
-            return self._error(rule.status)
+        if fault in ("status", "page"):
+            return self._error(rule.status, page=fault == "page")
         if fault == "delay" and not rule.after:
             rule.wait()
             if self._client_gone() or self.owner.stopped:  # a client killed meanwhile never reaches the server
@@ -528,12 +530,14 @@ class _Handler(BaseHTTPRequestHandler):
         except OSError:
             return True
 
-    def _error(self, status: int) -> None:
+    def _error(self, status: int, page: bool = False) -> None:
         code, message = _ERRORS.get(status, ("InternalError", "fault injected"))
         body = (f'<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>{code}</Code>'
                 f"<Message>{message}</Message><RequestId>fault</RequestId></Error>").encode()
+        if page:
+            body = b"<!DOCTYPE html><html><body><h1>Sign in to the network</h1></body></html>"
         self.send_response_only(status)
-        self.send_header("Content-Type", "application/xml")
+        self.send_header("Content-Type", "text/html; charset=utf-8" if page else "application/xml")
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         if self.command != "HEAD":  # a HEAD answer has no body: bytes after it would poison the connection
