@@ -25,6 +25,9 @@ Contracts:
   which one HEAD decides. A file unchanged since it was hashed (same size and
   ``mtime_ns``) is never hashed again.
 - One download per object across threads and processes (a file lock per object).
+- A version of the store is read from its mirrors first, when there are any and their
+  bytes can be proved (`pod_tasks.mirrors`); what reaches a final path is checked
+  against the same proof either way.
 - No write ever lands outside the cache dir: keys are checked and symlinks inside the
   cache are refused on the way to a write.
 """
@@ -47,6 +50,7 @@ from typing import BinaryIO, Callable, Iterator
 from .config import Settings
 from .digests import STRENGTH, Digester, is_md5_etag
 from .errors import AssetNotFound, CacheError, IntegrityError, OfflineError, TransferError, UnsafePathError
+from .mirrors import Mirrors, Source
 from .names import check_relative_key
 from .pipeline import Pipeline
 from .parts import Parted
@@ -212,8 +216,10 @@ def _write_atomic(path: Path, data: bytes, durable: bool = True) -> None:
 class AssetCache:
     """Local copies of remote objects. Safe to share between threads and processes."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, mirrors: Mirrors | None = None) -> None:
+        """``mirrors``: read before the store (none by default)."""
         self.settings = settings
+        self.mirrors = mirrors or Mirrors()
         self.root = Path(os.path.realpath(settings.cache_dir))
         self._parts: dict[Path, dict[str, list[Path]]] = {}
         self._safe: set[Path] = set()
@@ -503,6 +509,10 @@ class AssetCache:
         self._safe_dir(path.parent)
         for stale in self._stale_parts(path):
             stale.unlink(missing_ok=True)  # we hold the lock: its writer is dead
+        for source in self.mirrors.sources(ref.store, ref.key, ref.sha256, str(ref)):
+            with self.mirrors.attempt(source, str(ref)):  # a failure here goes on to the next source
+                self._download_once(ref, path, progress, source)
+                return
         error: IntegrityError | None = None
         for attempt in range(1, _ATTEMPTS + 1):
             try:
@@ -535,7 +545,11 @@ class AssetCache:
                         parts.setdefault(entry.name[1:-5].rpartition(".")[0], []).append(Path(entry.path))
             return parts.pop(path.name, [])
 
-    def _download_once(self, ref: ObjectRef, path: Path, progress: Progress | None) -> None:
+    def _download_once(self, ref: ObjectRef, path: Path, progress: Progress | None, source: Source | None = None) -> None:
+        """One download of ``ref`` from the store, or from a mirror (``source``), whose
+        bytes are checked against what `Source.basis` says instead of its own answer."""
+        reader, key, url = (ref.store, ref.key, ref.url) if source is None else (source.reader, source.key, source.url)
+
         def save(st: os.stat_result) -> None:
             # The record goes first: a reader outside the lock (doit's uptodate) that sees
             # the new file also sees its record, and never adopts it as unchecked.
@@ -548,7 +562,7 @@ class AssetCache:
                 unsynced=boot_id(),
             ))
 
-        offset, etag, kept = self._resumable(ref)
+        offset, etag, kept = self._resumable(ref, url)
         parted: Parted | None = None
         keepable = True  # the bytes so far are the store's (not yet found wrong)
 
@@ -557,7 +571,8 @@ class AssetCache:
             if parted is not None and keepable and parted.contiguous >= _KEEP_FROM:
                 os.replace(temp, self._meta(ref, ".partial"))
                 _write_atomic(self._meta(ref, ".partial.json"), json.dumps(
-                    {"url": ref.url, "etag": parted.head.etag, "size": parted.head.size, "have": parted.contiguous}
+                    {"url": ref.url, "etag": parted.head.etag, "size": parted.head.size, "have": parted.contiguous,
+                     "source": url}
                 ).encode(), durable=False)
 
         # No fsync (a disk-speed wait on every download): the record says so instead.
@@ -575,12 +590,13 @@ class AssetCache:
             def start(head: Head) -> Callable[[bytes], None]:
                 nonlocal digester, parted, head_size
                 head_size = head.size
-                digester = Digester(head.etag if head.md5_etag else None, head.size, sha256=bool(ref.sha256),
-                                    checksum=head.checksum)
-                if offset or (ref.store.remote and head.etag and head.size >= _PARTS_FROM):
+                basis = head if source is None else source.basis(head)
+                digester = Digester(basis.etag if basis.md5_etag else None, basis.size, sha256=bool(ref.sha256),
+                                    checksum=basis.checksum)
+                if offset or (reader.remote and head.etag and head.size >= _PARTS_FROM):
                     # Several ranges at once, hashed in order from the file as it fills.
                     hashing = threads.enter_context(Pipeline(digester.steps()))
-                    parted = threads.enter_context(Parted(ref.store, ref.key, head, Path(out.name), offset, hashing, on_bytes))
+                    parted = threads.enter_context(Parted(reader, key, head, Path(out.name), offset, hashing, on_bytes))
                     return parted.first_sink
                 # A big object is written and hashed on threads while the network reads.
                 pipe = threads.enter_context(Pipeline([out.write, *digester.steps()])) \
@@ -598,8 +614,10 @@ class AssetCache:
 
             head_size = 0
             try:
-                head = ref.store.download_to(ref.key, start, first=offset, etag=etag)
+                head = reader.download_to(key, start, first=offset, etag=etag)
                 threads.close()  # every chunk written and hashed
+                if source is not None:
+                    head = source.basis(head)  # what the bytes must be, and the record keeps
             except Changed:
                 keepable = False  # another version: what is on disk is no use to it
                 raise
@@ -609,10 +627,12 @@ class AssetCache:
             out.flush()  # the bytes may be read again, for an unguessed multipart part size
             verified = self._check(ref, Path(out.name), head, digester)
 
-    def _resumable(self, ref: ObjectRef) -> tuple[int, str | None, Path | None]:
+    def _resumable(self, ref: ObjectRef, origin: str) -> tuple[int, str | None, Path | None]:
         """What an earlier, interrupted download of ``ref`` left: (bytes to resume from,
-        the ETag they belong to, the file holding them); (0, None, None) when nothing
-        usable is kept (anything half-kept is removed)."""
+        the ETag they belong to when they came from ``origin``, the source about to be
+        read, else None, the file holding them); (0, None, None) when nothing usable is
+        kept (anything half-kept is removed). Bytes of another source (a mirror, the
+        store) are resumed too: the whole file is checked against the same proof."""
         data, meta = self._meta(ref, ".partial"), self._meta(ref, ".partial.json")
         try:
             text = meta.read_bytes()
@@ -623,7 +643,7 @@ class AssetCache:
             kept = json.loads(text)
             have = int(kept["have"])
             if kept["url"] == ref.url and kept["etag"] and 0 < have <= data.stat().st_size:
-                return have, str(kept["etag"]), data
+                return have, str(kept["etag"]) if kept.get("source", ref.url) == origin else None, data
         except (OSError, ValueError, KeyError, TypeError):
             pass
         data.unlink(missing_ok=True)

@@ -20,6 +20,7 @@ from .config import Settings
 from .engine import interrupted
 from .errors import AssetNotFound, ManifestError, PodError
 from .manifest import Manifest, Pin, find_manifest, load_manifest
+from .mirrors import Mirrors
 from .names import name_of_key, normalise_name, versioned_key
 from .store import S3Store, Store, open_store, parse_s3_url
 from .versions import Version, nearest, parse_version
@@ -47,7 +48,6 @@ class Project:
         self.settings = settings
         #: Where assets.yaml was looked for (and from there upward), for the error when none was found.
         self.searched = searched or Path.cwd()
-        self.cache = AssetCache(settings)
         self._stores: dict[tuple[str | None, str], Store] = {}
         self._memo: dict[tuple[str, str | None], tuple[AssetPath, int, int, float | None]] = {}
         self._local_overrides = frozenset(
@@ -60,6 +60,7 @@ class Project:
                 self._stores[(self.store.endpoint, self.store.bucket)] = self.store
         else:
             self.store, self.prefix = None, ""
+        self.cache = AssetCache(settings, Mirrors(settings.mirrors, self.store, self.prefix))
 
     @classmethod
     def load(cls, manifest: str | os.PathLike[str] | None = None, **overrides) -> "Project":

@@ -5,17 +5,25 @@ store, counting the requests that reach each."""
 
 from __future__ import annotations
 
+import hashlib
+import json
+import logging
 import os
+import shutil
 from pathlib import Path
 
 import pytest
 
+from pod_tasks.cache import DOWNLOADED, AssetCache, ObjectRef
+from pod_tasks.config import Settings
 from pod_tasks.digests import Checksum
 from pod_tasks.errors import AssetNotFound, IntegrityError, OfflineError, StoreError
-from pod_tasks.mirrors import FAILED, GIVE_UP, MISSING, SERVED, next_streak, open_mirror, proof_of
-from pod_tasks.store import Changed, DirStore, Enough, Head
+from pod_tasks.engine import Cancelled
+from pod_tasks.mirrors import FAILED, GIVE_UP, MISSING, SERVED, Mirrors, next_streak, open_mirror, proof_of
+from pod_tasks.store import Changed, DirStore, Enough, Head, S3Store
 from pod_tasks.web import WebMirror
 from tests.servers import FaultProxy, Rule
+from tests.test_parts import _stop_after, small_parts  # noqa: F401  (a fixture: parts of 256 KiB from 1 MiB up)
 from tests.web import WebServer
 
 MD5 = "9e107d9d372bb6826bd81d3542a419d6"
@@ -154,3 +162,224 @@ def test_web_mirror_faults(web, folder, rule, error, message):
         assert proxy.injected == 1
     finally:
         proxy.stop()
+
+
+# --- the cache's fall-through: mirrors in order, then the store ----------------------
+
+
+def sha(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def mirrored(tmp_path, store, bases, prefix: str = "") -> AssetCache:
+    settings = Settings(cache_dir=tmp_path / "cache", endpoint=os.environ.get("AWS_ENDPOINT_URL"))
+    return AssetCache(settings, Mirrors(bases, store, prefix))
+
+
+@pytest.fixture
+def dir_store(tmp_path) -> DirStore:
+    (tmp_path / "store").mkdir()
+    return DirStore(tmp_path / "store")
+
+
+def no_credentials(monkeypatch) -> None:
+    for var in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
+        monkeypatch.delenv(var, raising=False)
+
+
+def test_a_sha256_pin_comes_from_the_mirror_with_no_store_request(s3, client, web, folder, tmp_path, monkeypatch):
+    body = b"a,b\n1,2\n"
+    client.create_bucket(Bucket="assets")
+    client.put_object(Bucket="assets", Key="team/foo/bar.1.2.5.csv", Body=body)
+    put(folder, "foo/bar.1.2.5.csv", body)
+    no_credentials(monkeypatch)  # the store could not even be read
+    s3.clear()
+    store = S3Store("assets")
+    cache = mirrored(tmp_path, store, [web.endpoint], prefix="team/")
+    target = ObjectRef(store, "team/foo/bar.1.2.5.csv", True, sha(body), label="foo/bar.csv@1.2.5")
+    fetched = cache.fetch(target)
+    assert fetched.action == DOWNLOADED and fetched.path.read_bytes() == body
+    assert fetched.path == tmp_path / "cache" / store.name / "team/foo/bar.1.2.5.csv"  # where the store's copy goes
+    record = cache.record(target)
+    assert record.verified == "sha256" and record.url == "s3://assets/team/foo/bar.1.2.5.csv"
+    assert s3.requests == [] and web.requests == [("GET", "/foo/bar.1.2.5.csv")]
+
+
+def test_a_short_pin_is_proved_by_one_head_to_the_store(s3, client, web, folder, tmp_path, caplog):
+    bodies = {f"n{i}.1.0.0.csv": os.urandom(1000 + i) for i in range(2)}
+    client.create_bucket(Bucket="assets")
+    for key, body in bodies.items():
+        client.put_object(Bucket="assets", Key=key, Body=body)
+        put(folder, key, body)
+    s3.clear()
+    store = S3Store("assets")
+    cache = mirrored(tmp_path, store, [web.endpoint])
+    with caplog.at_level(logging.WARNING, logger="pod_tasks"):
+        for key, body in bodies.items():
+            target = ObjectRef(store, key, True, label=key)
+            assert cache.fetch(target).path.read_bytes() == body
+            assert cache.record(target).verified in ("etag-md5", "checksum-sha256")
+    assert s3.counts() == {"HEAD": 2}  # one HEAD each, no GET
+    assert web.count("GET") == 2
+    hints = [r.getMessage() for r in caplog.records if "doit lock" in r.getMessage()]
+    assert len(hints) == 1 and "pinned without a sha256" in hints[0], hints  # said once per run
+
+
+def test_a_short_pin_with_nothing_to_prove_it_comes_from_the_store(dir_store, web, folder, tmp_path, caplog):
+    put(tmp_path / "store", "a.1.0.0.csv", b"from the store")
+    put(folder, "a.1.0.0.csv", b"from the mirror")
+    cache = mirrored(tmp_path, dir_store, [web.endpoint])
+    with caplog.at_level(logging.WARNING, logger="pod_tasks"):
+        assert cache.fetch(ObjectRef(dir_store, "a.1.0.0.csv", True)).path.read_bytes() == b"from the store"
+    assert web.requests == []
+    assert "the store gives no sha256, sha1 or MD5 to check a mirror's bytes against" in caplog.text
+    assert "doit lock" in caplog.text
+
+
+def test_objects_that_are_not_the_stores_are_never_mirrored(dir_store, web, folder, tmp_path):
+    other = DirStore(tmp_path / "other")
+    put(tmp_path / "other", "x.json", b"{}")
+    put(folder, "x.json", b"{}")
+    cache = mirrored(tmp_path, dir_store, [web.endpoint])
+    assert cache.fetch(ObjectRef(other, "x.json", False, sha(b"{}"))).path.read_bytes() == b"{}"
+    assert web.requests == []
+
+
+FAULTS = [
+    Rule("GET", "", "status", status=404),
+    Rule("GET", "", "status", status=500),
+    Rule("GET", "", "status", status=503),
+    Rule("GET", "", "page", status=200),
+    Rule("GET", "", "truncate", keep=0.5),
+    Rule("GET", "", "close", keep=0.3),
+    Rule("GET", "", "flip"),
+]
+FAULT_IDS = ["404", "500", "503", "html page", "truncated", "reset", "wrong bytes"]
+
+
+@pytest.mark.parametrize("rule", FAULTS, ids=FAULT_IDS)
+def test_a_failing_mirror_falls_through_to_the_next(rule, dir_store, web, folder, tmp_path, caplog):
+    body = os.urandom(300_000)
+    put(folder, "a.1.0.0.bin", body)
+    shutil.rmtree(tmp_path / "store")  # the store is out of reach: only the mirrors can serve
+    proxy = FaultProxy(web.port).start()
+    try:
+        proxy.add(rule)
+        cache = mirrored(tmp_path, dir_store, [proxy.endpoint, web.endpoint])
+        target = ObjectRef(dir_store, "a.1.0.0.bin", True, sha(body), label="a.bin@1.0.0")
+        with caplog.at_level(logging.WARNING, logger="pod_tasks"):
+            fetched = cache.fetch(target)
+        assert fetched.path.read_bytes() == body and cache.record(target).verified == "sha256"
+        assert proxy.injected == 1
+        assert web.count("GET") == (2 if rule.fault in ("truncate", "close", "flip") else 1)  # via the proxy, then direct
+        warnings = [r.getMessage() for r in caplog.records]
+        assert len(warnings) == 1 and warnings[0].startswith(f"mirror {proxy.endpoint}: a.bin@1.0.0: ")
+        assert not list(fetched.path.parent.glob(".*.part"))
+    finally:
+        proxy.stop()
+
+
+@pytest.mark.parametrize("rule", FAULTS, ids=FAULT_IDS)
+def test_a_failing_mirror_falls_through_to_the_store(rule, s3, client, web, folder, tmp_path):
+    body = os.urandom(300_000)
+    client.create_bucket(Bucket="assets")
+    client.put_object(Bucket="assets", Key="a.1.0.0.bin", Body=body)
+    put(folder, "a.1.0.0.bin", body)
+    s3.clear()
+    proxy = FaultProxy(web.port).start()
+    try:
+        proxy.add(rule)
+        store = S3Store("assets")
+        cache = mirrored(tmp_path, store, [proxy.endpoint])
+        target = ObjectRef(store, "a.1.0.0.bin", True, label="a.bin@1.0.0")  # a short pin: one HEAD proves it
+        assert cache.fetch(target).path.read_bytes() == body
+        assert s3.counts() == {"HEAD": 1, "GET": 1}
+    finally:
+        proxy.stop()
+
+
+def test_wrong_bytes_everywhere_but_the_store(dir_store, tmp_path, caplog):
+    body = b"the pinned bytes"
+    put(tmp_path / "store", "a.1.0.0.csv", body)
+    servers = []
+    for name, data in (("m1", b"stale bytes"), ("m2", b"the pinned bytez")):
+        put(tmp_path / name, "a.1.0.0.csv", data)
+        servers.append(WebServer(tmp_path / name).start())
+    try:
+        cache = mirrored(tmp_path, dir_store, [s.endpoint for s in servers])
+        target = ObjectRef(dir_store, "a.1.0.0.csv", True, sha(body), label="a.csv@1.0.0")
+        with caplog.at_level(logging.WARNING, logger="pod_tasks"):
+            assert cache.fetch(target).path.read_bytes() == body
+        assert [s.count("GET") for s in servers] == [1, 1]
+        assert [r.getMessage().count("does not match the pin") for r in caplog.records] == [1, 1]
+    finally:
+        for server in servers:
+            server.stop()
+
+
+def test_no_source_can_serve_is_the_stores_error_and_nothing_is_kept(dir_store, web, folder, tmp_path):
+    put(folder, "a.1.0.0.csv", b"stale")
+    shutil.rmtree(tmp_path / "store")
+    cache = mirrored(tmp_path, dir_store, [web.endpoint])
+    target = ObjectRef(dir_store, "a.1.0.0.csv", True, sha(b"pinned"), label="a.csv@1.0.0")
+    with pytest.raises(OfflineError, match="the store folder .* is not there"):
+        cache.fetch(target)
+    path = cache.path_for(target)
+    assert not path.exists() and not list(path.parent.glob(".*.part"))
+
+
+def test_a_mirror_that_keeps_failing_is_given_up_for_the_run(dir_store, web, folder, tmp_path, caplog):
+    proxy = FaultProxy(web.port).start()
+    try:
+        proxy.add(Rule("*", "", "status", status=500, times=None))
+        cache = mirrored(tmp_path, dir_store, [proxy.endpoint])
+        with caplog.at_level(logging.WARNING, logger="pod_tasks"):
+            for i in range(6):
+                put(tmp_path / "store", f"a{i}.1.0.0.csv", b"%d" % i)
+                target = ObjectRef(dir_store, f"a{i}.1.0.0.csv", True, sha(b"%d" % i))
+                assert cache.fetch(target).path.read_bytes() == b"%d" % i
+        assert proxy.injected == GIVE_UP  # then skipped: no request at all
+        assert len([r for r in caplog.records if "mirror" in r.getMessage()]) == 1
+    finally:
+        proxy.stop()
+
+
+def test_a_mirror_lacking_some_files_is_not_given_up(dir_store, web, folder, tmp_path):
+    cache = mirrored(tmp_path, dir_store, [web.endpoint])
+    for i in range(6):
+        data = b"%d" % i
+        put(tmp_path / "store", f"a{i}.1.0.0.csv", data)
+        if i == 0:
+            put(folder, f"a{i}.1.0.0.csv", data)
+        cache.fetch(ObjectRef(dir_store, f"a{i}.1.0.0.csv", True, sha(data)))
+    assert web.count("GET") == 6  # one served, five 404s: still asked every time
+
+
+# --- ranges and resume against a mirror ------------------------------------------------
+
+
+def test_a_big_object_comes_from_the_mirror_as_ranges(dir_store, web, folder, tmp_path, small_parts):
+    body = os.urandom(3 * 1024 * KIB + 1234)
+    put(folder, "big.1.0.0.bin", body)
+    cache = mirrored(tmp_path, dir_store, [web.endpoint])
+    target = ObjectRef(dir_store, "big.1.0.0.bin", True, sha(body))
+    assert cache.fetch(target).path.read_bytes() == body
+    part = 256 * KIB
+    assert web.ranges[0] is None  # the first GET: the whole object, read for its first part
+    assert sorted(web.ranges[1:]) == sorted(f"bytes={a}-{min(a + part, len(body)) - 1}" for a in range(part, len(body), part))
+
+
+def test_an_interrupted_mirror_download_resumes_from_the_bytes_on_disk(dir_store, web, folder, tmp_path, small_parts):
+    body = os.urandom(4 * 1024 * KIB)
+    put(folder, "big.1.0.0.bin", body)
+    cache = mirrored(tmp_path, dir_store, [web.endpoint])
+    target = ObjectRef(dir_store, "big.1.0.0.bin", True, sha(body))
+    with pytest.raises(Cancelled):
+        cache.fetch(target, progress=_stop_after(2 * 1024 * KIB))
+    assert not cache.path_for(target).exists()
+    kept = json.loads(cache._meta(target, ".partial.json").read_bytes())
+    assert kept["source"] == f"{web.endpoint}/big.1.0.0.bin" and 256 * KIB <= kept["have"] < len(body)
+    web.clear()
+    assert cache.fetch(target).path.read_bytes() == body and cache.record(target).verified == "sha256"
+    assert web.ranges[0] == f"bytes={kept['have']}-"  # on from there
+    assert not cache._meta(target, ".partial").exists()
