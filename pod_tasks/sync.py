@@ -12,7 +12,7 @@ from .names import check_relative_key
 from .resolver import Project
 from .store import CHUNK
 
-__all__ = ["sync"]
+__all__ = ["sync", "copy_into"]
 
 
 def sync(project: Project, dest: Path) -> Iterator[tuple[str, Path]]:
@@ -30,7 +30,14 @@ def sync(project: Project, dest: Path) -> Iterator[tuple[str, Path]]:
         for name, target in targets.items():
             source = batch.wait(target).path if isinstance(target, ObjectRef) else Path(project.resolve(name))
             copy = dest / check_relative_key(name)
-            copy.parent.mkdir(parents=True, exist_ok=True)
-            with open(source, "rb") as data, staged(copy) as out:
-                shutil.copyfileobj(data, out, CHUNK)
+            copy_into(source, copy)
             yield name, copy
+
+
+def copy_into(source: Path, target: Path) -> None:
+    """Copy ``source`` to ``target`` (its folder created): through a temporary file in
+    that folder, renamed into place (the cache's own `staged`), so ``target`` is never
+    partial."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with open(source, "rb") as data, staged(target) as out:
+        shutil.copyfileobj(data, out, CHUNK)

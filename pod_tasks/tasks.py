@@ -25,6 +25,7 @@ from .actions import JOBS_PARAM, current_project, guarded, jobs_of, options_chec
 from .cache import CHECKED, DOWNLOADED, FRESH, Fetched, ObjectRef
 from .engine import INTERRUPTED, Batch, interrupted
 from .errors import AssetNotFound, PodError
+from .export_tasks import task_export
 from .fleet_tasks import task_import_manifest, task_pack, task_prefill, task_unpack
 from .manifest import Manifest
 from .meter import Meter, human_size
@@ -44,6 +45,7 @@ __all__ = [
     "task_pack",
     "task_unpack",
     "task_import_manifest",
+    "task_export",
 ]
 
 

@@ -66,6 +66,7 @@ class WebServer(_Threaded):
         handler = functools.partial(type("Handler", (base,), {"owner": owner}), directory=str(self.root))
         server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
         server.daemon_threads = True
+        server.handle_error = lambda request, address: None  # a client that hangs up (a cut download) is no news
         self._serve(server)
         return self
 
