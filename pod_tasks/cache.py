@@ -562,18 +562,22 @@ class AssetCache:
                 unsynced=boot_id(),
             ))
 
-        offset, etag, kept = self._resumable(ref, url)
+        offset, etag, kept, kept_meta = self._resumable(ref, url)
         parted: Parted | None = None
         keepable = True  # the bytes so far are the store's (not yet found wrong)
 
         def keep(temp: Path) -> None:
-            """After a failure: keep what a big download has so far, for the next one."""
+            """After a failure: keep what a big download has so far, for the next one (or,
+            when this source failed before its first byte, what an earlier one had)."""
             if parted is not None and keepable and parted.contiguous >= _KEEP_FROM:
-                os.replace(temp, self._meta(ref, ".partial"))
-                _write_atomic(self._meta(ref, ".partial.json"), json.dumps(
-                    {"url": ref.url, "etag": parted.head.etag, "size": parted.head.size, "have": parted.contiguous,
-                     "source": url}
-                ).encode(), durable=False)
+                record = {"url": ref.url, "etag": parted.head.etag, "size": parted.head.size,
+                          "have": parted.contiguous, "source": url}
+            elif parted is None and keepable and kept_meta is not None:
+                record = kept_meta  # as it was: the next source resumes from it
+            else:
+                return
+            os.replace(temp, self._meta(ref, ".partial"))
+            _write_atomic(self._meta(ref, ".partial.json"), json.dumps(record).encode(), durable=False)
 
         # No fsync (a disk-speed wait on every download): the record says so instead.
         with staged(path, before_replace=save, durable=False, resume_from=kept, keep=keep) as out, \
@@ -627,27 +631,28 @@ class AssetCache:
             out.flush()  # the bytes may be read again, for an unguessed multipart part size
             verified = self._check(ref, Path(out.name), head, digester)
 
-    def _resumable(self, ref: ObjectRef, origin: str) -> tuple[int, str | None, Path | None]:
+    def _resumable(self, ref: ObjectRef, origin: str) -> tuple[int, str | None, Path | None, dict | None]:
         """What an earlier, interrupted download of ``ref`` left: (bytes to resume from,
         the ETag they belong to when they came from ``origin``, the source about to be
-        read, else None, the file holding them); (0, None, None) when nothing usable is
-        kept (anything half-kept is removed). Bytes of another source (a mirror, the
-        store) are resumed too: the whole file is checked against the same proof."""
+        read, else None, the file holding them, its record); (0, None, None, None) when
+        nothing usable is kept (anything half-kept is removed). Bytes of another source
+        (a mirror, the store) are resumed too: the whole file is checked against the
+        same proof."""
         data, meta = self._meta(ref, ".partial"), self._meta(ref, ".partial.json")
         try:
             text = meta.read_bytes()
         except FileNotFoundError:  # the usual case: nothing kept
-            return 0, None, None
+            return 0, None, None, None
         meta.unlink()
         try:
             kept = json.loads(text)
             have = int(kept["have"])
             if kept["url"] == ref.url and kept["etag"] and 0 < have <= data.stat().st_size:
-                return have, str(kept["etag"]) if kept.get("source", ref.url) == origin else None, data
+                return have, str(kept["etag"]) if kept.get("source", ref.url) == origin else None, data, kept
         except (OSError, ValueError, KeyError, TypeError):
             pass
         data.unlink(missing_ok=True)
-        return 0, None, None
+        return 0, None, None, None
 
     def _missing(self, ref: ObjectRef, path: Path, cause: OfflineError) -> OfflineError:
         """The error for a file that is not cached and cannot be fetched; remembers its URL."""

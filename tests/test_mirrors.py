@@ -22,6 +22,7 @@ from pod_tasks.engine import Cancelled
 from pod_tasks.mirrors import FAILED, GIVE_UP, MISSING, SERVED, Mirrors, next_streak, open_mirror, proof_of
 from pod_tasks.store import Changed, DirStore, Enough, Head, S3Store
 from pod_tasks.web import WebMirror
+from tests.doit_project import closed_port
 from tests.servers import FaultProxy, Rule
 from tests.test_parts import _stop_after, small_parts  # noqa: F401  (a fixture: parts of 256 KiB from 1 MiB up)
 from tests.web import WebServer
@@ -382,4 +383,28 @@ def test_an_interrupted_mirror_download_resumes_from_the_bytes_on_disk(dir_store
     web.clear()
     assert cache.fetch(target).path.read_bytes() == body and cache.record(target).verified == "sha256"
     assert web.ranges[0] == f"bytes={kept['have']}-"  # on from there
+    assert not cache._meta(target, ".partial").exists()
+
+
+def test_bytes_kept_from_a_mirror_are_resumed_by_the_store(dir_store, web, folder, tmp_path, small_parts, monkeypatch):
+    body = os.urandom(4 * 1024 * KIB)
+    put(folder, "big.1.0.0.bin", body)
+    put(tmp_path / "store", "big.1.0.0.bin", body)
+    cache = mirrored(tmp_path, dir_store, [web.endpoint])
+    target = ObjectRef(dir_store, "big.1.0.0.bin", True, sha(body))
+    with pytest.raises(Cancelled):
+        cache.fetch(target, progress=_stop_after(2 * 1024 * KIB))
+    have = json.loads(cache._meta(target, ".partial.json").read_bytes())["have"]
+    # The next run's mirror fails before its first byte: what the first one gave is kept for the store.
+    cache = mirrored(tmp_path, dir_store, [f"http://127.0.0.1:{closed_port()}"])
+    reads: list[int] = []
+    original = DirStore.download_to
+
+    def spy(self, key, start, first=0, last=None, etag=None):
+        reads.append(first)
+        return original(self, key, start, first, last, etag)
+
+    monkeypatch.setattr(DirStore, "download_to", spy)
+    assert cache.fetch(target).path.read_bytes() == body and cache.record(target).verified == "sha256"
+    assert reads[0] == have and min(reads) == have  # on from the mirror's bytes, checked whole
     assert not cache._meta(target, ".partial").exists()
