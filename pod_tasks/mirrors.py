@@ -7,9 +7,10 @@ A run (one `pod_tasks.cache.AssetCache`) has one `Mirrors`: the base URLs of
 object, `Mirrors.sources` yields the mirrors to try, in order; the cache reads the
 store after them, as it would with no mirror at all. Contracts:
 
-- Only the store's own keys are mirrored: key ``PREFIX + K`` of the store (``PREFIX``
-  from ``store: s3://bucket/PREFIX``) is ``<base>/K`` on a mirror, the layout ``doit
-  export`` writes. ``files:`` objects and ``s3://`` overrides always come from S3.
+- Only versions in the store are mirrored: key ``PREFIX + K`` of the store (``PREFIX``
+  from ``store: s3://bucket/PREFIX``, ``K`` a versioned key such as
+  ``foo/bar.1.2.5.csv``) is ``<base>/K`` on a mirror, the layout ``doit export``
+  writes. Any other object (``files:``, ``s3://`` overrides) comes from where it is.
 - Mirror bytes are used only when proved (`Source.proof`, the rules in `proof_of`): a
   version pinned with its sha256 is proved by the pin, with no request to the store at
   all (no credentials needed); a short pin only by the store's own sha256 or sha1
@@ -31,6 +32,7 @@ from dataclasses import dataclass
 from typing import Iterator, Sequence
 
 from .errors import AssetNotFound, IntegrityError, OfflineError, StoreError
+from .names import name_of_key
 from .store import DirStore, Head, Reader, Store, path_of_file_url
 from .web import WebMirror
 
@@ -137,11 +139,12 @@ class Mirrors:
     def sources(self, store: Store, key: str, sha256: str | None, label: str) -> Iterator[Source]:
         """The mirrors to try for ``key`` of ``store`` (the pin's ``sha256``, if any;
         ``label`` names the object in messages), in order, each as it comes (one given
-        up meanwhile is skipped). None for an object that is not the store's, or when no
-        mirror is left. For a short pin, the first step asks the store for its proof (one
+        up meanwhile is skipped). None for an object that is not a version in the store,
+        or when no mirror is left. For a short pin, the first step asks the store for its proof (one
         HEAD); `AssetNotFound` from it is raised (the store says the version is not
         there); a store that cannot be asked, or gives no proof, means no mirror."""
-        if store is not self.store or not key.startswith(self.prefix) or next(self._live(), None) is None:
+        mirrored = store is self.store and key.startswith(self.prefix) and name_of_key(key[len(self.prefix):])
+        if not mirrored or next(self._live(), None) is None:
             return
         proof = None
         if sha256 is None:

@@ -237,12 +237,14 @@ def test_a_short_pin_with_nothing_to_prove_it_comes_from_the_store(dir_store, we
     assert "doit lock" in caplog.text
 
 
-def test_objects_that_are_not_the_stores_are_never_mirrored(dir_store, web, folder, tmp_path):
+def test_objects_that_are_not_versions_in_the_store_are_never_mirrored(dir_store, web, folder, tmp_path):
     other = DirStore(tmp_path / "other")
-    put(tmp_path / "other", "x.json", b"{}")
-    put(folder, "x.json", b"{}")
+    for root in (tmp_path / "other", tmp_path / "store", folder):
+        put(root, "x.1.0.0.json", b"{}")
+        put(root, "x.json", b"{}")
     cache = mirrored(tmp_path, dir_store, [web.endpoint])
-    assert cache.fetch(ObjectRef(other, "x.json", False, sha(b"{}"))).path.read_bytes() == b"{}"
+    assert cache.fetch(ObjectRef(other, "x.1.0.0.json", True, sha(b"{}"))).path.read_bytes() == b"{}"  # another store
+    assert cache.fetch(ObjectRef(dir_store, "x.json", True, sha(b"{}"))).path.read_bytes() == b"{}"  # not a version
     assert web.requests == []
 
 
