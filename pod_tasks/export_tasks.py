@@ -8,7 +8,7 @@ from pathlib import Path
 
 from doit.exceptions import TaskFailed
 
-from .actions import JOBS_PARAM, current_project, guarded, jobs_of, say
+from .actions import JOBS_PARAM, current_project, guarded, jobs_of, options_checked, say
 from .errors import PodError
 from .meter import human_size
 
@@ -33,6 +33,7 @@ def _export(dest: str, all_versions: bool, jobs: int) -> TaskFailed | None:
     return None
 
 
+@options_checked
 def task_export() -> dict:
     """Write every pinned version (--all-versions: every version in the store) into a folder to serve as a mirror."""
     return {

@@ -219,6 +219,8 @@ def test_mirror_mistakes_are_one_line(dir_backend, monkeypatch):
     assert result.returncode == 3 and "$POD_MIRRORS: mirror 'cdn.example.com' is not a base URL" in result.stderr
     monkeypatch.delenv("POD_MIRRORS")
     assert_clean_failure(doit(dir_backend, "export"), "export", "doit export --dest DIR")
+    refused = doit(dir_backend, "export", "--dst", "x")
+    assert refused.returncode == 3 and "--dest" in refused.stderr and "Traceback" not in output(refused)
 
 
 def test_export_names_what_it_could_not_fetch(backend, tmp_path):
