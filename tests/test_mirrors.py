@@ -410,3 +410,31 @@ def test_bytes_kept_from_a_mirror_are_resumed_by_the_store(dir_store, web, folde
     assert cache.fetch(target).path.read_bytes() == body and cache.record(target).verified == "sha256"
     assert reads[0] == have and min(reads) == have  # on from the mirror's bytes, checked whole
     assert not cache._meta(target, ".partial").exists()
+
+
+def test_export_drops_the_stores_prefix_and_a_file_mirror_serves_it(s3, client, tmp_path, monkeypatch):
+    from pod_tasks.export import export
+    from pod_tasks.resolver import Project
+
+    body = b"a,b\n1,2\n"
+    client.create_bucket(Bucket="assets")
+    client.put_object(Bucket="assets", Key="team/foo/bar.1.2.5.csv", Body=body)
+    client.put_object(Bucket="assets", Key="team/foo/bar.1.0.0.csv", Body=b"old")
+    (tmp_path / "project").mkdir()
+    (tmp_path / "project" / "assets.yaml").write_text(
+        f"store: s3://assets/team\nassets:\n  foo/bar.csv: {{version: 1.2.5, sha256: {sha(body)}}}\n")
+    site = tmp_path / "site"
+    done = export(Project.load(tmp_path / "project"), site, all_versions=True)
+    assert sorted(done.copied) == [("foo/bar.1.0.0.csv", 3), ("foo/bar.1.2.5.csv", len(body))] and done.present == 0
+    assert (site / "foo/bar.1.2.5.csv").read_bytes() == body
+
+    monkeypatch.setenv("POD_MIRRORS", site.as_uri())
+    monkeypatch.setenv("POD_CACHE_DIR", str(tmp_path / "elsewhere"))
+    no_credentials(monkeypatch)
+    s3.clear()
+    project = Project.load(tmp_path / "project")
+    assert Path(project.resolve("foo/bar.csv")).read_bytes() == body
+    assert s3.requests == []
+    again = export(project, site, all_versions=False)
+    assert again.copied == [] and again.present == 1  # nothing new: not even a listing of the store
+    assert s3.requests == []
