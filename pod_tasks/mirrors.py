@@ -139,10 +139,11 @@ class Mirrors:
     def sources(self, store: Store, key: str, sha256: str | None, label: str) -> Iterator[Source]:
         """The mirrors to try for ``key`` of ``store`` (the pin's ``sha256``, if any;
         ``label`` names the object in messages), in order, each as it comes (one given
-        up meanwhile is skipped). None for an object that is not a version in the store,
-        or when no mirror is left. For a short pin, the first step asks the store for its proof (one
-        HEAD); `AssetNotFound` from it is raised (the store says the version is not
-        there); a store that cannot be asked, or gives no proof, means no mirror."""
+        up meanwhile is skipped). None for an object that is not a version in the
+        store, or when no mirror is left. For a short pin, the first step asks the store
+        for its proof (one HEAD): `AssetNotFound` from it is raised (the store says the
+        version is not there); a store that cannot be asked, or gives no proof, means
+        no mirror."""
         mirrored = store is self.store and key.startswith(self.prefix) and name_of_key(key[len(self.prefix):])
         if not mirrored or next(self._live(), None) is None:
             return
