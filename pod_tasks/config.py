@@ -5,6 +5,9 @@ Environment: ``POD_CACHE_DIR``, ``POD_TIMEOUT``, ``POD_OFFLINE``, ``POD_ASSETS``
 replaces ``mirrors:``), boto3's ``AWS_ENDPOINT_URL_S3`` / ``AWS_ENDPOINT_URL``, and the old
 tool's ``STATIC_CACHE_DIR``, ``STATIC_CACHE_TIMEOUT``,
 ``STATIC_CACHE_IMMUTABLE_BUCKETS`` (colon-separated), which the ``POD_`` names beat.
+``STATIC_CACHE_TIMEOUT`` keeps the old tool's meaning (`parse_old_timeout`: ``0``, or
+anything that is not a whole number, is "never check"); ``POD_TIMEOUT`` is read by
+`parse_timeout` (``0`` is "always check") and wins when both are set.
 """
 
 from __future__ import annotations
@@ -19,11 +22,9 @@ from urllib.parse import urlparse
 
 from .errors import shown
 
-from .errors import shown
-
 __all__ = [
-    "Settings", "parse_timeout", "format_timeout", "parse_flag", "parse_jobs", "default_jobs", "parse_mirror", "NEVER",
-    "DEFAULT_TIMEOUT",
+    "Settings", "parse_timeout", "parse_old_timeout", "format_timeout", "parse_flag", "parse_jobs", "default_jobs",
+    "parse_mirror", "NEVER", "DEFAULT_TIMEOUT",
 ]
 
 NEVER = math.inf
@@ -49,6 +50,18 @@ def parse_timeout(text: str | float | int) -> float:
     if not match:
         raise ValueError(f"timeout {shown(str(text))} is not a duration: write e.g. 0, 3600, 15m, 12h, 1d or never")
     return float(match[1]) * _UNITS[match[2]]
+
+
+def parse_old_timeout(text: str) -> float:
+    """Seconds from ``STATIC_CACHE_TIMEOUT``, read as the old tool read it: a whole number
+    of seconds, where ``0`` and anything that is not a whole number (``none``, ``1d``)
+    mean "never check" (`NEVER`), and a negative number "check every time". Never raises.
+    """
+    try:
+        seconds = int(text.strip())
+    except ValueError:
+        return NEVER
+    return NEVER if seconds == 0 else float(max(seconds, 0))
 
 
 def format_timeout(seconds: float) -> str:
@@ -170,14 +183,13 @@ class Settings:
         else:
             folder = _default_cache_dir()
 
-        if timeout is None:
-            for var in ("POD_TIMEOUT", "STATIC_CACHE_TIMEOUT"):
-                if env.get(var):
-                    try:
-                        timeout = parse_timeout(env[var])
-                    except ValueError as exc:
-                        raise ValueError(f"${var}: {exc}") from None
-                    break
+        if timeout is None and env.get("POD_TIMEOUT"):
+            try:
+                timeout = parse_timeout(env["POD_TIMEOUT"])
+            except ValueError as exc:
+                raise ValueError(f"$POD_TIMEOUT: {exc}") from None
+        elif timeout is None and env.get("STATIC_CACHE_TIMEOUT"):
+            timeout = parse_old_timeout(env["STATIC_CACHE_TIMEOUT"])
         seconds = (
             parse_timeout(timeout) if timeout is not None
             else manifest_timeout if manifest_timeout is not None

@@ -87,7 +87,7 @@ class Project:
                 **overrides,
             )
         except ValueError as exc:
-            raise ManifestError(str(exc)) from None  # a bad POD_TIMEOUT, STATIC_CACHE_TIMEOUT, POD_MIRRORS...
+            raise ManifestError(str(exc)) from None  # a bad POD_TIMEOUT, POD_JOBS, POD_ANONYMOUS or POD_MIRRORS
         return cls(loaded, settings, given if given.is_dir() else given.parent)
 
     @classmethod

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from pod_tasks.config import DEFAULT_TIMEOUT, NEVER, Settings, format_timeout, parse_timeout
+from pod_tasks.config import DEFAULT_TIMEOUT, NEVER, Settings, format_timeout, parse_old_timeout, parse_timeout
 
 
 @pytest.mark.parametrize("text, seconds", [
@@ -121,10 +121,41 @@ def test_immutable_buckets_are_the_union_of_every_source():
     assert settings.immutable == {"arg", "yaml", "old-a", "old-b"}
 
 
-@pytest.mark.parametrize("var", ["POD_TIMEOUT", "STATIC_CACHE_TIMEOUT"])
-def test_bad_environment_timeout_names_the_variable(var):
-    with pytest.raises(ValueError, match=rf"^\${var}: timeout 'soon' is not a duration"):
-        Settings.load(cache_dir=".", environ={var: "soon"})
+def test_bad_pod_timeout_names_the_variable():
+    with pytest.raises(ValueError, match=r"^\$POD_TIMEOUT: timeout 'soon' is not a duration"):
+        Settings.load(cache_dir=".", environ={"POD_TIMEOUT": "soon"})
+
+
+@pytest.mark.parametrize("text, seconds", [
+    ("0", NEVER),          # the old tool's "never check"
+    (" 0 ", NEVER),
+    ("none", NEVER),       # not a whole number: never check, as the old tool read it
+    ("None", NEVER),
+    ("soon", NEVER),
+    ("1d", NEVER),
+    ("3600.0", NEVER),
+    ("never", NEVER),
+    ("3600", 3600.0),
+    ("+60", 60.0),
+    ("1", 1.0),
+    ("-1", 0.0),           # always past: check every time
+])
+def test_parse_old_timeout(text, seconds):
+    assert parse_old_timeout(text) == seconds
+
+
+@pytest.mark.parametrize("env, seconds", [
+    ({"STATIC_CACHE_TIMEOUT": "0"}, NEVER),
+    ({"STATIC_CACHE_TIMEOUT": "none"}, NEVER),
+    ({"STATIC_CACHE_TIMEOUT": "120"}, 120.0),
+    ({"POD_TIMEOUT": "0"}, 0.0),
+    ({"POD_TIMEOUT": "0", "STATIC_CACHE_TIMEOUT": "0"}, 0.0),         # POD_TIMEOUT wins
+    ({"POD_TIMEOUT": "never", "STATIC_CACHE_TIMEOUT": "60"}, NEVER),
+    ({"POD_TIMEOUT": "", "STATIC_CACHE_TIMEOUT": "0"}, NEVER),        # empty is unset
+    ({"STATIC_CACHE_TIMEOUT": ""}, 3600.0),                           # then assets.yaml's
+])
+def test_old_and_new_timeout_variables(env, seconds):
+    assert Settings.load(cache_dir=".", manifest_timeout=3600.0, environ=env).timeout == seconds
 
 
 def test_cache_dir_is_absolute_and_user_expanded(monkeypatch, tmp_path):
