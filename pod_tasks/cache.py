@@ -7,6 +7,7 @@ Layout (the old tool's, so old caches stay usable)::
     <cache_dir>/.pod/<bucket>/<key>.json       the record: etag, size, mtime_ns, md5, sha256, checked
     <cache_dir>/.pod/<bucket>/<key>.lock       the inter-process lock
     <cache_dir>/.pod/notes/<topic>.json        what was learnt about servers (`note`)
+    <cache_dir>/.pod/unreachable/<hash>.json   a store that could not be reached lately (`pod_tasks.outage`)
     <cache_dir>/.timestamps/<bucket>/<key>     the old tool's "last checked" marks (read only)
     <cache_dir>/missing_assets.yaml            URLs wanted while the store was out of reach
 
@@ -23,7 +24,9 @@ Contracts:
   ``uptodate`` both call it. Immutable objects are fresh while the file matches its
   record; mutable ones while ``timeout`` has not passed since the last check, after
   which one HEAD decides. A file unchanged since it was hashed (same size and
-  ``mtime_ns``) is never hashed again.
+  ``mtime_ns``) is never hashed again. A store that could not be reached is not asked
+  again for a while (`pod_tasks.outage`): its due files are served unchecked, with one
+  warning per store per process, as they are in offline mode.
 - One download per object across threads and processes (a file lock per object).
 - A version of the store is read from its mirrors first, when there are any and their
   bytes can be proved (`pod_tasks.mirrors`); what reaches a final path is checked
@@ -52,6 +55,7 @@ from .digests import STRENGTH, Digester, is_md5_etag
 from .errors import AssetNotFound, CacheError, IntegrityError, OfflineError, TransferError, UnsafePathError
 from .mirrors import Mirrors, Source
 from .names import check_relative_key
+from .outage import Outage, Outages
 from .pipeline import Pipeline
 from .parts import Parted
 from .store import CHUNK, Changed, Head, Store, endpoint_folder
@@ -66,6 +70,7 @@ log = logging.getLogger("pod_tasks")
 META = ".pod"
 OLD_MARKS = ".timestamps"
 MISSING = "missing_assets.yaml"
+UNREACHABLE = "unreachable"
 _ATTEMPTS = 3
 _PIPELINE_FROM = 16 << 20
 #: From this size an object comes as several ranged GETs at once (`pod_tasks.parts`).
@@ -224,6 +229,7 @@ class AssetCache:
         self._parts: dict[Path, dict[str, list[Path]]] = {}
         self._safe: set[Path] = set()
         self._parts_lock = threading.Lock()
+        self._outages = Outages(self.root / META / UNREACHABLE, self._write_note)
 
     # --- layout -------------------------------------------------------------------
 
@@ -338,10 +344,11 @@ class AssetCache:
     def is_fresh(self, ref: ObjectRef, *, network: bool = True) -> bool:
         """The cached file can be used as it is.
 
-        Without a request when immutable or inside the timeout. Otherwise, unless
-        ``network`` is False or offline mode is on, one HEAD compares the remote ETag
-        with the local hash and, when they agree, marks the file checked. A store that
-        cannot be reached makes a cached file count as fresh (with a warning).
+        Without a request when immutable or inside the timeout. Otherwise (not fresh
+        when ``network`` is False) one HEAD compares the remote ETag with the local hash
+        and, when they agree, marks the file checked. In offline mode, or when the store
+        cannot be reached or was not reached lately (`pod_tasks.outage`), a cached file
+        counts as fresh, with one warning per store per process.
         """
         return self._freshness(ref, network) is not None
 
@@ -357,20 +364,32 @@ class AssetCache:
             return None
         if self._in_time(ref, record):
             return FRESH
+        if not network:
+            return None
         if self.settings.offline:
-            return UNCHECKED
-        return self._revalidate(ref, path, record) if network else None
+            return self._unchecked(ref, "offline mode is on (POD_OFFLINE=1)")
+        return self._revalidate(ref, path, record)
 
-    def _revalidate(self, ref: ObjectRef, path: Path, record: Record) -> str | None:
-        """One HEAD: `CHECKED` (unchanged), `UNCHECKED` (the store could not say), None (changed)."""
-        try:
-            head = ref.store.head(ref.key)
-        except OfflineError as exc:
-            log.warning("%s: serving the cached copy, could not check it: %s", ref, exc)
-            return UNCHECKED
-        except AssetNotFound:
-            log.warning("%s: no longer in the store; serving the cached copy at %s", ref, path)
-            return UNCHECKED
+    def _revalidate(self, ref: ObjectRef, path: Path, record: Record, force: bool = False) -> str | None:
+        """One HEAD: `CHECKED` (unchanged), `UNCHECKED` (the store could not say), None
+        (changed). No request while the store is remembered as unreachable, unless ``force``."""
+        store = ref.store.identity
+        with self._outages.contact(store) as outage:
+            if outage is not None and not force:
+                return self._unchecked(ref, outage)
+            try:
+                head = ref.store.head(ref.key)
+            except OfflineError as exc:
+                if not exc.no_credentials:  # no answer at all (a refusal is one)
+                    return self._unchecked(ref, self._outages.failed(store, str(exc)))
+                self._outages.reached(store)
+                log.warning("%s: serving the cached copy, could not check it: %s", ref, exc)
+                return UNCHECKED
+            except AssetNotFound:
+                self._outages.reached(store)
+                log.warning("%s: no longer in the store; serving the cached copy at %s", ref, path)
+                return UNCHECKED
+            self._outages.reached(store)
         if head.etag and record.etag != head.etag:
             if not head.md5_etag:  # an opaque ETag that changed: the object changed
                 return None
@@ -385,6 +404,20 @@ class AssetCache:
             return None
         self._save(ref, replace(record, etag=head.etag, checked=time.time()))
         return CHECKED
+
+    def _unchecked(self, ref: ObjectRef, why: Outage | str) -> str:
+        """`UNCHECKED`, warning the first time in this process for ``ref``'s store that one
+        of its files is served unchecked, because of ``why`` (offline mode, or a failure to
+        reach the store, after which it is left alone for a while)."""
+        if self._outages.first_warning(ref.store.identity):
+            if isinstance(why, str):
+                reason, retry = why, ""
+            else:
+                at, until = (time.strftime("%H:%M:%S", time.localtime(t)) for t in (why.failed_at, why.until))
+                reason, retry = f"{why.reason} (at {at})", f"; it is tried again after {until}"
+            log.warning("%s: serving the cached copy unchecked: %s; other files of %s due for a check are served "
+                        "unchecked too, with no further warning%s", ref, reason, ref.store.url(""), retry)
+        return UNCHECKED
 
     @staticmethod
     def _etag_verdict(path: Path, etag: str, digester: Digester, part_size: Callable[[], int | None]) -> bool | None:
@@ -445,10 +478,10 @@ class AssetCache:
     def fetch(self, ref: ObjectRef, *, force: bool = False, progress: Progress | None = None) -> Fetched:
         """Make ``ref`` present and fresh in the cache; return its path and what it took.
 
-        ``force`` checks with the store even when the file would count as fresh.
-        Raises `AssetNotFound`, `IntegrityError`, or `OfflineError` (the file is not
-        cached and the store cannot be reached; its URL then goes to
-        ``missing_assets.yaml``).
+        ``force`` checks with the store even when the file would count as fresh (or the
+        store was not reached lately). Raises `AssetNotFound`, `IntegrityError`, or
+        `OfflineError` (the file is not cached and the store cannot be reached; its URL
+        then goes to ``missing_assets.yaml``).
         """
         path = self.path_for(ref)
         with self._local_errors(ref):
@@ -463,7 +496,7 @@ class AssetCache:
         with self._lock(ref):
             if force and path.exists():
                 record = self._verified(ref, path, path.stat())
-                state = None if record is None else UNCHECKED if self.settings.offline else self._revalidate(ref, path, record)
+                state = None if record is None else UNCHECKED if self.settings.offline else self._revalidate(ref, path, record, force)
                 if state is not None:
                     return Fetched(path, state)
             elif not force and (self.is_fresh(ref, network=False) or self._checked_since(ref, path, since)):
@@ -474,13 +507,18 @@ class AssetCache:
             try:
                 self._download(ref, path, progress)
             except OfflineError as exc:
+                outage = None if exc.no_credentials else self._outages.failed(ref.store.identity, str(exc))
                 if path.exists():
+                    if outage is not None:
+                        return Fetched(path, self._unchecked(ref, outage))
                     log.warning("%s: serving the cached copy, could not update it: %s", ref, exc)
                     return Fetched(path, UNCHECKED)
                 raise self._missing(ref, path, exc) from None
             except AssetNotFound as exc:
+                self._outages.reached(ref.store.identity)
                 named = f"{ref.label}: " if ref.label and ref.label != ref.url else ""
                 raise AssetNotFound(f"{named}{exc}: check the name, version or URL asked for") from None
+            self._outages.reached(ref.store.identity)
             return Fetched(path, DOWNLOADED, path.stat().st_size, time.monotonic() - start)
 
     def _checked_since(self, ref: ObjectRef, path: Path, since: float) -> bool:
@@ -680,6 +718,11 @@ class AssetCache:
 
     # --- what was learnt about servers ------------------------------------------------
 
+    def _write_note(self, path: Path, data: bytes) -> None:
+        """Replace a small note under the cache dir (no fsync: a lost note costs a request)."""
+        self._safe_dir(path.parent)
+        _write_atomic(path, data, durable=False)
+
     def noted(self, topic: str, key: str) -> object | None:
         """What `note` kept for ``key`` under ``topic``, or None."""
         try:
@@ -785,7 +828,9 @@ class AssetCache:
 
     def invalidate(self, target: str | os.PathLike[str] | None = None) -> int:
         """Force a check with the store on next use, for a file, a tree, or everything
-        (None), immutable or not. Returns how many records were marked."""
+        (None), immutable or not (stores remembered as unreachable are tried again too).
+        Returns how many records were marked."""
+        self._outages.forget()
         count = 0
         for record_path, _ in self._records_under(self.relative(target) if target is not None else ""):
             try:

@@ -37,7 +37,9 @@ applies its fault to the first ``times`` matching requests (``None``: every one)
   client hears it; with ``gather=N``, hold requests until N have arrived (a barrier);
 - ``slow``: forward, sleeping ``seconds`` after each 64 KiB of the body;
 - ``lost``: forward, then close the connection without a reply (the server acted,
-  the client never hears it).
+  the client never hears it);
+- ``refuse``: reset the connection without forwarding or answering (a store that
+  cannot be reached: each attempt to reach it is counted as injected).
 
 Only loopback is used, every socket has a timeout, and `stop` ends it; the faults
 injected are counted for the tests to assert on.
@@ -332,7 +334,7 @@ _TIMEOUT = 30.0
 _HOP = {"connection", "keep-alive", "transfer-encoding", "proxy-connection", "expect", "te", "upgrade"}
 _ERRORS = {500: ("InternalError", "We encountered an internal error. Please try again."),
            503: ("SlowDown", "Please reduce your request rate.")}
-FAULTS = ("close", "truncate", "status", "page", "flip", "delay", "slow", "lost")
+FAULTS = ("close", "truncate", "status", "page", "flip", "delay", "slow", "lost", "refuse")
 
 
 @dataclass
@@ -459,6 +461,8 @@ class _Handler(BaseHTTPRequestHandler):
         fault = rule.fault if rule else None
         if fault in ("status", "page"):
             return self._error(rule.status, page=fault == "page")
+        if fault == "refuse":
+            return self._reset()
         if fault == "delay" and not rule.after:
             rule.wait()
             if self._client_gone() or self.owner.stopped:  # a client killed meanwhile never reaches the server
@@ -516,10 +520,15 @@ class _Handler(BaseHTTPRequestHandler):
         if fault in ("close", "truncate"):
             self.close_connection = True
             if fault == "close":  # reset, not a clean end
-                linger = struct.pack("HH" if os.name == "nt" else "ii", 1, 0)
-                self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, linger)
+                self._reset()
             else:
                 self.connection.shutdown(socket.SHUT_WR)
+
+    def _reset(self) -> None:
+        """End the connection with a reset (not a clean end) once this request is done."""
+        self.close_connection = True
+        linger = struct.pack("HH" if os.name == "nt" else "ii", 1, 0)
+        self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, linger)
 
     def _client_gone(self) -> bool:
         readable, _, _ = select.select([self.connection], [], [], 0)
