@@ -9,7 +9,8 @@ Layout (the old tool's, so old caches stay usable)::
     <cache_dir>/.pod/notes/<topic>.json        what was learnt about servers (`note`)
     <cache_dir>/.pod/unreachable/<hash>.json   a store that could not be reached lately (`pod_tasks.outage`)
     <cache_dir>/.timestamps/<bucket>/<key>     the old tool's "last checked" marks (read only)
-    <cache_dir>/missing_assets.yaml            URLs wanted while the store was out of reach
+    <cache_dir>/missing_assets.yaml            URLs wanted while the store was out of reach, until
+                                               fetched or installed (gone when none is left)
 
 Contracts:
 
@@ -481,7 +482,7 @@ class AssetCache:
         ``force`` checks with the store even when the file would count as fresh (or the
         store was not reached lately). Raises `AssetNotFound`, `IntegrityError`, or
         `OfflineError` (the file is not cached and the store cannot be reached; its URL
-        then goes to ``missing_assets.yaml``).
+        then goes to ``missing_assets.yaml``, and leaves it once the file is fetched).
         """
         path = self.path_for(ref)
         with self._local_errors(ref):
@@ -519,6 +520,7 @@ class AssetCache:
                 named = f"{ref.label}: " if ref.label and ref.label != ref.url else ""
                 raise AssetNotFound(f"{named}{exc}: check the name, version or URL asked for") from None
             self._outages.reached(ref.store.identity)
+            self._found(ref.url)
             return Fetched(path, DOWNLOADED, path.stat().st_size, time.monotonic() - start)
 
     def _checked_since(self, ref: ObjectRef, path: Path, since: float) -> bool:
@@ -703,6 +705,17 @@ class AssetCache:
 
     def remember_missing(self, urls: list[str]) -> None:
         """Add ``urls`` to ``missing_assets.yaml`` (kept sorted and unique)."""
+        self._edit_missing(lambda known: known | set(urls))
+
+    def _found(self, url: str) -> None:
+        """``url`` is in the cache now: it leaves ``missing_assets.yaml`` (a stat when
+        there is no such file, the usual case)."""
+        if (self.root / MISSING).exists():
+            self._edit_missing(lambda known: known - {url})
+
+    def _edit_missing(self, change: Callable[[set[str]], set[str]]) -> None:
+        """Replace the URLs of ``missing_assets.yaml`` with ``change(URLs)``, under a lock and
+        atomically; the file goes when no URL is left."""
         import yaml
         from filelock import FileLock
 
@@ -710,11 +723,15 @@ class AssetCache:
         self._safe_dir(self.root / META)
         with FileLock(str(self.root / META / "missing.lock")):
             try:
-                known = yaml.safe_load(target.read_text(encoding="utf-8")) or []
+                known = yaml.safe_load(target.read_text(encoding="utf-8"))
             except (OSError, yaml.YAMLError):
-                known = []
-            merged = sorted({str(u) for u in known if isinstance(u, str)} | set(urls))
-            _write_atomic(target, yaml.safe_dump(merged, default_flow_style=False).encode())
+                known = None
+            before = {u for u in known if isinstance(u, str)} if isinstance(known, list) else set()
+            after = change(before)
+            if not after:
+                target.unlink(missing_ok=True)
+            elif after != before or not isinstance(known, list):
+                _write_atomic(target, yaml.safe_dump(sorted(after), default_flow_style=False).encode())
 
     # --- what was learnt about servers ------------------------------------------------
 
@@ -780,6 +797,7 @@ class AssetCache:
                 st = path.stat()
                 self._save(ref, replace(record, size=st.st_size, mtime_ns=st.st_mtime_ns, sha256=sha or record.sha256,
                                            unsynced=None))  # `staged` synced it
+        self._found(ref.url)
         return path
 
     # --- housekeeping ---------------------------------------------------------------

@@ -1,7 +1,8 @@
 """The store out of reach, over time, as a user meets it: `resolve()` and `doit` in
 subprocesses against moto's and rclone's S3 servers (behind the fault proxy, which
 refuses every connection while the store is "down" and counts each attempt) and a
-folder store taken away; and ``STATIC_CACHE_TIMEOUT`` read as the old tool read it."""
+folder store taken away; ``STATIC_CACHE_TIMEOUT`` read as the old tool read it; and
+``missing_assets.yaml`` keeping only what is still missing."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ import pytest
 import yaml
 
 from tests.conftest import REPO, cache_folder, run_doit, run_python, write
-from tests.doit_project import doit, manifest, output, s3_backend  # noqa: F401  (fixtures)
+from tests.doit_project import backend, doit, manifest, output, s3_backend  # noqa: F401  (fixtures)
 from tests.faults import Rule, assert_clean, proxy  # noqa: F401  (fixture)
 
 RESOLVE = """
@@ -93,13 +94,14 @@ def test_an_unreachable_store_costs_one_attempt_per_store_then_nothing(s3, clien
     assert [rule.injected for rule in down] == [12, 6]
     assert yaml.safe_load((cache_dir / "missing_assets.yaml").read_text()) == ["s3://assets/d.2.0.0.csv"]
 
-    # The store is back: d.csv is fetched (which clears the note of the store); data's
-    # note still spares its files a check.
+    # The store is back: d.csv is fetched (which clears the note of the store, and its
+    # entry in missing_assets.yaml); data's note still spares its files a check.
     for rule in down:
         proxy.rules.remove(rule)
     fetched = run_doit(["fetch"], project)
     assert fetched.returncode == 0, output(fetched)
     assert (cache_dir / cache_folder("assets") / "d.2.0.0.csv").read_bytes() == b"d\n"
+    assert not (cache_dir / "missing_assets.yaml").exists()
     assert [n["store"].split()[1] for n in notes(cache_dir)] == ["data"]
     s3.clear()
     served, warnings = resolve_each(project, BYTES)
@@ -183,3 +185,31 @@ def test_static_cache_timeout_keeps_its_old_meaning(s3_backend, env, checks):
     assert resolve_each(s3_backend.project, ["s3://data/x.json"], env) == ({"s3://data/x.json": "x\n"}, [])
     # a check: one HEAD for doit fetch, one for each of the three resolve() calls
     assert s3_backend.s3.requests == [("HEAD", "/data/x.json")] * (4 if checks else 0)
+
+
+def test_missing_assets_keeps_only_what_is_still_missing(backend, tmp_path):
+    """Listed while offline; gone once prefetched or unpacked; no file once nothing is missing."""
+    for name in ("a", "b", "c"):
+        backend.put(f"{name}.1.0.0.csv", f"{name}\n".encode())
+    manifest(backend, "assets:\n  a.csv: 1.0.0\n  b.csv: 1.0.0\n  c.csv: 1.0.0\n")
+    elsewhere = {"POD_CACHE_DIR": str(tmp_path / "elsewhere")}
+    write(backend.project / "only-c.yaml", "- c.csv\n")
+    packed = doit(backend, "pack", "--list", "only-c.yaml", "--out", "c.zip", env=elsewhere)  # from another machine
+    assert packed.returncode == 0, output(packed)
+    pinned = ["a.csv", "b.csv", "c.csv"]
+    here = tmp_path / "cache"
+    listed = here / "missing_assets.yaml"
+
+    offline = doit(backend, "fetch", env={"POD_OFFLINE": "1"})
+    assert offline.returncode == 1, output(offline)
+    assert yaml.safe_load(listed.read_text()) == [backend.url(f"{n[0]}.1.0.0.csv") for n in pinned]
+
+    write(backend.project / "needed.yaml", "- a.csv\n")
+    assert doit(backend, "prefill", "--list", "needed.yaml").returncode == 0
+    assert yaml.safe_load(listed.read_text()) == [backend.url("b.1.0.0.csv"), backend.url("c.1.0.0.csv")]
+    unpacked = doit(backend, "unpack", "c.zip")
+    assert unpacked.returncode == 0, output(unpacked)
+    assert yaml.safe_load(listed.read_text()) == [backend.url("b.1.0.0.csv")]
+    assert doit(backend, "fetch").returncode == 0
+    assert not listed.exists()
+    assert resolve_each(backend.project, pinned)[0] == {n: f"{n[0]}\n" for n in pinned}

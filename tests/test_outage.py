@@ -1,5 +1,6 @@
 """A store that cannot be reached is remembered: the rule, the notes, and the cache using
-them (in process, against a folder store taken away; requests counted by a spy)."""
+them (in process, against a folder store taken away; requests counted by a spy); and
+what it leaves in ``missing_assets.yaml`` goes once fetched."""
 
 from __future__ import annotations
 
@@ -223,3 +224,30 @@ def test_offline_mode_warns_once_per_store(store, heads, cache_dir, caplog):
         f"of {store.url('')} due for a check are served unchecked too, with no further warning"
     ]
     assert heads == []
+
+
+def test_missing_assets_lists_only_what_is_still_missing(store, cache_dir):
+    listed = cache_dir / "missing_assets.yaml"
+    unmount(store)
+    for target in refs(store)[:3]:
+        with pytest.raises(OfflineError):
+            cache_of(cache_dir).fetch(target)
+    assert yaml.safe_load(listed.read_text()) == [t.url for t in refs(store)[:3]]
+    mount(store)
+    cache_of(cache_dir).fetch(refs(store)[1])
+    assert yaml.safe_load(listed.read_text()) == [refs(store)[0].url, refs(store)[2].url]
+    with open(store.root / "f0.txt", "rb") as source:  # installed (as `doit unpack` does)
+        cache_of(cache_dir).install(refs(store)[0], source, None)
+    assert yaml.safe_load(listed.read_text()) == [refs(store)[2].url]
+    cache_of(cache_dir).fetch(refs(store)[2])
+    assert not listed.exists()  # nothing missing: no list
+
+
+@pytest.mark.parametrize("text", ["", "just text\n", "{a: 1}\n", "- s3://x/y\n- 3\n", "[unclosed\n"])
+def test_a_damaged_missing_list_does_not_stop_a_fetch(store, cache_dir, text):
+    listed = cache_dir / "missing_assets.yaml"
+    listed.parent.mkdir(parents=True)
+    listed.write_text(text)
+    cache_of(cache_dir).fetch(refs(store)[0])
+    kept = {"- s3://x/y\n- 3\n": ["s3://x/y", 3]}.get(text)  # nothing to take out: left as it was
+    assert (yaml.safe_load(listed.read_text()) if listed.exists() else None) == kept
