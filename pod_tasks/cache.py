@@ -7,7 +7,8 @@ Layout (the old tool's, so old caches stay usable)::
     <cache_dir>/.pod/<bucket>/<key>.json       the record: etag, size, mtime_ns, md5, sha256, checked
     <cache_dir>/.pod/<bucket>/<key>.lock       the inter-process lock
     <cache_dir>/.pod/notes/<topic>.json        what was learnt about servers (`note`)
-    <cache_dir>/.pod/unreachable/<hash>.json   a store that could not be reached lately (`pod_tasks.outage`)
+    <cache_dir>/.pod/_unreachable/<hash>.json  a store that could not be reached lately (`pod_tasks.outage`;
+                                               "_": no bucket has such a name)
     <cache_dir>/.timestamps/<bucket>/<key>     the old tool's "last checked" marks (read only)
     <cache_dir>/missing_assets.yaml            URLs wanted while the store was out of reach, until
                                                fetched or installed (gone when none is left)
@@ -71,7 +72,7 @@ log = logging.getLogger("pod_tasks")
 META = ".pod"
 OLD_MARKS = ".timestamps"
 MISSING = "missing_assets.yaml"
-UNREACHABLE = "unreachable"
+UNREACHABLE = "_unreachable"
 _ATTEMPTS = 3
 _PIPELINE_FROM = 16 << 20
 #: From this size an object comes as several ranged GETs at once (`pod_tasks.parts`).

@@ -8,7 +8,7 @@ connection refused, reset or timed out, a store folder that is not mounted. A re
 - After such a failure, the cache serves its files of that store unchecked, making no
   request, until `QUIET` seconds have passed (`quiet_until`); then one check is tried
   again. Files that are not cached are still asked for (there is nothing else to serve).
-- The failure is kept in a small note per store, ``<cache_dir>/.pod/unreachable/HASH.json``
+- The failure is kept in a small note per store, ``<cache_dir>/.pod/_unreachable/HASH.json``
   (written atomically, through the writer the cache hands over), so the next process
   knows it too; the first answer from the store removes it.
 - In one process, checks of a store wait for the first one until the store has answered

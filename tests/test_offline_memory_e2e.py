@@ -38,7 +38,7 @@ def resolve_each(project, names, env=None) -> tuple[dict[str, str], list[str]]:
 
 
 def notes(cache_dir) -> list[dict]:
-    folder = cache_dir / ".pod" / "unreachable"
+    folder = cache_dir / ".pod" / "_unreachable"
     return sorted((json.loads(p.read_bytes()) for p in folder.glob("*.json")), key=lambda n: n["store"]) \
         if folder.is_dir() else []
 

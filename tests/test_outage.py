@@ -182,7 +182,7 @@ def test_an_unreachable_store_is_asked_once_and_warned_of_once(store, heads, cac
     mount(store)  # back, but not asked before the quiet period is over...
     assert cache_of(cache_dir).fetch(refs(store)[0]).action == UNCHECKED and len(heads) == 1
     assert cache_of(cache_dir).fetch(refs(store)[0], force=True).action == CHECKED  # ...unless forced
-    assert not (cache_dir / ".pod" / "unreachable").exists() or not list((cache_dir / ".pod" / "unreachable").iterdir())
+    assert not (cache_dir / ".pod" / "_unreachable").exists() or not list((cache_dir / ".pod" / "_unreachable").iterdir())
     assert [cache_of(cache_dir).fetch(t).action for t in refs(store)] == [CHECKED] * 6
 
 
