@@ -100,14 +100,15 @@ class Outages:
         """Around one check with ``store``: yields the failure for which it is not to be
         tried now (or None: try it, then call `failed` or `reached`). Until the store has
         answered in this process, checks of it run one at a time, so that the first
-        failure spares the others."""
-        if store in self._answered:
-            yield None
-            return
-        with self._lock:
-            gate = self._gates.setdefault(store, threading.Lock())
-        with gate:
-            yield self.quiet(store)
+        failure spares the others; once it answers, those waiting go on together."""
+        if store not in self._answered:
+            with self._lock:
+                gate = self._gates.setdefault(store, threading.Lock())
+            with gate:
+                if store not in self._answered:  # (else it answered while we waited: go on at once)
+                    yield self.quiet(store)
+                    return
+        yield None
 
     def failed(self, store: str, reason: str) -> Outage:
         """``store`` could not be reached (``reason``: the error's line): remember it, in

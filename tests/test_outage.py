@@ -115,6 +115,28 @@ def test_checks_wait_for_the_first_until_the_store_answered(tmp_path):
         list(pool.map(lambda _: concurrent(), range(4)))
 
 
+def test_checks_that_waited_for_a_first_answer_then_go_at_once(tmp_path):
+    outages = Outages(tmp_path, write)
+    first_inside, others_inside = threading.Event(), threading.Barrier(3, timeout=5)
+
+    def first() -> None:
+        with outages.contact("s") as outage:
+            assert outage is None
+            first_inside.set()
+            time.sleep(0.05)  # the others queue meanwhile
+            outages.reached("s")
+
+    def other() -> None:
+        first_inside.wait(5)
+        with outages.contact("s") as outage:
+            assert outage is None
+            others_inside.wait()  # all three at once: would time out if they went one by one
+
+    with ThreadPoolExecutor(4) as pool:
+        for future in [pool.submit(first)] + [pool.submit(other) for _ in range(3)]:
+            future.result()
+
+
 # --- the cache ------------------------------------------------------------------------------
 
 
