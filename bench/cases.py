@@ -262,6 +262,35 @@ def publish_big(ws: Workspace, sizes: Sizes) -> list[Figure]:
     return [figure]
 
 
+def pack_big(ws: Workspace, sizes: Sizes) -> list[Figure]:
+    """``doit pack`` of one big cached object that does not compress (model weights)
+    against the zip tools a user has packing the same file."""
+    folder, _ = _big_project(ws, "pack", {"pack/weights.bin": ("big.bin", sizes.big_mb)})
+    cache = _cold_cache(ws, folder, "pack")
+    ws.doit(["fetch"], folder, ws.env(cache))
+    [cached] = cache.rglob("weights.1.0.0.bin")
+    out = ws.root / "pack-out.zip"
+    peers = {"`python -m zipfile -c`": [sys.executable, "-m", "zipfile", "-c", str(out), str(cached)]}
+    zip_tool = shutil.which("zip")
+    if zip_tool:
+        peers |= {"`zip -0` (stored)": [zip_tool, "-q", "-0", str(out), str(cached)],
+                  "`zip`": [zip_tool, "-q", str(out), str(cached)]}
+    figure = Figure(f"`doit pack` of one cached {_mb(sizes.big_mb)} file that does not compress", _FASTEST,
+                    Target(1.5), notes=[] if zip_tool else ["Info-ZIP `zip` is not installed"])
+    for _ in range(sizes.runs):
+        out.unlink(missing_ok=True)
+        ours, _ = ws.doit(["pack", "--out", str(out)], folder, ws.env(cache))
+        times = {}
+        for name, argv in peers.items():
+            out.unlink(missing_ok=True)
+            times[name] = ws.run(argv, folder, ws.env())
+        figure.add_run(ours, times)
+    out.unlink(missing_ok=True)
+    shutil.rmtree(cache)
+    ws.client.delete_object(Bucket=BIG_BUCKET, Key="pack/weights.1.0.0.bin")
+    return [figure]
+
+
 # --- revalidation -------------------------------------------------------------------
 
 
@@ -309,4 +338,5 @@ CASES = {
     "revalidate": revalidation,
     "memory": peak_memory,
     "publish": publish_big,
+    "pack": pack_big,
 }

@@ -28,7 +28,7 @@ from bench.measure import Figure, markdown  # noqa: E402
 from bench.plot import plot_scaling  # noqa: E402
 from bench.workspace import SERVERS, Sizes, Workspace  # noqa: E402
 
-_ALL = ["resolve", "pooch", "many", "big-fetch", "revalidate", "memory", "publish"]
+_ALL = ["resolve", "pooch", "many", "big-fetch", "revalidate", "memory", "publish", "pack"]
 
 
 def _counts(text: str) -> tuple[int, ...]:
