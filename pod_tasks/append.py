@@ -13,32 +13,37 @@ accept the condition and overwrite anyway. `append` therefore:
    honours conditions is learnt from the first claim (written twice, the second time
    conditionally) and remembered per endpoint and bucket in the cache dir; claims are
    always removed;
-3. uploads conditionally;
-4. reads the stored object back (its sha256 checksum or MD5 ETag, re-read while a
-   server's answer is still settling) and only then reports success.
+3. uploads conditionally; when the upload's outcome is unknown (its replies lost, the
+   connection cut after the body went, a server error), asks the store whether ``key``
+   now holds these bytes (then the upload happened), other bytes (a conflict), or
+   nothing (it did not: the error says that nothing was published);
+4. reads the stored object back (`pod_tasks.provenance.proves`: its sha256 checksum,
+   MD5 ETag or sha256 metadata, re-read while a server's answer is still settling) and
+   only then reports success.
 
 Contract: a call that returns put these bytes at ``key``; a call that raises
 `PublishConflict` left the store as it found it, save for a version that someone else
-published.
+published; any other error says whether ``key`` was written.
 """
 
 from __future__ import annotations
 
-import base64
 import contextlib
 import logging
 import random
 import threading
 import time
 import uuid
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator, Protocol
+from typing import Iterator, Mapping, Protocol
 
 from .digests import Digester
-from .errors import AssetNotFound, PodError, PublishConflict
+from .errors import AssetNotFound, OfflineError, PodError, PublishConflict
+from .provenance import proves
 from .store import Head, Store
 
-__all__ = ["append", "Notes", "CLAIMS"]
+__all__ = ["append", "Appended", "Notes", "CLAIMS"]
 
 log = logging.getLogger("pod_tasks")
 
@@ -62,21 +67,35 @@ class Notes(Protocol):
     def note(self, topic: str, key: str, value: object) -> None: ...
 
 
-def append(store: Store, key: str, path: Path, digest: Digester, notes: Notes, prefix: str = "") -> None:
-    """Put the file at ``path`` (hashed in ``digest``: MD5 and sha256) at ``key``, never
-    replacing an object that is there; ``prefix`` is the store's key prefix (claims go
-    under it). Raises `PublishConflict` when ``key`` exists, or another publisher holds it."""
+@dataclass(frozen=True)
+class Appended:
+    """What `append` did: the stored object as read back, and whether the upload's
+    replies were lost (the store was asked, and holds these bytes)."""
+
+    head: Head
+    recovered: bool = False
+
+
+def append(store: Store, key: str, path: Path, digest: Digester, notes: Notes, prefix: str = "",
+           metadata: Mapping[str, str] | None = None) -> Appended:
+    """Put the file at ``path`` (hashed in ``digest``: MD5 and sha256) at ``key``, with
+    ``metadata``, never replacing an object that is there; ``prefix`` is the store's key
+    prefix (claims go under it). Raises `PublishConflict` when ``key`` exists, or another
+    publisher holds it."""
     _ensure_free(store, key)
+    upload = _Upload(store, key, path, digest, metadata)
     atomic = store.atomic_create
     if atomic is None:
         atomic = notes.noted("conditional-writes", store.identity)
     if atomic is True:
-        _upload(store, key, path, digest)
+        upload()
     else:
         claims = f"{prefix}{CLAIMS}{key[len(prefix):]}/"
-        _claimed_upload(store, key, path, digest, notes, claims, learn=atomic is None)
-    if _holds(store, key, digest, path) is False:
+        _claimed_upload(store, key, upload, notes, claims, learn=atomic is None)
+    verdict, head = _holds(store, key, digest, path)
+    if verdict is False:
         raise PublishConflict(f"{store.url(key)} holds other bytes than the ones uploaded: someone published it meanwhile")
+    return Appended(head, upload.recovered)
 
 
 def _ensure_free(store: Store, key: str) -> None:
@@ -87,16 +106,52 @@ def _ensure_free(store: Store, key: str) -> None:
     raise PublishConflict(f"{store.url(key)} already exists: someone published it first")
 
 
-def _upload(store: Store, key: str, path: Path, digest: Digester) -> None:
-    try:
-        store.put_if_absent(key, path, digest.md5.digest(), digest.sha256.digest())
-    except PublishConflict:
-        # Our own upload whose reply was lost, met by the client's retry: these bytes are there.
-        if _proof(store.head(key), digest, path) is not True:
-            raise
+class _Upload:
+    """The one conditional upload of a publish, and what it learnt when its outcome was
+    unknown (``recovered``: the replies were lost, the store holds these bytes)."""
+
+    def __init__(self, store: Store, key: str, path: Path, digest: Digester, metadata: Mapping[str, str] | None) -> None:
+        self.store, self.key, self.path, self.digest, self.metadata = store, key, path, digest, metadata
+        self.recovered = False
+
+    def __call__(self) -> None:
+        store, key, digest = self.store, self.key, self.digest
+        try:
+            store.put_if_absent(key, self.path, digest.md5.digest(), digest.sha256.digest(), self.metadata)
+        except PublishConflict:
+            # Our own upload whose reply was lost, met by the client's retry: these bytes are there.
+            if proves(store.head(key), digest, self.path) is not True:
+                raise
+            self.recovered = True
+        except OfflineError as exc:
+            if exc.no_credentials:  # refused: nothing was written
+                raise
+            self._learn(exc)
+        except PodError as exc:  # a server error, a reply that made no sense: it may have been written
+            self._learn(exc)
+
+    def _learn(self, failure: PodError) -> None:
+        """The upload failed without saying whether the object was written: ask the store."""
+        url = self.store.url(self.key)
+        try:
+            head = self.store.head(self.key)
+        except AssetNotFound:
+            raise type(failure)(f"{failure}; asked afterwards, the store does not hold {url}: "
+                                f"nothing was published") from None
+        except PodError as again:
+            raise type(failure)(f"{failure}; whether {url} was written is not known (asking the store failed too: "
+                                f"{again}): look for it in the store once it answers") from None
+        verdict = proves(head, self.digest, self.path)
+        if verdict is False:
+            raise PublishConflict(f"{url} holds other bytes than the ones uploaded (the upload failed: {failure}): "
+                                  f"someone published it meanwhile")
+        if verdict is None:
+            raise type(failure)(f"{failure}; the store now holds {url}, but cannot show whether it holds these bytes: "
+                                f"compare it by hand before pinning it") from None
+        self.recovered = True
 
 
-def _claimed_upload(store: Store, key: str, path: Path, digest: Digester, notes: Notes, claims: str, learn: bool) -> None:
+def _claimed_upload(store: Store, key: str, upload: _Upload, notes: Notes, claims: str, learn: bool) -> None:
     """Upload under a claim, on a server that may ignore conditional writes."""
     deadline = time.monotonic() + _WAIT
     attempt = 0
@@ -111,7 +166,7 @@ def _claimed_upload(store: Store, key: str, path: Path, digest: Digester, notes:
                     store.put_bytes(mine, _CLAIM_TEXT)
                 except PublishConflict:
                     notes.note("conditional-writes", store.identity, True)
-                    return _upload(store, key, path, digest)
+                    return upload()
                 notes.note("conditional-writes", store.identity, False)
                 log.warning(
                     "%s: this S3 server accepts a conditional write onto an existing object (it ignores "
@@ -121,7 +176,7 @@ def _claimed_upload(store: Store, key: str, path: Path, digest: Digester, notes:
             if not _live_claims(store, claims, mine):
                 _ensure_free(store, key)
                 with _heartbeat(store, mine):
-                    return _upload(store, key, path, digest)
+                    return upload()
         finally:
             try:
                 store.delete(mine)
@@ -179,34 +234,15 @@ def _heartbeat(store: Store, claim: str) -> Iterator[None]:
         thread.join()
 
 
-def _proof(head: Head, digest: Digester, path: Path) -> bool | None:
-    """Whether ``head`` describes these bytes: by its sha256 checksum, else its MD5
-    ETag; None when neither can tell (an opaque ETag and no sha256 checksum). A
-    multipart object's (composite) ones are worked out again from the file at ``path``."""
-    if head.size != digest.size:
-        return False
-    multipart = (head.md5_etag and "-" in head.etag) or (head.checksum is not None and head.checksum.parts)
-    if multipart:
-        digest = Digester.of_file(path, head.etag if head.md5_etag else None, sha256=True, checksum=head.checksum)
-    by_checksum = by_etag = None
-    if head.checksum is not None and head.checksum.algorithm == "sha256":
-        by_checksum = digest.proves_checksum() if multipart else (
-            head.checksum.value == base64.b64encode(digest.sha256.digest()).decode())
-    if head.md5_etag:
-        by_etag = digest.proves_etag(head.etag)
-    if by_checksum is not None and by_etag is not None and by_checksum != by_etag:
-        return None  # the two disagree: a server still settling after concurrent writes
-    return by_checksum if by_checksum is not None else by_etag
-
-
-def _holds(store: Store, key: str, digest: Digester, path: Path) -> bool | None:
-    """Read ``key`` back: do the bytes of ``path`` sit there? Asked again while the
-    server's checksum and ETag still disagree (they can, just after concurrent writes)."""
+def _holds(store: Store, key: str, digest: Digester, path: Path) -> tuple[bool | None, Head]:
+    """Read ``key`` back: do the bytes of ``path`` sit there (and what the store says of
+    them)? Asked again while the server's checksum and ETag still disagree (they can,
+    just after concurrent writes)."""
     for attempt in range(_SETTLE_TRIES):
         head = store.head(key)
-        verdict = _proof(head, digest, path)
+        verdict = proves(head, digest, path)
         inconsistent = verdict is None and head.checksum is not None and head.md5_etag
         if not inconsistent:
-            return verdict
+            return verdict, head
         time.sleep(0.05 * (attempt + 1))
-    return False
+    return False, head

@@ -586,6 +586,20 @@ class AssetCache:
                         parts.setdefault(entry.name[1:-5].rpartition(".")[0], []).append(Path(entry.path))
             return parts.pop(path.name, [])
 
+    @staticmethod
+    def _new_record(ref: ObjectRef, st: os.stat_result, head: Head, digester: Digester, verified: str,
+                    unsynced: str | None) -> Record:
+        """The record of a file just written from the store's bytes (``head`` is what the
+        store said of them, ``digester`` hashed them, ``verified`` names the check they passed)."""
+        return Record(
+            url=ref.url, size=st.st_size, mtime_ns=st.st_mtime_ns, md5=digester.md5.hexdigest(),
+            etag=head.etag or digester.md5.hexdigest(), sha256=digester.sha256.hexdigest() if digester.sha256 else None,
+            checked=time.time(), immutable=ref.immutable, verified=verified,
+            checksum=str(head.checksum) if head.checksum else None,
+            endpoint=ref.store.endpoint if endpoint_folder(ref.store.endpoint) else None,
+            unsynced=unsynced,
+        )
+
     def _download_once(self, ref: ObjectRef, path: Path, progress: Progress | None, source: Source | None = None) -> None:
         """One download of ``ref`` from the store, or from a mirror (``source``), whose
         bytes are checked against what `Source.basis` says instead of its own answer."""
@@ -594,14 +608,7 @@ class AssetCache:
         def save(st: os.stat_result) -> None:
             # The record goes first: a reader outside the lock (doit's uptodate) that sees
             # the new file also sees its record, and never adopts it as unchecked.
-            self._save(ref, Record(
-                url=ref.url, size=st.st_size, mtime_ns=st.st_mtime_ns, md5=digester.md5.hexdigest(),
-                etag=head.etag or digester.md5.hexdigest(), sha256=digester.sha256.hexdigest() if digester.sha256 else None,
-                checked=time.time(), immutable=ref.immutable, verified=verified,
-                checksum=str(head.checksum) if head.checksum else None,
-                endpoint=ref.store.endpoint if endpoint_folder(ref.store.endpoint) else None,
-                unsynced=boot_id(),
-            ))
+            self._save(ref, self._new_record(ref, st, head, digester, verified, boot_id()))
 
         offset, etag, kept, kept_meta = self._resumable(ref, url)
         parted: Parted | None = None
@@ -800,6 +807,16 @@ class AssetCache:
                                            unsynced=None))  # `staged` synced it
         self._found(ref.url)
         return path
+
+    def adopt_upload(self, ref: ObjectRef, path: Path, head: Head, digester: Digester) -> Path:
+        """Put a copy of the local file ``path``, just uploaded as ``ref`` (pinned by its
+        sha256; ``head`` is the store's answer, ``digester`` hashed the file: MD5 and
+        sha256), into the cache, so that the next fetch of ``ref`` makes no request. The
+        copy is checked against those hashes on the way in (`install`). Returns its path."""
+        assert ref.sha256 is not None and digester.sha256 is not None
+        record = self._new_record(ref, os.stat(path), head, digester, "sha256", None)
+        with open(path, "rb") as source:
+            return self.install(ref, source, record)
 
     # --- housekeeping ---------------------------------------------------------------
 

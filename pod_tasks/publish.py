@@ -1,32 +1,45 @@
 """Publishing: upload a new version of a name and pin it in assets.yaml.
 
 The sequence is what makes it safe: choose the version from the store's latest,
-hash the file (sha256 and MD5 in one pass), append it to the store without ever
-replacing an object, on any server (`pod_tasks.append`: a racing publisher of the same
-version gets `PublishConflict`), with its sha256 for the store to keep, and only then
-rewrite the one pin in assets.yaml. A failed upload leaves assets.yaml untouched.
+hash the file (sha256 and MD5 in one pass), refuse bytes identical to that latest
+version (unless forced), append it to the store without ever replacing an object, on
+any server (`pod_tasks.append`: a racing publisher of the same version gets
+`PublishConflict`; an upload whose replies were lost is settled by asking the store),
+with its sha256, publisher and message for the store to keep (`pod_tasks.provenance`),
+and only then rewrite the one pin in assets.yaml; last, the file goes into the cache,
+so that the next fetch downloads nothing. A failed upload leaves assets.yaml untouched.
+
+Whether the file is identical to the latest version is told without a download: the
+sizes first, then the sha256 a pin of that version carries, the store's checksum, MD5
+ETag or sha256 metadata, the cache's record of it, and, for a folder store, its bytes
+read in place. A remote version that none of these can tell about counts as different.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import logging
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from .append import append
 from .catalog import latest_version
 from .digests import Digester
 from .errors import PodError, PublishConflict, VersionError
-from .manifest import pinned_text, set_pin
+from .manifest import Pin, pinned_text, set_pin
 from .names import versioned_key
+from .provenance import proves, publisher, stamp
 from .resolver import Project
 from .versions import Bump, Version, next_version
 
 __all__ = ["Published", "publish"]
 
+log = logging.getLogger("pod_tasks")
+
 
 @dataclass(frozen=True)
 class Published:
-    """What a publish did (or, with ``dry_run``, would do)."""
+    """What a publish did (or, with ``dry_run``, would do). With ``identical``, nothing:
+    the file is ``previous``'s bytes (``version`` and ``url`` are then ``previous``'s)."""
 
     name: str
     version: Version
@@ -35,6 +48,12 @@ class Published:
     size: int
     sha256: str
     dry_run: bool
+    identical: bool = False
+    #: The file could not be compared with ``previous`` (the store keeps no hash of it
+    #: that this machine can compare), so it was published as different.
+    uncompared: bool = False
+    #: The upload's replies were lost: the store was asked, and holds these bytes.
+    recovered: bool = False
 
 
 def publish(
@@ -46,14 +65,21 @@ def publish(
     version: str | None = None,
     min_version: str | None = None,
     dry_run: bool = False,
+    force: bool = False,
+    message: str | None = None,
 ) -> Published:
     """Publish ``file`` (default: the pin's ``source:`` or local override) as the next
-    version of ``name``, then pin it as ``{version, sha256}``.
+    version of ``name``, with ``message`` and who published it, then pin it as
+    ``{version, sha256}`` and put it into the cache.
+
+    Bytes identical to the latest version in the store are not published (the result
+    says ``identical``; assets.yaml is not touched) unless ``force``.
 
     Raises `AssetNotFound` (name not in assets.yaml), `VersionError` (no bump, or a
     version that does not increase), `PublishConflict` (lost a race), `PodError`
-    (no file; or the upload went through but assets.yaml could not be rewritten: the
-    message gives the pin to write by hand).
+    (no file, a message too long to keep; the upload failed, saying whether anything
+    was published; or the upload went through but assets.yaml could not be rewritten:
+    the message gives the pin to write by hand).
     """
     manifest = project.require_manifest()
     pin = manifest.pin(name)
@@ -74,14 +100,20 @@ def publish(
         raise VersionError(f"publish:{pin.name}: {exc}") from None
     digest = Digester.of_file(source, sha256=True)
     sha256 = digest.sha256.hexdigest()
+    metadata = stamp(sha256, publisher(), message)
     assert project.store is not None
     key = project.prefix + versioned_key(pin.name, new)
-    result = Published(pin.name, new, previous, project.store.url(key), digest.size, sha256, dry_run)
+    same = None if previous is None or force else _identical(project, pin, previous, source, digest)
+    if same:
+        url = project.store.url(project.prefix + versioned_key(pin.name, previous))
+        return Published(pin.name, previous, previous, url, digest.size, sha256, dry_run, identical=True)
+    result = Published(pin.name, new, previous, project.store.url(key), digest.size, sha256, dry_run,
+                       uncompared=previous is not None and same is None and not force)
     pinned_text(manifest.path, pin.name, new, sha256)  # a pin that cannot be rewritten stops us here
     if dry_run:
         return result
     try:
-        append(project.store, key, source, digest, project.cache, project.prefix)
+        appended = append(project.store, key, source, digest, project.cache, project.prefix, metadata)
     except PublishConflict as exc:
         raise PublishConflict(
             f"publish:{pin.name}: {new} was not published: {exc}; {manifest.path.name} is unchanged: "
@@ -94,4 +126,34 @@ def publish(
             f"publish:{pin.name}: {new} is in the store ({result.url}) but {manifest.path.name} was not "
             f"updated ({exc}): pin it by hand as {{version: {new}, sha256: {sha256}}}"
         ) from None
-    return result
+    try:
+        project.cache.adopt_upload(project.versioned_ref(pin.name, new, sha256), source, appended.head, digest)
+    except (PodError, OSError) as exc:  # published and pinned all the same: the next fetch downloads it
+        log.warning("%s: %s is published and pinned, but was not put into the cache (%s): the next fetch "
+                    "downloads it", pin.name, new, exc)
+    return replace(result, recovered=appended.recovered)
+
+
+def _identical(project: Project, pin: Pin, version: Version, source: Path, digest: Digester) -> bool | None:
+    """Whether the file at ``source`` (hashed in ``digest``) holds the bytes of ``version``
+    of the pin's name in the store, told without a download (see the module's text);
+    None when nothing can tell."""
+    store = project.store
+    assert store is not None
+    ref = project.versioned_ref(pin.name, version)
+    head = store.head(ref.key)
+    if head.size != digest.size:
+        return False
+    if pin.version == version and pin.sha256:
+        return pin.sha256 == digest.sha256.hexdigest()
+    verdict = proves(head, digest, source)
+    if verdict is not None:
+        return verdict
+    record = project.cache.record(ref)
+    if record is not None and record.url == ref.url and record.size == head.size:
+        return record.sha256 == digest.sha256.hexdigest() if record.sha256 else record.md5 == digest.md5.hexdigest()
+    if store.remote:
+        return None
+    theirs = Digester()
+    store.download_to(ref.key, lambda _head: theirs.update)  # a folder: read in place
+    return theirs.md5.digest() == digest.md5.digest()

@@ -7,8 +7,10 @@ object is `AssetNotFound`; an unreachable store, missing or refused credentials
 `OfflineError`; a missing bucket, a clock skew or an endpoint that is not S3
 `StoreError`; an existing key on a conditional write `PublishConflict` (servers that
 ignore conditions overwrite instead: `pod_tasks.publish` guards against them). A `Head`
-carries the store's own checksum when it keeps one, and says when the ETag is known
-not to be an MD5 (SSE-KMS, SSE-C). Nothing outside this module imports boto3.
+carries the store's own checksum when it keeps one, says when the ETag is known
+not to be an MD5 (SSE-KMS, SSE-C), and carries the object's metadata (written with it
+by `Store.put_if_absent`: S3 user metadata; a folder keeps it in a hidden sidecar file
+beside the object, never listed). Nothing outside this module imports boto3.
 """
 
 from __future__ import annotations
@@ -20,10 +22,11 @@ import os
 import re
 import tempfile
 import threading
+import json
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterator, Protocol
+from typing import Callable, Iterator, Mapping, Protocol
 from urllib.parse import unquote, urlparse
 
 from .digests import Checksum, is_md5_etag
@@ -37,6 +40,8 @@ __all__ = [
 ]
 
 CHUNK = 1 << 20
+#: A folder store's folder of metadata sidecars.
+_META = ".pod-meta"
 _BUCKET = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,254}$")
 Sink = Callable[[bytes], None]
 #: Called once the object's head is known (before the first byte); returns the sink.
@@ -63,6 +68,8 @@ class Head:
     opaque: bool = False
     #: When the object was last written, in seconds since the epoch by the store's clock.
     modified: float | None = field(default=None, compare=False)
+    #: The metadata written with the object (names lower-case), as `Store.put_if_absent` took it.
+    metadata: Mapping[str, str] = field(default_factory=dict, compare=False)
 
     @property
     def md5_etag(self) -> bool:
@@ -108,9 +115,12 @@ class Store(Reader, Protocol):
     #: A conditional create is known to be atomic (True), known to be ignored (False),
     #: or not known yet (None).
     atomic_create: bool | None
-    def put_if_absent(self, key: str, path: Path, md5: bytes, sha256: bytes) -> Head:
+
+    def put_if_absent(self, key: str, path: Path, md5: bytes, sha256: bytes,
+                      metadata: Mapping[str, str] | None = None) -> Head:
         """Upload ``path`` (with these digests, for the store to check) to ``key`` only if
-        ``key`` does not exist (else `PublishConflict`), where the store honours that."""
+        ``key`` does not exist (else `PublishConflict`), where the store honours that;
+        ``metadata`` (ASCII names and values) is kept with it, and `head` gives it back."""
 
     def put_bytes(self, key: str, data: bytes) -> None:
         """Write a small object, only if ``key`` does not exist (where honoured)."""
@@ -260,7 +270,8 @@ def _head_of(reply: dict, url: str) -> Head:
     modified = reply.get("LastModified")
     whole = str(reply.get("ContentRange", "")).rpartition("/")[2]  # "bytes A-B/SIZE" for a range
     size = int(whole) if whole.isdigit() else int(reply["ContentLength"])
-    return Head(etag, size, _checksum(reply), opaque, modified.timestamp() if modified is not None else None)
+    metadata = {str(name).lower(): str(value) for name, value in (reply.get("Metadata") or {}).items()}
+    return Head(etag, size, _checksum(reply), opaque, modified.timestamp() if modified is not None else None, metadata)
 
 
 class S3Store:
@@ -416,34 +427,34 @@ class S3Store:
             reply.close(reuse=complete)
         return head
 
-    def put_if_absent(self, key: str, path: Path, md5: bytes, sha256: bytes) -> Head:
+    def put_if_absent(self, key: str, path: Path, md5: bytes, sha256: bytes,
+                      metadata: Mapping[str, str] | None = None) -> Head:
         import base64
 
         size = path.stat().st_size
         if size > SINGLE_PUT_LIMIT:
-            return self._put_parts(key, path, size)
+            return self._put_parts(key, path, size, dict(metadata or {}))
         with open(path, "rb") as body:
             reply = self._call(
                 key,
                 lambda c: c.put_object(
                     Bucket=self.bucket, Key=key, Body=body, IfNoneMatch="*",
                     ContentMD5=base64.b64encode(md5).decode(), ChecksumAlgorithm="SHA256",
-                    ChecksumSHA256=base64.b64encode(sha256).decode(),
+                    ChecksumSHA256=base64.b64encode(sha256).decode(), Metadata=dict(metadata or {}),
                 ),
                 write=True,
             )
-        return Head(reply.get("ETag", "").strip('"') or None, size, _checksum(reply))
+        return Head(reply.get("ETag", "").strip('"') or None, size, _checksum(reply), metadata=dict(metadata or {}))
 
-    def _put_parts(self, key: str, path: Path, size: int) -> Head:
+    def _put_parts(self, key: str, path: Path, size: int, metadata: dict[str, str]) -> Head:
         """A multipart upload whose completion is conditional (``If-None-Match: *``),
         each part carrying its MD5 and sha256; aborted on any failure, so no part is
         ever left behind in the store."""
         import base64
 
         part_size = max(PART_SIZE, -(-size // _MAX_PARTS))
-        upload = self._call(
-            key, lambda c: c.create_multipart_upload(Bucket=self.bucket, Key=key, ChecksumAlgorithm="SHA256"), write=True
-        )["UploadId"]
+        upload = self._call(key, lambda c: c.create_multipart_upload(
+            Bucket=self.bucket, Key=key, ChecksumAlgorithm="SHA256", Metadata=metadata), write=True)["UploadId"]
         parts = []
         try:
             with open(path, "rb") as source:
@@ -465,7 +476,7 @@ class S3Store:
                 self._call(key, lambda c: c.abort_multipart_upload(Bucket=self.bucket, Key=key, UploadId=upload),
                            write=True)
             raise
-        return Head(reply.get("ETag", "").strip('"') or None, size, _checksum(reply))
+        return Head(reply.get("ETag", "").strip('"') or None, size, _checksum(reply), metadata=metadata)
 
     def put_bytes(self, key: str, data: bytes) -> None:
         """Write a small object (publish's claims), conditional like every write here."""
@@ -493,7 +504,9 @@ class DirStore:
     """A folder on disk or a network share, append-only like a bucket.
 
     Uploads are written to a temporary name and hard-linked into place, which fails if
-    the key exists: two publishers of one version make one winner and one conflict.
+    the key exists: two publishers of one version make one winner and one conflict. An
+    object's metadata is a sidecar file, ``.pod-meta/<key>.json``, put in place by the
+    winner only; hidden folders are never listed, so a sidecar is never a version.
     """
 
     def __init__(self, root: Path, setting: str = "store") -> None:
@@ -527,11 +540,16 @@ class DirStore:
         return self.root / key
 
     def head(self, key: str) -> Head:
+        path = self._path(key)
         try:
-            st = self._path(key).stat()
-            return Head(None, st.st_size, modified=st.st_mtime)
+            st = path.stat()
         except FileNotFoundError:
             raise AssetNotFound(f"{self.url(key)} does not exist in the store") from None
+        return Head(None, st.st_size, modified=st.st_mtime, metadata=_read_sidecar(self._sidecar(key)))
+
+    def _sidecar(self, key: str) -> Path:
+        """The file that holds ``key``'s metadata (in a hidden folder: never listed)."""
+        return self.root / _META / f"{key}.json"
 
     def part_size(self, key: str) -> int | None:
         return None  # files here are written whole
@@ -555,16 +573,22 @@ class DirStore:
                     break
         return head
 
-    def put_if_absent(self, key: str, path: Path, md5: bytes = b"", sha256: bytes = b"") -> Head:
+    def put_if_absent(self, key: str, path: Path, md5: bytes = b"", sha256: bytes = b"",
+                      metadata: Mapping[str, str] | None = None) -> Head:
         final = self._path(key)
         final.parent.mkdir(parents=True, exist_ok=True)
         temp = final.with_name(f".{final.name}.{uuid.uuid4().hex}.part")
+        sidecar = self._sidecar(key)
+        temp_meta = sidecar.with_name(f".{sidecar.name}.{uuid.uuid4().hex}.part")
         try:
             with open(path, "rb") as source, open(temp, "xb") as out:
                 while chunk := source.read(CHUNK):
                     out.write(chunk)
                 out.flush()
                 os.fsync(out.fileno())
+            if metadata:
+                sidecar.parent.mkdir(parents=True, exist_ok=True)
+                temp_meta.write_text(json.dumps(dict(metadata), sort_keys=True), encoding="utf-8")
             try:
                 os.link(temp, final)
             except FileExistsError:
@@ -576,9 +600,12 @@ class DirStore:
                     os.rename(temp, final)
                 except FileExistsError:
                     raise PublishConflict(f"{self.url(key)} already exists: pick the next version") from None
+            if metadata:
+                os.replace(temp_meta, sidecar)  # only the one whose link won gets here
         finally:
             temp.unlink(missing_ok=True)
-        return Head(None, final.stat().st_size)
+            temp_meta.unlink(missing_ok=True)
+        return Head(None, final.stat().st_size, metadata=dict(metadata or {}))
 
     def put_bytes(self, key: str, data: bytes) -> None:
         handle, name = tempfile.mkstemp(prefix=".pod-", suffix=".part")
@@ -607,6 +634,15 @@ class DirStore:
                 key = filename if rel == "." else f"{rel}/{filename}"
                 if key.startswith(prefix):
                     yield key
+
+
+def _read_sidecar(path: Path) -> dict[str, str]:
+    """The metadata in a sidecar; empty when there is none or it is not readable."""
+    try:
+        data = json.loads(path.read_bytes())
+    except (OSError, ValueError):
+        return {}
+    return {str(k).lower(): str(v) for k, v in data.items()} if isinstance(data, dict) else {}
 
 
 def open_store(spec: str, base: Path, endpoint: str | None = None, anonymous: bool = False) -> tuple[Store, str]:

@@ -373,11 +373,15 @@ _PUBLISH_PARAMS = [
     {"name": "min_version", "long": "min-version", "type": str, "default": "", "help": "the new version is at least this (X, X.Y or X.Y.Z)"},
     {"name": "file", "long": "file", "type": str, "default": "", "help": "the file to upload (default: the pin's `source:`)"},
     {"name": "dry_run", "long": "dry-run", "type": bool, "default": False, "help": "say what would be published; change nothing"},
+    {"name": "force", "long": "force", "type": bool, "default": False,
+     "help": "publish even when the file is identical to the latest version in the store"},
+    {"name": "message", "long": "message", "type": str, "default": "",
+     "help": "a note kept with the version (shown by doit versions:NAME)"},
 ]
 
 
 def _publish(name: str, asked: bool, major: bool, minor: bool, patch: bool, version: str, min_version: str,
-             file: str, dry_run: bool) -> None:
+             file: str, dry_run: bool, force: bool, message: str) -> None:
     from .publish import publish
 
     if not asked:  # `doit publish` alone runs every subtask: never publish by accident
@@ -387,11 +391,18 @@ def _publish(name: str, asked: bool, major: bool, minor: bool, patch: bool, vers
         raise PodError(f"publish:{name}: give one of --major, --minor, --patch (got {', '.join(bumps)})")
     result = publish(
         current_project(), name, file=file or None, bump=bumps[0] if bumps else None,
-        version=version or None, min_version=min_version or None, dry_run=dry_run,
+        version=version or None, min_version=min_version or None, dry_run=dry_run, force=force, message=message or None,
     )
+    if result.identical:  # not a failure: a CI job that publishes on every run goes on
+        say(f"{result.name}: identical to {result.version} in the store; nothing published")
+        return
     was = f" (was {result.previous})" if result.previous else " (new)"
     verb = "would publish" if dry_run else "published"
-    say(f"{result.name}: {verb} {result.version}{was}, {human_size(result.size)} -> {result.url}")
+    notes = "".join(note for note, on in (
+        (f"; could not compare it with {result.previous} (the store keeps no hash of it to compare)", result.uncompared),
+        ("; the store's replies were lost, so it was asked: it holds these bytes", result.recovered),
+    ) if on)
+    say(f"{result.name}: {verb} {result.version}{was}, {human_size(result.size)} -> {result.url}{notes}")
 
 
 @options_checked
@@ -416,23 +427,31 @@ def task_publish() -> Iterator[dict]:
 
 
 def _versions(name: str) -> None:
-    from .catalog import store_versions
+    from .provenance import history
 
     project = current_project()
     pin = project.require_manifest().pin(name)
-    versions = store_versions(project, name)
+    versions = history(project, name)
     if not versions:
         say(f"{name}: no version in the store yet (publish one: doit publish:{name})")
-    for v in versions:
-        marks = [m for m, on in (("pinned", v == pin.version), ("latest", v == versions[-1])) if on]
-        say(f"{name} {v}" + (f"  ({', '.join(marks)})" if marks else ""))
+        return
+    rows = [("asset", "version", "published", "size", "publisher", "message")]
+    for info in versions:
+        v = info.version
+        marks = [m for m, on in (("pinned", v == pin.version), ("latest", v == versions[-1].version)) if on]
+        when = "-" if info.modified is None else time.strftime("%Y-%m-%d %H:%M", time.localtime(info.modified))
+        message = " ".join((info.provenance.message or "-").split())  # one row: newlines and tabs as spaces
+        rows.append((name, f"{v}" + (f" ({', '.join(marks)})" if marks else ""), when, human_size(info.size),
+                     info.provenance.publisher or "-", message))
+    _table(rows)
 
 
 @options_checked
 def task_versions() -> Iterator[dict]:
-    """List the versions of a name in the store: doit versions:NAME."""
+    """List the versions of a name in the store (date, size, publisher, message): doit versions:NAME."""
     with _loading():
-        manifest, group = _group("versions", "List the versions of a name in the store: doit versions:NAME.")
+        manifest, group = _group("versions", "List the versions of a name in the store, with their date, size, "
+                                 "publisher and message: doit versions:NAME.")
         yield group
         if manifest is not None:
             yield from _subtasks("versions", manifest, ({

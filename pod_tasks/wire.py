@@ -33,6 +33,8 @@ __all__ = ["Wire", "Reply", "wire_for", "pool_for"]
 #: Connections kept open per host: more than the engine's requests in flight.
 POOL = 64
 _RETRY_STATUS = frozenset({500, 502, 503, 504})
+#: The prefix of an object's user metadata headers (boto3's ``Metadata`` field).
+_META = "x-amz-meta-"
 #: Reply headers -> the fields of a boto3 reply that `pod_tasks.store` reads.
 _FIELDS = {
     "etag": "ETag", "content-type": "ContentType", "content-length": "ContentLength",
@@ -183,6 +185,9 @@ def _fields(headers) -> dict:
         fields["ContentLength"] = int(fields["ContentLength"])
     if "last-modified" in headers:
         fields["LastModified"] = email.utils.parsedate_to_datetime(headers["last-modified"])
+    metadata = {name[len(_META):].lower(): value for name, value in headers.items() if name.lower().startswith(_META)}
+    if metadata:
+        fields["Metadata"] = metadata
     return fields
 
 

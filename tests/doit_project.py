@@ -21,6 +21,8 @@ from tests.conftest import REPO, cache_folder, run_doit, s3_client, serve, write
 from tests.servers import SERVERS
 
 BUCKET = "assets"
+#: Where a folder store keeps the metadata of its versions (`pod_tasks.store.DirStore`).
+META = ".pod-meta/"
 
 
 class Store:
@@ -73,7 +75,8 @@ class Store:
             pages = self.client.get_paginator("list_objects_v2").paginate(Bucket=BUCKET)
             return sorted(item["Key"] for page in pages for item in page.get("Contents", ()))
         root = self.project / "store"
-        return sorted(p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file()) if root.is_dir() else []
+        files = (p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file()) if root.is_dir() else ()
+        return sorted(f for f in files if not f.startswith(META))  # the metadata of versions is not a key
 
     def url(self, key: str) -> str:
         return f"s3://{BUCKET}/{key}" if self.kind == "s3" else (self.project / "store" / key).as_uri()

@@ -80,9 +80,9 @@ def test_a_long_upload_keeps_its_claim_alive(s3, bucket, cache, tmp_path, monkey
     monkeypatch.setattr(append_module, "_HEARTBEAT", 0.05)
     original = S3Store.put_if_absent
 
-    def slow(self, *args):
+    def slow(self, *args, **kwargs):
         time.sleep(0.5)  # an upload that outlasts several heartbeats
-        return original(self, *args)
+        return original(self, *args, **kwargs)
 
     monkeypatch.setattr(S3Store, "put_if_absent", slow)
     path, digest = source(tmp_path, "a", b"data\n")

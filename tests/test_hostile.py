@@ -384,8 +384,8 @@ def test_hostile_store_keys_cannot_steer_versions_ls_remote_or_sync(s3, client, 
     for result in (versions, names, synced):
         assert_clean(result)
         assert result.returncode == 0, result.stdout + result.stderr
-    assert [line for line in versions.stdout.splitlines() if line.startswith("foo/bar.csv")] == [
-        "foo/bar.csv 1.0.0  (pinned, latest)"]
+    assert [line.split("  ")[:2] for line in versions.stdout.splitlines() if line.startswith("foo/bar.csv")] == [
+        ["foo/bar.csv", "1.0.0 (pinned, latest)"]]
     assert [line.split()[0] for line in names.stdout.splitlines() if not line.startswith(".")] == ["foo/bar.csv"]
     assert (project / "out" / "foo" / "bar.csv").read_bytes() == b"real\n"
     created = _tree(tmp_path) - before

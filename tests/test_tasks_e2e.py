@@ -362,12 +362,16 @@ def test_versions_marks_pinned_and_latest(backend):
     backend.put("foo/barn.2.0.0.csv", b"x")  # another stem
     result = doit(backend, "versions:foo/bar.csv")
     assert result.returncode == 0, output(result)
-    lines = [l for l in result.stdout.splitlines() if l.startswith("foo/bar.csv ")]
-    assert lines == [
-        "foo/bar.csv 1.2.5  (pinned)",
-        "foo/bar.csv 1.2.6",
-        "foo/bar.csv 1.10.0  (latest)",
+    lines = result.stdout.splitlines()
+    header = lines.index(next(l for l in lines if l.startswith("asset ")))
+    assert lines[header].split() == ["asset", "version", "published", "size", "publisher", "message"]
+    rows = [re.split(r"  +", l) for l in lines[header + 1:]]
+    assert [row[:2] for row in rows] == [
+        ["foo/bar.csv", "1.2.5 (pinned)"],
+        ["foo/bar.csv", "1.2.6"],
+        ["foo/bar.csv", "1.10.0 (latest)"],
     ]
+    assert [row[3:] for row in rows] == [["8 B", "-", "-"], ["6 B", "-", "-"], ["4 B", "-", "-"]]  # not published by pod-tasks
 
 
 def test_status_table(backend, cache_dir):
