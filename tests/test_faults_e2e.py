@@ -335,6 +335,30 @@ def test_a_persistent_fault_on_the_upload_leaves_assets_yaml_alone(s3, client, p
     assert result.returncode != 0
     errors = [line for line in result.stdout.splitlines() if line.startswith("ERROR")]
     assert len(errors) == 1 and errors[0].startswith("ERROR publish:foo/bar.csv: ") and "InternalError" in errors[0]
+    # a 500 does not say whether the object was written: the store was asked
+    assert "the store does not hold s3://assets/foo/bar.1.1.0.csv: nothing was published" in errors[0]
     assert (project / "assets.yaml").read_bytes() == before
     assert _stored(client) == {"foo/bar.1.0.0.csv": b"old\n"}
     record("faults injected", proxy.injected)
+
+
+def test_an_upload_whose_replies_are_all_lost_is_found_in_the_store_and_pinned(s3, client, proxy, project):
+    """The upload landed, then every retry's reply was lost too: publish asks the store,
+    finds these bytes at the version, pins it and says so; the next publish of the same
+    bytes is refused as identical, so no version is left pinned by no one."""
+    _publish_project(project, client)
+    lost = proxy.add(Rule("PUT", PUT, "lost", times=None))
+    result = run_doit(["publish:foo/bar.csv", "--minor", "--file", "new.csv"], project)
+    assert_clean(result)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "foo/bar.csv: published 1.1.0 (was 1.0.0), 13 B -> s3://assets/foo/bar.1.1.0.csv; the store's replies " \
+           "were lost, so it was asked: it holds these bytes" in result.stdout.splitlines()
+    assert lost.injected == s3.count("PUT", "/assets/foo/bar.1.1.0.csv") >= 2  # every try reached it, no reply came
+    assert _stored(client) == {"foo/bar.1.0.0.csv": b"old\n", "foo/bar.1.1.0.csv": NEW}
+    pin = load_manifest(project / "assets.yaml").assets["foo/bar.csv"]
+    assert (str(pin.version), pin.sha256) == ("1.1.0", hashlib.sha256(NEW).hexdigest())
+    again = run_doit(["publish:foo/bar.csv", "--patch", "--file", "new.csv"], project)
+    assert again.returncode == 0 and "foo/bar.csv: identical to 1.1.0 in the store; nothing published" in again.stdout
+    assert sorted(_stored(client)) == ["foo/bar.1.0.0.csv", "foo/bar.1.1.0.csv"]
+    record("faults injected", proxy.injected)
+

@@ -1,18 +1,23 @@
 """``doit publish:NAME``, run as a user runs it, against each S3 server and a
 directory store: the version rules (from the latest version in the store, not the
-pin), the conditional upload, and the one-entry rewrite of assets.yaml."""
+pin), the conditional upload, the one-entry rewrite of assets.yaml, identical bytes
+refused, the published file in the cache, and the publisher and message kept."""
 
 from __future__ import annotations
 
+import getpass
 import os
 import re
+import shutil
+import socket
 import subprocess
 import sys
 
 import pytest
 
-from tests.conftest import cache_folder, write
+from tests.conftest import REPO, cache_folder, s3_client, write
 from tests.doit_project import (  # noqa: F401  (fixtures)
+    Store,
     assert_clean_failure,
     backend,
     closed_port,
@@ -293,3 +298,104 @@ def test_an_edit_leaves_no_lock_behind(dir_backend, tmp_path):
     assert result.returncode == 0, output(result)
     assert list(temp.iterdir()) == []
     assert {p.name for p in dir_backend.project.iterdir()} - before <= {".doit.db"}
+
+
+# --- publish helps: identical bytes, the cache, who and why ----------------------------------
+
+
+def test_identical_bytes_are_not_published_again_unless_forced(backend):
+    """The file is 1.3.0's bytes: nothing is uploaded, assets.yaml is untouched and the
+    exit code is 0 (a CI job that publishes on every run goes on); --force publishes."""
+    before = published_project(backend)
+    write(backend.project / "data" / "same.csv", "newer\n")
+    keys = backend.keys()
+    result = doit(backend, "publish:foo/bar.csv", "--file", "data/same.csv", "--minor")
+    assert result.returncode == 0, output(result)
+    assert "foo/bar.csv: identical to 1.3.0 in the store; nothing published" in result.stdout.splitlines()
+    assert backend.keys() == keys
+    assert (backend.project / "assets.yaml").read_bytes() == before
+    if backend.s3:
+        assert backend.s3.count("PUT") == 0 and backend.s3.count("GET", "/assets/foo/bar.1.3.0.csv") == 0
+    dry = doit(backend, "publish:foo/bar.csv", "--file", "data/same.csv", "--minor", "--dry-run")
+    assert "foo/bar.csv: identical to 1.3.0 in the store; nothing published" in dry.stdout.splitlines()
+
+    forced = doit(backend, "publish:foo/bar.csv", "--file", "data/same.csv", "--minor", "--force")
+    assert forced.returncode == 0, output(forced)
+    assert "foo/bar.csv: published 1.4.0 (was 1.3.0)" in forced.stdout
+    assert backend.get("foo/bar.1.4.0.csv") == b"newer\n"
+
+
+def test_a_published_file_is_in_the_cache_and_the_next_fetch_downloads_nothing(backend, cache_dir):
+    published_project(backend)
+    result = doit(backend, "publish:foo/bar.csv", "--file", "data/bar.csv", "--patch")
+    assert result.returncode == 0, output(result)
+    cached = cache_dir / backend.cache_folder / "foo" / "bar.1.3.1.csv"
+    assert cached.read_bytes() == NEW
+    stat = cached.stat()
+    if backend.s3:
+        backend.s3.clear()
+    fetched = doit(backend, "fetch:foo/bar.csv")
+    assert fetched.returncode == 0, output(fetched)
+    assert "-- fetch:foo/bar.csv" in fetched.stdout.splitlines()  # up to date: not even run
+    assert "fetched 0 files" in fetched.stdout
+    if backend.s3:
+        assert backend.s3.counts() == {}  # no request at all
+    assert (cached.stat().st_ino, cached.stat().st_mtime_ns) == (stat.st_ino, stat.st_mtime_ns)  # never rewritten
+    resolved = subprocess.run([sys.executable, "-c", "from pod_tasks import resolve; print(resolve('foo/bar.csv'))"],
+                              cwd=backend.project, capture_output=True, text=True)
+    assert resolved.stdout.strip() == str(cached), resolved.stderr
+    if backend.s3:
+        assert backend.s3.counts() == {}
+
+
+def test_message_and_publisher_are_kept_and_shown(backend):
+    published_project(backend)
+    message = "café: the units are metres now"
+    result = doit(backend, "publish:foo/bar.csv", "--file", "data/bar.csv", "--patch", "--message", message)
+    assert result.returncode == 0, output(result)
+    who = f"{getpass.getuser()}@{socket.gethostname()}"
+    versions = doit(backend, "versions:foo/bar.csv")
+    assert versions.returncode == 0, output(versions)
+    rows = [re.split(r"  +", line) for line in versions.stdout.splitlines() if line.startswith("foo/bar.csv ")]
+    assert [row[1] for row in rows] == ["1.2.5", "1.3.0", "1.3.1 (pinned, latest)"]
+    assert rows[-1][3:] == [f"{len(NEW)} B", who, message]
+    assert re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d", rows[-1][2])
+    assert rows[0][3:] == ["4 B", "-", "-"]  # put there by other means: no publisher, no message
+    if backend.s3:
+        metadata = backend.client.head_object(Bucket="assets", Key="foo/bar.1.3.1.csv")["Metadata"]
+        assert {k.lower(): v for k, v in metadata.items()} == {
+            "pod-sha256": sha256(NEW), "pod-publisher": who, "pod-message": "caf%C3%A9: the units are metres now"}
+    listed = doit(backend, "ls-remote")
+    assert [line.split() for line in listed.stdout.splitlines() if not line.startswith(".")] == [
+        ["foo/bar.csv", "1.3.1", "(3", "versions)"], ["other/x.json", "1.0.0", "(1", "version)"]]
+
+
+def test_a_message_too_long_to_keep_is_refused_before_the_upload(dir_backend):
+    before = published_project(dir_backend)
+    keys = dir_backend.keys()
+    result = doit(dir_backend, "publish:foo/bar.csv", "--file", "data/bar.csv", "--patch", "--message", "x" * 3000)
+    assert_clean_failure(result, "publish:foo/bar.csv", "--message is too long")
+    assert dir_backend.keys() == keys
+    assert (dir_backend.project / "assets.yaml").read_bytes() == before
+
+
+def test_a_store_with_sha1_etags_is_compared_by_metadata_or_the_pin(opaque_s3, project):
+    """rclone with SHA1 ETags (as AWS's SSE-KMS objects): a version published by pod-tasks
+    is told by its sha256 metadata, one put there by other means by a pin's sha256; with
+    neither, the file is published, saying it could not be compared."""
+    shutil.copy(REPO / "dodo.py", project / "dodo.py")
+    store = Store("s3", project, opaque_s3, s3_client(opaque_s3))
+    store.put("foo/bar.1.0.0.csv", b"old\n")
+    write(project / "old.csv", "old\n")
+    write(project / "new.csv", "new\n")
+    manifest(store, "assets:\n  foo/bar.csv: 1.0.0\n")
+    blind = doit(store, "publish:foo/bar.csv", "--file", "old.csv", "--patch", "--dry-run")
+    assert "foo/bar.csv: would publish 1.0.1 (was 1.0.0), 4 B -> s3://assets/foo/bar.1.0.1.csv; could not compare " \
+           "it with 1.0.0 (the store keeps no hash of it to compare)" in blind.stdout, output(blind)
+    manifest(store, f"assets:\n  foo/bar.csv: {{version: 1.0.0, sha256: {sha256(b'old' + bytes([10]))}}}\n")
+    pinned = doit(store, "publish:foo/bar.csv", "--file", "old.csv", "--patch")
+    assert "foo/bar.csv: identical to 1.0.0 in the store; nothing published" in pinned.stdout, output(pinned)
+    assert doit(store, "publish:foo/bar.csv", "--file", "new.csv", "--patch").returncode == 0
+    again = doit(store, "publish:foo/bar.csv", "--file", "new.csv", "--patch")
+    assert "foo/bar.csv: identical to 1.0.1 in the store; nothing published" in again.stdout, output(again)
+    assert store.keys() == ["foo/bar.1.0.0.csv", "foo/bar.1.0.1.csv"]
