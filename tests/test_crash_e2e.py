@@ -167,7 +167,8 @@ def test_sigkill_during_publish_leaves_old_or_new_assets_yaml(s3, client, proxy,
     before = _publish_project(project, client)
     seed = random.randrange(1 << 30)
     rng = random.Random(seed)
-    args = ["publish:foo/bar.csv", "--minor", "--file", "new.csv"]
+    # --force: every kill meets a whole publish, even after a kill left a version with these bytes
+    args = ["publish:foo/bar.csv", "--minor", "--file", "new.csv", "--force"]
     for label, rule, wait, uploaded in PUBLISH_KILLS:
         uploads = lambda: sum(1 for m, p in s3.requests if m == "PUT" and p.startswith("/assets/foo/bar."))  # noqa: E731
         puts = uploads()
@@ -189,6 +190,11 @@ def test_sigkill_during_publish_leaves_old_or_new_assets_yaml(s3, client, proxy,
         if uploaded is not None:  # killed before set_pin: the old file, whatever the store holds
             assert (now, len(_store_versions(client)) - stored) == (before, uploaded), label
         before = now
+    latest = max(version_of_key("foo/bar.csv", key) for key in _store_versions(client))
+    same = run_doit(args[:-1], project)  # the version a kill left holds these bytes: found, not made again
+    assert_clean(same)
+    assert same.returncode == 0 and f"foo/bar.csv: identical to {latest} in the store; nothing published" in same.stdout
+    assert (project / "assets.yaml").read_bytes() == before
     result = run_doit(args, project)
     assert_clean(result)
     assert result.returncode == 0, result.stdout + result.stderr

@@ -312,6 +312,9 @@ def test_identical_bytes_are_not_published_again_unless_forced(backend):
     result = doit(backend, "publish:foo/bar.csv", "--file", "data/same.csv", "--minor")
     assert result.returncode == 0, output(result)
     assert "foo/bar.csv: identical to 1.3.0 in the store; nothing published" in result.stdout.splitlines()
+    newer = sha256(b"newer" + bytes([10]))
+    assert f"foo/bar.csv: assets.yaml pins 1.2.5; to use 1.3.0, pin it as {{version: 1.3.0, sha256: {newer}}}" \
+        in result.stdout.splitlines()  # the pin is not 1.3.0: say how to use it
     assert backend.keys() == keys
     assert (backend.project / "assets.yaml").read_bytes() == before
     if backend.s3:
