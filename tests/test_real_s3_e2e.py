@@ -144,6 +144,7 @@ def test_a_published_short_pin_is_verified_by_the_stores_sha256(backend, cache_d
     head = backend.client.head_object(Bucket=BUCKET, Key=KEY, ChecksumMode="ENABLED")
     assert head["ChecksumSHA256"] == base64.b64encode(hashlib.sha256(CSV).digest()).decode()
     manifest(backend, "assets:\n  foo/bar.csv: 1.0.0\n")  # a short pin, as a hand-written one
+    shutil.rmtree(cache_dir)  # publish put the file into the cache: fetch it from the store
     fetched = doit(backend, "fetch")
     assert fetched.returncode == 0, output(fetched)
     assert record_of(backend, cache_dir, KEY)["verified"] == "checksum-sha256"
