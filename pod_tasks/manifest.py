@@ -1,20 +1,21 @@
 """``assets.yaml``: parse once, validate everything up front, edit one pin in place.
 
 Every problem is a `ManifestError` whose message starts ``assets.yaml:LINE:`` and says
-what to do. `set_pin` rewrites the text of one entry only: every other byte of the
-file (comments, order, quoting, blank lines) survives, and the file is replaced
-atomically.
+what to do. `set_pin` (one pin) and `set_pins` (pins and ``files:`` entries at once)
+rewrite the text of those entries only: every other byte of the file (comments,
+order, quoting, blank lines) survives, and the file is replaced atomically.
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import re
 import uuid
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Iterator, Mapping
 from urllib.parse import urlparse
 
 import yaml
@@ -26,7 +27,8 @@ from .store import parse_s3_url
 from .versions import VERSION_PATTERN, Version, parse_version
 
 __all__ = [
-    "Pin", "Manifest", "load_manifest", "parse_manifest", "set_pin", "pinned_text", "find_manifest", "FILENAME",
+    "Pin", "Manifest", "load_manifest", "parse_manifest", "set_pin", "pinned_text", "set_pins", "pins_text",
+    "find_manifest", "FILENAME",
     # the text-level pieces that import-manifest and prefill lists share
     "VERSION_RE", "compose_yaml", "read_manifest_text", "replace_text", "span_end", "edit_lock",
 ]
@@ -34,6 +36,7 @@ __all__ = [
 FILENAME = "assets.yaml"
 _TOP_KEYS = ("store", "endpoint", "anonymous", "mirrors", "cache_dir", "timeout", "immutable", "assets", "files")
 _PIN_KEYS = ("version", "sha256", "source")
+_FILE_KEYS = ("url", "sha256")
 _SHA256 = re.compile(r"^[0-9a-fA-F]{64}$")
 VERSION_RE = re.compile(rf"^{VERSION_PATTERN}$")
 
@@ -70,6 +73,8 @@ class Manifest:
     mirrors: tuple[str, ...] = ()
     assets: dict[str, Pin] = field(default_factory=dict)
     files: tuple[str, ...] = ()
+    #: The sha256 pinned for a `files:` URL (``- {url: s3://b/k, sha256: ...}``), by URL.
+    file_sha256: dict[str, str] = field(default_factory=dict)
 
     @property
     def folder(self) -> Path:
@@ -126,12 +131,37 @@ class _Reader:
             raise self.fail(node, f"{what} must be a mapping of `key: value` lines")
         return [(self.scalar(k, f"a key in {what}"), k, v) for k, v in node.value]
 
-    def sequence(self, node: yaml.Node, what: str) -> list[tuple[str, yaml.Node]]:
+    def items(self, node: yaml.Node, what: str) -> list[yaml.Node]:
         if isinstance(node, yaml.ScalarNode) and node.tag == "tag:yaml.org,2002:null":
             return []
         if not isinstance(node, yaml.SequenceNode):
             raise self.fail(node, f"{what} must be a list (`- item` lines)")
-        return [(self.scalar(item, f"an item of {what}"), item) for item in node.value]
+        return node.value
+
+    def sequence(self, node: yaml.Node, what: str) -> list[tuple[str, yaml.Node]]:
+        return [(self.scalar(item, f"an item of {what}"), item) for item in self.items(node, what)]
+
+    def sha256(self, node: yaml.Node, what: str) -> str:
+        text = self.scalar(node, f"{what}: sha256")
+        if not _SHA256.match(text):
+            raise self.fail(node, f"{what}: sha256 must be 64 hex digits")
+        return text.lower()
+
+    def file_entry(self, node: yaml.Node) -> tuple[str, str | None]:
+        """A `files:` entry: a URL, or ``{url: URL, sha256: HEX}``."""
+        if not isinstance(node, yaml.MappingNode):
+            return self.s3_url(node, self.scalar(node, "an item of files"), "a `files:` entry"), None
+        items: dict[str, yaml.Node] = {}
+        for key, k, v in self.mapping(node, "a `files:` entry"):
+            if key not in _FILE_KEYS:
+                raise self.fail(k, f"a `files:` entry: unknown key {shown(key)}: an entry has {', '.join(_FILE_KEYS)}")
+            if key in items:
+                raise self.fail(k, f"a `files:` entry: {shown(key)} appears twice: keep one")
+            items[key] = v
+        if "url" not in items:
+            raise self.fail(node, "a `files:` entry needs `url:` (write `- {url: s3://bucket/key, sha256: ...}`)")
+        url = self.s3_url(items["url"], self.scalar(items["url"], "a `files:` entry: url"), "a `files:` entry")
+        return url, self.sha256(items["sha256"], url) if "sha256" in items else None
 
     def read(self, root: yaml.Node | None) -> Manifest:
         if root is None:
@@ -175,15 +205,18 @@ class _Reader:
                     raise self.fail(knode, f"{shown(raw)} is listed twice (line {assets[name].line}): keep one")
                 assets[name] = self.pin(name, knode, value)
         files: list[str] = []
-        for url, node in self.sequence(top.get("files", yaml.ScalarNode("tag:yaml.org,2002:null", "")), "files"):
-            self.s3_url(node, url, "a `files:` entry")
+        file_sha256: dict[str, str] = {}
+        for node in self.items(top.get("files", yaml.ScalarNode("tag:yaml.org,2002:null", "")), "files"):
+            url, sha = self.file_entry(node)
             if url in files:
                 raise self.fail(node, f"{url} is listed twice under `files:`: keep one")
             files.append(url)
+            if sha is not None:
+                file_sha256[url] = sha
         needs_store = any(p.version is not None or (p.source and p.override is None) for p in assets.values())
         if needs_store and "store" not in fields:
             raise self.fail(root, "no `store:`: add `store: s3://bucket` or `store: path/to/folder`")
-        return Manifest(path=self.path, assets=assets, files=tuple(files), **fields)
+        return Manifest(path=self.path, assets=assets, files=tuple(files), file_sha256=file_sha256, **fields)
 
     def store(self, node: yaml.Node) -> str:
         spec = self.scalar(node, "store")
@@ -266,13 +299,11 @@ class _Reader:
             if "version" in items:
                 text, vnode = items["version"]
                 if not VERSION_RE.match(text):
-                    raise self.fail(vnode, f"{name}: {shown(text)} is not a version: write MAJOR.MINOR.PATCH, e.g. 1.2.5")
+                    raise self.fail(vnode, f"{name}: {shown(text)} is not a version: write MAJOR.MINOR.PATCH, e.g. 1.2.5 "
+                                           f"(or a pre-release, e.g. 2.0.0-rc.1)")
                 version = self.version(vnode, name, text)
             if "sha256" in items:
-                text, snode = items["sha256"]
-                if not _SHA256.match(text):
-                    raise self.fail(snode, f"{name}: sha256 must be 64 hex digits")
-                sha = text.lower()
+                sha = self.sha256(items["sha256"][1], name)
             if "source" in items:
                 source = self.local(items["source"][1], items["source"][0], f"{name}: source")
             if version is None and source is None:
@@ -391,59 +422,121 @@ def edit_lock(path: Path) -> Iterator[None]:
 
 def pinned_text(path: str | os.PathLike[str], name: str, version: Version, sha256: str) -> tuple[str, Manifest]:
     """The text of the file at ``path`` with ``name`` pinned to ``{version, sha256}``,
-    and the manifest it gives; the file itself is not touched.
-
-    Only the text of that entry's value changes (a ``source:`` in it is kept); the new
-    text must read back as the same manifest but for that pin, else `PodError`.
+    and the manifest it gives; the file itself is not touched (see `pins_text`).
     ``publish`` calls this before uploading, so a pin that cannot be rewritten is found
     before anything reaches the store.
+    """
+    return pins_text(path, {name: (version, sha256)})
+
+
+def pins_text(
+    path: str | os.PathLike[str], pins: Mapping[str, tuple[Version, str]], files: Mapping[str, str] | None = None,
+) -> tuple[str, Manifest]:
+    """The text of the file at ``path`` with each name of ``pins`` pinned to its
+    ``{version, sha256}`` and each URL of ``files`` written ``{url: URL, sha256: HEX}``
+    under ``files:``, and the manifest it gives; the file itself is not touched.
+
+    Only the text of those entries' values changes (a ``source:`` in a pin is kept); the
+    new text must read back as the same manifest but for them, else `PodError`. A pin
+    or entry written as a YAML alias or anchor is a `ManifestError`.
     """
     path = Path(path).absolute()
     text = read_manifest_text(path)
     root = compose_yaml(text, path)
     before = parse_manifest(text, path)
-    key, value = _entry_nodes(root, name)
-    if value.start_mark.index < key.end_mark.index or text[value.start_mark.index] == "&":
-        raise ManifestError(
-            f"{path.name}:{key.start_mark.line + 1}: {name}: its pin is a YAML alias or anchor (*x, &x): "
-            f"write the pins out in full before publishing"
-        )
-    parts = [f"version: {version}", f"sha256: {sha256}"]
-    if isinstance(value, yaml.MappingNode):
-        for k, v in value.value:
-            if k.value == "source":
-                parts.append(f"source: {text[v.start_mark.index:span_end(v)]}")
-    new_text = text[: value.start_mark.index] + "{" + ", ".join(parts) + "}" + text[span_end(value):]
+    files = dict(files or {})
+    edits: list[tuple[int, int, str]] = []
+    for name, (version, sha256) in pins.items():
+        key, value = _entry_nodes(root, name)
+        _not_aliased(text, path, value, key.end_mark.index, key.start_mark.line, f"{name}: its pin", "the pins")
+        parts = [f"version: {version}", f"sha256: {sha256}"]
+        if isinstance(value, yaml.MappingNode):
+            parts += [f"source: {_flow_text(text, v)}" for k, v in value.value if k.value == "source"]
+        edits.append((value.start_mark.index, span_end(value), "{" + ", ".join(parts) + "}"))
+    for url, sha256 in files.items():
+        sequence, node = _file_node(root, url)
+        _not_aliased(text, path, node, sequence.start_mark.index, node.start_mark.line, f"{url}: its entry", "the entries")
+        scalar = node if isinstance(node, yaml.ScalarNode) else next(v for k, v in node.value if k.value == "url")
+        edits.append((node.start_mark.index, span_end(node), f"{{url: {_flow_text(text, scalar)}, sha256: {sha256}}}"))
+    new_text = text
+    for start, end, replacement in sorted(edits, reverse=True):
+        new_text = new_text[:start] + replacement + new_text[end:]
+    wanted = replace(before, assets=_unplaced(before, pins), file_sha256={**before.file_sha256, **files})
     try:
         manifest = parse_manifest(new_text, path)
     except ManifestError as exc:
         problem: str | None = str(exc)
     else:
-        pin = manifest.assets.get(name)
         problem = (
-            "the new pin reads differently" if pin is None or (pin.version, pin.sha256) != (version, sha256)
-            else "another entry changed" if _unplaced(manifest, name) != _unplaced(before, name)
+            "a new pin reads differently" if any(
+                name not in manifest.assets or (manifest.assets[name].version, manifest.assets[name].sha256) != pin
+                for name, pin in pins.items())
+            else "another entry changed" if replace(manifest, assets=_unplaced(manifest, pins)) != wanted
             else None
         )
     if problem:
-        raise PodError(f"{path}: rewriting the pin of {name} went wrong ({problem}); the file was left as it was")
+        changed = ", ".join([*pins, *files])
+        raise PodError(f"{path}: rewriting the pin of {changed} went wrong ({problem}); the file was left as it was")
     return new_text, manifest
 
 
 def set_pin(path: str | os.PathLike[str], name: str, version: Version, sha256: str) -> Manifest:
-    """Pin ``name`` to ``{version, sha256}`` in the file at ``path`` (see `pinned_text`);
+    """Pin ``name`` to ``{version, sha256}`` in the file at ``path`` (see `pins_text`);
     return the new manifest. The file is replaced atomically; concurrent edits of the
     same file are serialised."""
+    return set_pins(path, {name: (version, sha256)})
+
+
+def set_pins(
+    path: str | os.PathLike[str], pins: Mapping[str, tuple[Version, str]], files: Mapping[str, str] | None = None,
+) -> Manifest:
+    """Rewrite ``pins`` and ``files`` entries in the file at ``path`` (see `pins_text`),
+    all at once; return the new manifest. The file is replaced atomically; concurrent
+    edits of the same file are serialised."""
     path = Path(path).absolute()
     with edit_lock(path):
-        new_text, manifest = pinned_text(path, name, version, sha256)
+        new_text, manifest = pins_text(path, pins, files)
         replace_text(path, new_text)
         return manifest
 
 
-def _unplaced(manifest: Manifest, skip: str) -> dict[str, Pin]:
-    """Every pin but ``skip``'s, without line numbers (an edit may move them)."""
-    return {name: replace(pin, line=0) for name, pin in manifest.assets.items() if name != skip}
+def _not_aliased(text: str, path: Path, node: yaml.Node, after: int, line: int, what: str, which: str) -> None:
+    """Refuse to rewrite ``node`` when it is an alias (its marks are its anchor's, before
+    ``after``) or carries an anchor."""
+    if node.start_mark.index < after or text[node.start_mark.index] == "&":
+        raise ManifestError(
+            f"{path.name}:{line + 1}: {what} is a YAML alias or anchor (*x, &x): write {which} out in full first"
+        )
+
+
+def _file_node(root: yaml.Node, url: str) -> tuple[yaml.Node, yaml.Node]:
+    """The ``files:`` sequence and its entry for ``url``."""
+    for knode, value in root.value:
+        if knode.value == "files" and isinstance(value, yaml.SequenceNode):
+            for item in value.value:
+                scalar = item if isinstance(item, yaml.ScalarNode) else next(
+                    (v for k, v in item.value if k.value == "url"), None) if isinstance(item, yaml.MappingNode) else None
+                if scalar is not None and scalar.value == url:
+                    return value, item
+    raise AssetNotFound(f"{url} is not under `files:`")
+
+
+#: Characters that a plain scalar may hold in a block but not inside ``{...}``.
+_FLOW_UNSAFE = re.compile(r"[,\[\]{}]|: | #")
+
+
+def _flow_text(text: str, node: yaml.Node) -> str:
+    """A scalar's text as written, fit to go inside ``{...}``: a plain one holding a
+    flow indicator (``a,b.csv``) is written double-quoted instead."""
+    written = text[node.start_mark.index:span_end(node)]
+    if isinstance(node, yaml.ScalarNode) and not node.style and _FLOW_UNSAFE.search(written):  # plain: None or ""
+        return json.dumps(node.value, ensure_ascii=False)
+    return written
+
+
+def _unplaced(manifest: Manifest, skip: Mapping[str, object]) -> dict[str, Pin]:
+    """Every pin but those named in ``skip``, without line numbers (an edit may move them)."""
+    return {name: replace(pin, line=0) for name, pin in manifest.assets.items() if name not in skip}
 
 
 def replace_text(path: Path, text: str) -> None:

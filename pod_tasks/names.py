@@ -3,6 +3,15 @@
 A name is a relative POSIX path (``foo/bar.csv``; a leading ``/`` is allowed and
 dropped). Version ``1.2.5`` of it is stored at ``foo/bar.1.2.5.csv``: the version goes
 between the stem and the last extension, or at the end when there is none.
+
+A key is read back by one rule (`name_of_key`), so that every key belongs to one name
+at most, pre-releases (whose dots could be read as an extension) included: the key's
+last extension is the name's when what comes before it ends in a version (the
+rightmost one that reads back as the same key), else the name has no extension.
+``foo/bar.2.0.0-rc.1.csv`` is ``foo/bar.csv`` at ``2.0.0-rc.1``, never ``foo/bar`` at
+``2.0.0-rc.1.csv``. A version whose key would read back otherwise (a dotted
+pre-release of a name with no extension: ``tool`` at ``1.0.0-rc.1`` is stored as
+``tool.1.0.0-rc.1``, which is ``tool.1`` at ``1.0.0-rc``) is refused by `check_versioned`.
 """
 
 from __future__ import annotations
@@ -10,15 +19,15 @@ from __future__ import annotations
 import posixpath
 import re
 
-from .errors import UnsafePathError, shown
-from .versions import VERSION_PATTERN, Version, parse_version
+from .errors import UnsafePathError, VersionError, shown
+from .versions import VERSION_PATTERN, Version
 
-__all__ = ["normalise_name", "check_relative_key", "versioned_key", "version_of_key", "name_of_key"]
+__all__ = ["normalise_name", "check_relative_key", "versioned_key", "version_of_key", "name_of_key", "check_versioned"]
 
 _MAX_NAME = 1024
 _SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
 _DRIVE = re.compile(r"^[A-Za-z]:")
-_KEY_RE = re.compile(rf"^(?P<stem>.+?)\.(?P<version>{VERSION_PATTERN})(?P<ext>\.[^./]*)?$")
+_VERSION_RE = re.compile(rf"^{VERSION_PATTERN}$")
 
 
 def check_relative_key(key: str, what: str = "name") -> str:
@@ -72,26 +81,42 @@ def versioned_key(name: str, version: Version | str) -> str:
 
 
 def version_of_key(name: str, key: str) -> Version | None:
-    """The version if ``key`` holds a version of ``name`` (same folder, stem and extension)."""
-    folder, stem, ext = _split(name)
-    k_folder, k_base = posixpath.split(key)
-    if k_folder != folder or not k_base.startswith(stem + ".") or not k_base.endswith(ext):
-        return None
-    middle = k_base[len(stem) + 1 : len(k_base) - len(ext)]
-    try:
-        return parse_version(middle)
-    except ValueError:
-        return None
+    """The version if ``key`` holds a version of ``name`` (as `name_of_key` reads it)."""
+    parsed = name_of_key(key)
+    return parsed[1] if parsed is not None and parsed[0] == name else None
 
 
 def name_of_key(key: str) -> tuple[str, Version] | None:
-    """Split a store key into (name, version): ``a.b.0.14.6.ext`` -> (``a.b.ext``, 0.14.6).
+    """Split a store key into (name, version): ``a.b.0.14.6.ext`` -> (``a.b.ext``, 0.14.6),
+    ``foo/bar.2.0.0-rc.1.csv`` -> (``foo/bar.csv``, 2.0.0-rc.1).
 
-    Keys that hold no version give None.
+    The reading that keeps the key's last extension is tried first, then the one
+    without; in each the rightmost version that gives back ``key`` wins. Keys that hold
+    no version give None.
     """
     folder, base = posixpath.split(key)
-    match = _KEY_RE.match(base)
-    if not match:
-        return None
-    name = posixpath.join(folder, match["stem"] + (match["ext"] or ""))
-    return name, parse_version(match["version"])
+    stem, ext = posixpath.splitext(base)
+    for rest, tail in ((stem, ext), (base, "")) if ext else ((base, ""),):
+        at = len(rest)
+        while (at := rest.rfind(".", 0, at)) > 0:
+            text = rest[at + 1:]
+            if _VERSION_RE.match(text):
+                name, version = posixpath.join(folder, rest[:at] + tail), Version.parse(text)
+                if versioned_key(name, version) == key:
+                    return name, version
+    return None
+
+
+def check_versioned(name: str, version: Version) -> str:
+    """The store key of ``name`` at ``version``, if it reads back as them; else
+    `VersionError` (such a version could not be listed as one of ``name``)."""
+    key = versioned_key(name, version)
+    parsed = name_of_key(key)
+    if parsed != (name, version):
+        read = f"{parsed[0]} at {parsed[1]}" if parsed else "no version"
+        raise VersionError(
+            f"{name}: version {version} would be stored as {key}, which reads back as {read}: "
+            f"choose a pre-release that does not end in what looks like an extension or a version "
+            f"(e.g. {version.finalize_version()}-rc1)"
+        )
+    return key

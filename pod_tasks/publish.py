@@ -1,8 +1,8 @@
 """Publishing: upload a new version of a name and pin it in assets.yaml.
 
-The sequence is what makes it safe: choose the version from the store's latest,
-hash the file (sha256 and MD5 in one pass), refuse bytes identical to that latest
-version (unless forced), append it to the store without ever replacing an object, on
+The sequence is what makes it safe: choose the version from the store's versions
+(`pod_tasks.versions.next_version`), hash the file (sha256 and MD5 in one pass), refuse
+bytes identical to the latest version (unless forced), append it to the store without ever replacing an object, on
 any server (`pod_tasks.append`: a racing publisher of the same version gets
 `PublishConflict`; an upload whose replies were lost is settled by asking the store),
 with its sha256, publisher and message for the store to keep (`pod_tasks.provenance`),
@@ -22,11 +22,11 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from .append import append
-from .catalog import latest_version
+from .catalog import store_versions
 from .digests import Digester
 from .errors import PodError, PublishConflict, VersionError
 from .manifest import Pin, pinned_text, set_pin
-from .names import versioned_key
+from .names import check_versioned, versioned_key
 from .provenance import proves, publisher, stamp
 from .resolver import Project
 from .versions import Bump, Version, next_version
@@ -93,16 +93,17 @@ def publish(
         raise PodError(f"publish:{pin.name}: which file? give --file PATH, or add `source: PATH` to its pin")
     if not source.is_file():
         raise PodError(f"publish:{pin.name}: {source} is not a file: fix --file or `source:`")
-    previous = latest_version(project, pin.name)
+    versions = store_versions(project, pin.name)
+    previous = versions[-1] if versions else None
     try:
-        new = next_version(previous, bump, version, min_version)
+        new = next_version(versions, bump, version, min_version)
+        key = project.prefix + check_versioned(pin.name, new)
     except VersionError as exc:
         raise VersionError(f"publish:{pin.name}: {exc}") from None
     digest = Digester.of_file(source, sha256=True)
     sha256 = digest.sha256.hexdigest()
     metadata = stamp(sha256, publisher(), message)
     assert project.store is not None
-    key = project.prefix + versioned_key(pin.name, new)
     same = None if previous is None or force else _identical(project, pin, previous, source, digest)
     if same:
         url = project.store.url(project.prefix + versioned_key(pin.name, previous))

@@ -1,78 +1,132 @@
-"""Version numbers and the rules for choosing the next one. Pure functions, no I/O.
+"""Version numbers and the rules for choosing one. Pure functions, no I/O.
 
-Versions are ``MAJOR.MINOR.PATCH``, decimal, no leading zeros. The next version is
-computed from the latest version present in the store, never from a manifest pin.
+Versions are semver's: ``MAJOR.MINOR.PATCH``, decimal, no leading zeros, optionally
+with a pre-release (``2.0.0-rc.1``: dot-separated identifiers of ``[0-9A-Za-z-]``,
+numeric ones without leading zeros). Build metadata (``+build``) is refused: semver
+orders ``1.0.0+a`` and ``1.0.0+b`` alike, and versions must strictly increase. Versions
+sort by semver precedence: ``1.0.0-alpha < 1.0.0-alpha.1 < 1.0.0-beta.2 < 1.0.0-beta.11
+< 1.0.0-rc.1 < 1.0.0``.
+
+The next version is computed from the versions present in the store, never from a
+manifest pin: a bump applies to the latest *release*, and whatever is published must
+be greater than every version there. `update_target` is the rule ``doit update``
+moves a pin by.
 """
 
 from __future__ import annotations
 
 import re
-from typing import Literal
+from typing import Iterable, Literal, Sequence
 
 import semver
 
 from .errors import VersionError
 
-__all__ = ["Version", "Bump", "VERSION_PATTERN", "parse_version", "pad_version", "next_version", "nearest"]
+__all__ = [
+    "Version", "Bump", "VERSION_PATTERN", "parse_version", "pad_version", "next_version", "nearest",
+    "latest_release", "update_target",
+]
 
 Version = semver.Version
 Bump = Literal["major", "minor", "patch"]
 
 _NUM = r"(?:0|[1-9][0-9]*)"
-VERSION_PATTERN = rf"{_NUM}\.{_NUM}\.{_NUM}"
+_IDENT = r"(?:0|[1-9][0-9]*|[0-9]*[A-Za-z-][0-9A-Za-z-]*)"
+#: A version as text: ``X.Y.Z`` with an optional ``-PRE.RELEASE``.
+VERSION_PATTERN = rf"{_NUM}\.{_NUM}\.{_NUM}(?:-{_IDENT}(?:\.{_IDENT})*)?"
 _FULL = re.compile(rf"^{VERSION_PATTERN}$")
 _PARTIAL = re.compile(rf"^{_NUM}(?:\.{_NUM}){{0,2}}$")
 
 
 def parse_version(text: str) -> Version:
-    """Parse an exact ``X.Y.Z``; anything else raises `VersionError`."""
+    """Parse an exact ``X.Y.Z`` or ``X.Y.Z-PRE``; anything else raises `VersionError`."""
     if not isinstance(text, str) or not _FULL.match(text):
-        raise VersionError(f"{text!r} is not a version: write MAJOR.MINOR.PATCH, e.g. 1.2.5")
+        raise VersionError(
+            f"{text!r} is not a version: write MAJOR.MINOR.PATCH, e.g. 1.2.5, or a pre-release, e.g. 2.0.0-rc.1"
+        )
     return Version.parse(text)
 
 
 def pad_version(text: str) -> Version:
-    """Parse ``X``, ``X.Y`` or ``X.Y.Z``, padding the missing parts with zeros."""
+    """Parse ``X``, ``X.Y`` or ``X.Y.Z``, padding the missing parts with zeros, or an
+    exact pre-release ``X.Y.Z-PRE``."""
+    if isinstance(text, str) and "-" in text and _FULL.match(text):
+        return Version.parse(text)
     if not isinstance(text, str) or not _PARTIAL.match(text):
-        raise VersionError(f"{text!r} is not a version: write MAJOR[.MINOR[.PATCH]], e.g. 1.2")
+        raise VersionError(f"{text!r} is not a version: write MAJOR[.MINOR[.PATCH]], e.g. 1.2, or X.Y.Z-PRE, e.g. 2.0.0-rc.1")
     parts = [int(p) for p in text.split(".")] + [0, 0]
     return Version(*parts[:3])
 
 
+def latest_release(versions: Iterable[Version]) -> Version | None:
+    """The highest of ``versions`` that is not a pre-release, or None."""
+    return max((v for v in versions if not v.prerelease), default=None)
+
+
 def next_version(
-    latest: Version | None,
+    versions: Sequence[Version],
     bump: Bump | None = None,
     explicit: str | None = None,
     minimum: str | None = None,
 ) -> Version:
-    """The version to publish next.
+    """The version to publish next, given the ``versions`` in the store.
 
-    - ``explicit`` (padded) wins over ``bump``; it must exceed ``latest`` and be at
-      least ``minimum``.
-    - Otherwise, with nothing published yet, ``1.0.0``; with ``latest``, ``bump`` is
-      required and applied to it.
+    - ``explicit`` (padded; a pre-release is taken as written) wins over ``bump``; it
+      must be at least ``minimum``.
+    - Otherwise, with nothing published yet, ``1.0.0``; else ``bump`` is required and
+      applied to the latest release, pre-releases skipped (with 1.4.0 and 2.0.0-rc.1 in
+      the store, ``major`` gives 2.0.0; with pre-releases only, to ``0.0.0``).
     - The result is ``max(result, minimum)`` (``minimum`` padded).
+    - It must be greater than every version in the store (semver precedence): versions
+      strictly increase.
     """
     floor = pad_version(minimum) if minimum is not None else None
+    latest = max(versions, default=None)
     if explicit is not None:
-        wanted = pad_version(explicit)
-        if latest is not None and wanted <= latest:
-            raise VersionError(
-                f"version {wanted} is not greater than {latest}, the latest in the store: "
-                f"versions must strictly increase (try --version {latest.bump_patch()})"
-            )
-        if floor is not None and wanted < floor:
-            raise VersionError(f"version {wanted} is below the minimum {floor}")
-        return wanted
-    if latest is None:
-        result = Version(1, 0, 0)
-    elif bump is None:
-        raise VersionError(
-            f"the latest version is {latest}: say --major, --minor, --patch or --version X.Y.Z"
-        )
+        result = pad_version(explicit)
+        if floor is not None and result < floor:
+            raise VersionError(f"version {result} is below the minimum {floor}")
     else:
-        result = {"major": latest.bump_major, "minor": latest.bump_minor, "patch": latest.bump_patch}[bump]()
-    return max(result, floor) if floor is not None else result
+        release = latest_release(versions) or Version(0, 0, 0)
+        if latest is None:
+            result = Version(1, 0, 0)
+        elif bump is None:
+            raise VersionError(
+                f"the latest version is {latest}: say --major, --minor, --patch or --version X.Y.Z"
+            )
+        else:
+            result = {"major": release.bump_major, "minor": release.bump_minor, "patch": release.bump_patch}[bump]()
+        result = max(result, floor) if floor is not None else result
+    if latest is not None and result <= latest:
+        how = "" if explicit is not None or not latest.prerelease else f" ({bump} applies to the latest release)"
+        raise VersionError(
+            f"version {result}{how} is not greater than {latest}, the latest in the store: "
+            f"versions must strictly increase (try --version {_above(latest)})"
+        )
+    return result
+
+
+def _above(version: Version) -> Version:
+    """The release just above ``version``: its own X.Y.Z for a pre-release (which comes
+    before it), else the next patch."""
+    return version.finalize_version() if version.prerelease else version.bump_patch()
+
+
+def update_target(pin: Version, versions: Iterable[Version], major: bool = False) -> Version | None:
+    """The version ``doit update`` moves ``pin`` to, or None to leave it.
+
+    The highest of ``versions`` above ``pin`` with the pin's major number (any major
+    with ``major``). Pre-releases are skipped, unless the pin is a pre-release itself:
+    then those of its own ``X.Y.Z`` count too (``2.0.0-rc.1`` moves to ``2.0.0-rc.2``,
+    or to ``2.0.0`` once it is out), as npm's ranges read them.
+    """
+    def eligible(v: Version) -> bool:
+        if not major and v.major != pin.major:
+            return False
+        return not v.prerelease or (bool(pin.prerelease) and v.finalize_version() == pin.finalize_version())
+
+    best = max((v for v in versions if eligible(v)), default=None)
+    return best if best is not None and best > pin else None
 
 
 def nearest(versions: list[Version], wanted: Version, count: int = 5) -> list[Version]:

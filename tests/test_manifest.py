@@ -11,9 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from pod_tasks.errors import AssetNotFound, ManifestError
+from pod_tasks.errors import AssetNotFound, ManifestError, PodError
 from pod_tasks.manifest import find_manifest, load_manifest, parse_manifest, set_pin
 from pod_tasks.versions import Version
+from tests.conftest import write
 
 SHA = "9F86D081884C7D659A2FEAA0C55AD015A3BF4F1B2B0B822CD15D6C15B0F00A08"
 NEW_SHA = "a" * 64
@@ -116,6 +117,14 @@ BAD = [
     ("files dotdot", "files:\n  - s3://b/../etc/x\n", 2, "'..' segment"),
     ("files twice", "files:\n  - s3://b/x\n  - s3://b/x\n", 3, "s3://b/x is listed twice under `files:`"),
     ("files not a list", "files: s3://b/x\n", 1, "files must be a list"),
+    ("files entry without url", "files:\n  - {sha256: " + "0" * 64 + "}\n", 2, "a `files:` entry needs `url:`"),
+    ("files entry unknown key", "files:\n  - {url: s3://b/x, md5: abc}\n", 2, "a `files:` entry: unknown key 'md5'"),
+    ("files entry short sha256", "files:\n  - url: s3://b/x\n    sha256: abc\n", 3, "s3://b/x: sha256 must be 64 hex digits"),
+    ("files entry bad url", "files:\n  - {url: https://x/y}\n", 2, "'https://x/y' is not an s3://bucket/key URL"),
+    ("files entry twice", "files:\n  - s3://b/x\n  - {url: s3://b/x}\n", 3, "s3://b/x is listed twice"),
+    ("build metadata", "store: s3://b\nassets:\n  a.csv: 1.0.0+build\n", 3, "a.csv: '1.0.0+build' is neither a version"),
+    ("pre-release leading zero", "store: s3://b\nassets:\n  a.csv:\n    version: 1.0.0-rc.01\n", 4,
+     "a.csv: '1.0.0-rc.01' is not a version"),
     ("override dotdot", "assets:\n  a.bin: s3://b/x/../../y\n", 2, "a.bin: the override 's3://b/x/../../y'"),
     ("invalid YAML", "store: s3://b\nassets:\n  a: [1.0.0\n  b: 2.0.0\n", 4, "not valid YAML"),
     ("tab indentation", "store: s3://b\nassets:\n\ta: 1.0.0\n", 3, "not valid YAML"),
@@ -283,3 +292,84 @@ def test_concurrent_edits_are_serialised_and_leave_no_lock(tmp_path):
     pins = load_manifest(path).assets
     assert {n: str(pins[n].version) for n in names} == {n: "1.0.5" for n in names}
     assert sorted(p.name for p in tmp_path.iterdir()) == ["assets.yaml"]
+
+
+# --- pre-releases and locked `files:` entries --------------------------------------------
+
+def test_pre_release_pins_short_and_long(tmp_path):
+    path = write(tmp_path / "assets.yaml", f"""
+        store: s3://b
+        assets:
+          foo/semver.ftw: 0.1.6-foo
+          foo/bar.csv: {{version: 2.0.0-rc.1, sha256: {NEW_SHA}}}
+        """)
+    assets = load_manifest(path).assets
+    assert assets["foo/semver.ftw"].version == Version.parse("0.1.6-foo")
+    assert (assets["foo/bar.csv"].version, assets["foo/bar.csv"].sha256) == (Version.parse("2.0.0-rc.1"), NEW_SHA)
+
+
+def test_files_entries_with_and_without_sha256(tmp_path):
+    path = write(tmp_path / "assets.yaml", f"""
+        files:
+          - s3://b/plain.json
+          - {{url: s3://b/locked.json, sha256: {NEW_SHA.upper()}}}
+          - url: "s3://b/block.json"
+            sha256: {"c" * 64}
+        """)
+    manifest = load_manifest(path)
+    assert manifest.files == ("s3://b/plain.json", "s3://b/locked.json", "s3://b/block.json")
+    assert manifest.file_sha256 == {"s3://b/locked.json": NEW_SHA, "s3://b/block.json": "c" * 64}
+
+
+LOCKABLE = (
+    "store: s3://b   # the bucket\n"
+    "assets:\n"
+    "  a.csv: 1.0.0    # a\n"
+    "  b.csv: {version: 2.0.0-rc.1, source: 'data/b,1.csv'}\n"
+    "  c.csv: 1.1.0\n"
+    "files:\n"
+    "  - s3://x/y.json   # y\n"
+    "  - s3://x/a,b.json\n"
+    "  - {url: 's3://x/z.json'}\n"
+    "flow: 1\n"
+)
+
+
+def test_set_pins_rewrites_those_entries_at_once(tmp_path):
+    from pod_tasks.manifest import set_pins
+
+    path = tmp_path / "assets.yaml"
+    path.write_bytes(LOCKABLE.replace("flow: 1\n", "").encode())
+    sha = {"a": "a" * 64, "b": "b" * 64, "y": "1" * 64, "ab": "2" * 64, "z": "3" * 64}
+    manifest = set_pins(
+        path, {"a.csv": (Version(1, 0, 0), sha["a"]), "b.csv": (Version.parse("2.0.0-rc.2"), sha["b"])},
+        {"s3://x/y.json": sha["y"], "s3://x/a,b.json": sha["ab"], "s3://x/z.json": sha["z"]},
+    )
+    assert path.read_text() == (
+        "store: s3://b   # the bucket\n"
+        "assets:\n"
+        f"  a.csv: {{version: 1.0.0, sha256: {sha['a']}}}    # a\n"
+        f"  b.csv: {{version: 2.0.0-rc.2, sha256: {sha['b']}, source: 'data/b,1.csv'}}\n"
+        "  c.csv: 1.1.0\n"
+        "files:\n"
+        f"  - {{url: s3://x/y.json, sha256: {sha['y']}}}   # y\n"
+        f"  - {{url: \"s3://x/a,b.json\", sha256: {sha['ab']}}}\n"
+        f"  - {{url: 's3://x/z.json', sha256: {sha['z']}}}\n"
+    )
+    assert manifest == load_manifest(path)
+    assert manifest.file_sha256 == {"s3://x/y.json": sha["y"], "s3://x/a,b.json": sha["ab"], "s3://x/z.json": sha["z"]}
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["assets.yaml"]
+
+
+@pytest.mark.parametrize("text, files, fragment", [
+    ("files:\n  - &u s3://x/y.json\n", {"s3://x/y.json": "a" * 64}, "s3://x/y.json: its entry is a YAML alias or anchor"),
+    ("files:\n  - s3://x/y.json\n", {"s3://x/other.json": "a" * 64}, "s3://x/other.json is not under `files:`"),
+])
+def test_set_pins_refusals_leave_the_file_alone(tmp_path, text, files, fragment):
+    from pod_tasks.manifest import set_pins
+
+    path = tmp_path / "assets.yaml"
+    path.write_bytes(text.encode())
+    with pytest.raises(PodError, match=fragment):
+        set_pins(path, {}, files)
+    assert path.read_bytes() == text.encode()

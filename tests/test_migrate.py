@@ -156,3 +156,17 @@ def test_windows_line_endings_are_kept(tmp_path):
     path.write_bytes(b"store: s3://assets\r\nassets:\r\n  foo/a.csv: 1.0.0  # first\r\n")
     import_manifest(old_manifest(tmp_path, {"/new/c.csv": "1.2.5"}), path)
     assert path.read_bytes() == b"store: s3://assets\r\nassets:\r\n  foo/a.csv: 1.0.0  # first\r\n  new/c.csv: 1.2.5\r\n"
+
+
+def test_pre_release_versions_import(tmp_path):
+    """The old tool's own test_semver_works pins /foo/semver.ftw to 0.1.6-foo."""
+    path = tmp_path / "assets.yaml"
+    path.write_text("store: s3://assets\nassets:\n  foo/a.csv: 1.0.0\n")
+    old = old_manifest(tmp_path, {"/foo/semver.ftw": "0.1.6-foo", "/foo/next.csv": "2.0.0-rc.1"})
+    result = import_manifest(old, path)
+    assert (result.added, result.problems) == (["foo/semver.ftw", "foo/next.csv"], [])
+    assert path.read_text() == (
+        "store: s3://assets\nassets:\n  foo/a.csv: 1.0.0\n  foo/semver.ftw: 0.1.6-foo\n  foo/next.csv: 2.0.0-rc.1\n"
+    )
+    assert load_manifest(path).assets["foo/semver.ftw"].version == parse_version("0.1.6-foo")
+    assert import_manifest(old, path).unchanged == ["foo/semver.ftw", "foo/next.csv"]

@@ -27,6 +27,14 @@ def test_versioned_key(name, version, key):
     ("dots.in.filename.0.14.6.ext", "dots.in.filename.ext", "0.14.6"),
     ("a/b/c/archive.tar.2.0.0.gz", "a/b/c/archive.tar.gz", "2.0.0"),
     ("dir.with.dots/plain.1.0.0", "dir.with.dots/plain", "1.0.0"),
+    # pre-releases: the key's last extension is the name's, whatever dots the pre-release has
+    ("foo/bar.2.0.0-rc.1.csv", "foo/bar.csv", "2.0.0-rc.1"),
+    ("foo/semver.0.1.6-foo.ftw", "foo/semver.ftw", "0.1.6-foo"),   # the old tool's test_semver_works
+    ("a.1.0.0-0.3.7.csv", "a.csv", "1.0.0-0.3.7"),
+    ("a.1.0.0-alpha.beta.csv", "a.csv", "1.0.0-alpha.beta"),
+    ("tool.2.0.0-rc1", "tool", "2.0.0-rc1"),
+    ("tool.2.0.0-rc.1", "tool.1", "2.0.0-rc"),                     # the extension first
+    ("x.1.2.3-x.4.5.6.csv", "x.1.2.3-x.csv", "4.5.6"),              # the rightmost version
 ])
 def test_name_of_key(key, name, version):
     assert name_of_key(key) == (name, Version.parse(version))
@@ -47,10 +55,39 @@ def test_name_of_key_without_version(key):
     ("file_with_no_ext", "file_with_no_ext.10.1.6", "10.1.6"),
     ("file_with_no_ext", "file_with_no_ext.10.1.6.csv", None),
     ("dots.in.filename.ext", "dots.in.filename.0.14.6.ext", "0.14.6"),
+    ("foo/bar.csv", "foo/bar.2.0.0-rc.1.csv", "2.0.0-rc.1"),
+    ("foo/bar", "foo/bar.2.0.0-rc.1.csv", None),      # foo/bar.csv's, not foo/bar at 2.0.0-rc.1.csv
+    ("foo/bar", "foo/bar.2.0.0-rc1", "2.0.0-rc1"),
+    ("foo/bar", "foo/bar.2.0.0-rc.1", None),          # foo/bar.1's at 2.0.0-rc
+    ("foo/bar.1", "foo/bar.2.0.0-rc.1", "2.0.0-rc"),
 ])
 def test_version_of_key(name, key, version):
     expected = Version.parse(version) if version else None
     assert version_of_key(name, key) == expected
+
+
+@pytest.mark.parametrize("name, version", [
+    ("foo/bar.csv", "2.0.0-rc.1"), ("foo/bar.csv", "1.0.0-0.3.7"), ("tool", "2.0.0-rc1"), ("foo/bar.csv", "1.2.5"),
+    ("file_with_no_ext", "10.1.6"), ("a/b/c/archive.tar.gz", "2.0.0-beta.2"),
+])
+def test_check_versioned_keeps_what_reads_back(name, version):
+    from pod_tasks.names import check_versioned
+
+    key = check_versioned(name, Version.parse(version))
+    assert key == versioned_key(name, version)
+    assert name_of_key(key) == (name, Version.parse(version))
+
+
+@pytest.mark.parametrize("name, version, read", [
+    ("tool", "2.0.0-rc.1", "tool.1 at 2.0.0-rc"),
+    ("foo/bar.csv", "1.0.0-rc.1.2.3", "foo/bar.1.0.0-rc.csv at 1.2.3"),
+])
+def test_check_versioned_refuses_what_reads_back_otherwise(name, version, read):
+    from pod_tasks.errors import VersionError
+    from pod_tasks.names import check_versioned
+
+    with pytest.raises(VersionError, match=f"would be stored as .*, which reads back as {read}"):
+        check_versioned(name, Version.parse(version))
 
 
 @pytest.mark.parametrize("raw, name", [

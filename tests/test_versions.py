@@ -22,7 +22,8 @@ def test_parse_version_valid(text, parts):
 
 
 @pytest.mark.parametrize("text", [
-    "01.1.9", "1.01.9", "1.1.09", "0.1", "1", "", "1.2.3.4", "1.2.3-rc1", "1.2.3+build",
+    "01.1.9", "1.01.9", "1.1.09", "0.1", "1", "", "1.2.3.4", "1.2.3+build", "1.2.3-rc.1+build",
+    "1.2.3-", "1.2.3-rc..1", "1.2.3-rc.01", "1.2.3-rc_1", "1.2.3-.rc", "1.2.3-rc.",
     "v1.2.3", " 1.2.3", "1.2.3 ", "1..3", "a.b.c", "-1.2.3", "1.2.x",
 ])
 def test_parse_version_invalid(text):
@@ -30,14 +31,39 @@ def test_parse_version_invalid(text):
         parse_version(text)
 
 
+@pytest.mark.parametrize("text, parts, pre", [
+    ("2.0.0-rc.1", (2, 0, 0), "rc.1"),
+    ("0.1.6-foo", (0, 1, 6), "foo"),
+    ("1.0.0-0.3.7", (1, 0, 0), "0.3.7"),
+    ("1.0.0-x.7.z.92", (1, 0, 0), "x.7.z.92"),
+    ("1.0.0-x-y-z.--", (1, 0, 0), "x-y-z.--"),
+    ("1.0.0-0a.1", (1, 0, 0), "0a.1"),
+])
+def test_parse_pre_release(text, parts, pre):
+    version = parse_version(text)
+    assert (version.major, version.minor, version.patch, version.prerelease) == (*parts, pre)
+    assert str(version) == text
+
+
+# semver.org section 11's example, shuffled: precedence, not text order
+ORDERED = ["1.0.0-alpha", "1.0.0-alpha.1", "1.0.0-alpha.beta", "1.0.0-beta", "1.0.0-beta.2", "1.0.0-beta.11",
+           "1.0.0-rc.1", "1.0.0", "1.0.1-rc.1", "1.0.1", "2.0.0-0", "2.0.0-rc.1", "2.0.0-rc.2", "2.0.0-rc.10", "2.0.0"]
+
+
+def test_versions_sort_by_semver_precedence():
+    shuffled = ORDERED[::2] + ORDERED[1::2][::-1]
+    assert [str(v) for v in sorted(parse_version(v) for v in shuffled)] == ORDERED
+
+
 @pytest.mark.parametrize("text, padded", [
     ("1", "1.0.0"), ("1.2", "1.2.0"), ("1.2.3", "1.2.3"), ("0", "0.0.0"), ("0.3", "0.3.0"),
+    ("2.0.0-rc.1", "2.0.0-rc.1"),
 ])
 def test_pad_version(text, padded):
     assert str(pad_version(text)) == padded
 
 
-@pytest.mark.parametrize("text", ["01", "1.02", "1.2.3.4", "", "x", "1.", ".1"])
+@pytest.mark.parametrize("text", ["01", "1.02", "1.2.3.4", "", "x", "1.", ".1", "2-rc.1", "2.0-rc.1", "1.2.3+b"])
 def test_pad_version_invalid(text):
     with pytest.raises(VersionError):
         pad_version(text)
@@ -51,12 +77,12 @@ LATEST = Version(1, 2, 5)
     ("1.1", "1.2.6"), ("1.2", "1.2.6"), ("1.3", "1.3.0"), ("1.2.4", "1.2.6"), ("1.2.13", "1.2.13"),
 ])
 def test_next_patch_with_minimum(minimum, expected):
-    assert str(next_version(LATEST, "patch", minimum=minimum)) == expected
+    assert str(next_version([LATEST], "patch", minimum=minimum)) == expected
 
 
 @pytest.mark.parametrize("bump, expected", [("major", "2.0.0"), ("minor", "1.3.0"), ("patch", "1.2.6")])
 def test_bumps_from_latest(bump, expected):
-    assert str(next_version(LATEST, bump)) == expected
+    assert str(next_version([LATEST], bump)) == expected
 
 
 @pytest.mark.parametrize("bump, explicit, expected", [
@@ -66,32 +92,32 @@ def test_bumps_from_latest(bump, expected):
     ("major", "0.2", "0.2.0"),    # explicit wins over the flag
 ])
 def test_first_version(bump, explicit, expected):
-    assert str(next_version(None, bump, explicit=explicit)) == expected
+    assert str(next_version([], bump, explicit=explicit)) == expected
 
 
 def test_explicit_wins_over_bump():
-    assert str(next_version(LATEST, "major", explicit="1.2.7")) == "1.2.7"
+    assert str(next_version([LATEST], "major", explicit="1.2.7")) == "1.2.7"
 
 
 @pytest.mark.parametrize("explicit", ["0.2.6", "1.2.5", "1.2", "1"])
 def test_explicit_must_strictly_increase(explicit):
     with pytest.raises(VersionError, match=r"not greater than 1\.2\.5.*--version 1\.2\.6"):
-        next_version(LATEST, explicit=explicit)
+        next_version([LATEST], explicit=explicit)
 
 
 def test_explicit_below_minimum_is_refused():
     with pytest.raises(VersionError, match="below the minimum 2.0.0"):
-        next_version(LATEST, explicit="1.3.0", minimum="2")
+        next_version([LATEST], explicit="1.3.0", minimum="2")
 
 
 def test_no_flag_and_no_version_is_an_error():
     with pytest.raises(VersionError, match="--major, --minor, --patch or --version"):
-        next_version(LATEST)
+        next_version([LATEST])
 
 
 def test_bad_minimum_is_an_error():
     with pytest.raises(VersionError, match="'1.x' is not a version"):
-        next_version(LATEST, "patch", minimum="1.x")
+        next_version([LATEST], "patch", minimum="1.x")
 
 
 @pytest.mark.parametrize("have, wanted, shown", [
@@ -104,3 +130,83 @@ def test_nearest_versions_first(have, wanted, shown):
     from pod_tasks.versions import nearest
 
     assert [str(v) for v in nearest([parse_version(v) for v in have], parse_version(wanted))] == shown
+
+
+def versions(*texts: str) -> list[Version]:
+    return sorted(parse_version(t) for t in texts)
+
+
+@pytest.mark.parametrize("have, bump, explicit, expected", [
+    # a bump applies to the latest release, never to a pre-release
+    (["1.4.0", "2.0.0-rc.1"], "major", None, "2.0.0"),
+    (["1.4.0", "1.5.0-rc.2"], "minor", None, "1.5.0"),
+    (["1.4.0", "1.4.1-rc.1"], "patch", None, "1.4.1"),
+    (["1.0.0-rc.1"], "major", None, "1.0.0"),              # pre-releases only: from 0.0.0
+    (["0.1.0-rc.1"], "minor", None, "0.1.0"),
+    # an explicit pre-release, above everything in the store
+    (["1.4.0"], None, "2.0.0-rc.1", "2.0.0-rc.1"),
+    (["1.4.0", "2.0.0-rc.1"], "patch", "2.0.0-rc.2", "2.0.0-rc.2"),
+    (["1.4.0", "2.0.0-rc.9"], None, "2.0.0-rc.10", "2.0.0-rc.10"),
+    (["2.0.0-alpha"], None, "2.0.0-alpha.1", "2.0.0-alpha.1"),
+    ([], None, "0.1.6-foo", "0.1.6-foo"),
+    (["1.4.0", "2.0.0-rc.1"], None, "2", "2.0.0"),
+])
+def test_next_version_with_pre_releases(have, bump, explicit, expected):
+    assert str(next_version(versions(*have), bump, explicit=explicit)) == expected
+
+
+@pytest.mark.parametrize("have, bump, explicit, match", [
+    (["1.4.0", "2.0.0-rc.2"], None, "2.0.0-rc.1", r"2\.0\.0-rc\.1 is not greater than 2\.0\.0-rc\.2.*--version 2\.0\.0\b"),
+    (["2.0.0"], None, "2.0.0-rc.1", r"not greater than 2\.0\.0,.*--version 2\.0\.1"),
+    (["1.4.0", "2.0.0-rc.1"], "minor", None, r"1\.5\.0 \(minor applies to the latest release\) is not greater than 2\.0\.0-rc\.1"),
+    (["1.0.0-rc.1"], None, None, "the latest version is 1.0.0-rc.1: say --major"),
+])
+def test_next_version_with_pre_releases_refused(have, bump, explicit, match):
+    with pytest.raises(VersionError, match=match):
+        next_version(versions(*have), bump, explicit=explicit)
+
+
+@pytest.mark.parametrize("have, expected", [
+    ([], None), (["1.0.0-rc.1"], None), (["1.0.0", "1.1.0-rc.1"], "1.0.0"), (["0.9.0", "1.2.0", "2.0.0-a"], "1.2.0"),
+])
+def test_latest_release(have, expected):
+    from pod_tasks.versions import latest_release
+
+    found = latest_release(versions(*have))
+    assert (str(found) if found else None) == expected
+
+
+STORE = ["1.2.5", "1.2.6", "1.4.0", "1.5.0-rc.1", "2.0.0-rc.1", "2.0.0-rc.2", "2.0.0", "2.1.0", "3.0.0-beta"]
+
+
+@pytest.mark.parametrize("pin, major, expected", [
+    ("1.2.5", False, "1.4.0"),           # within the major, pre-releases skipped
+    ("1.4.0", False, None),              # at the latest of its major already
+    ("1.2.5", True, "2.1.0"),            # across majors, still no pre-release
+    ("2.0.0-rc.1", False, "2.1.0"),      # a pre-release pin: releases of its major count ...
+    ("3.0.0-beta", False, None),
+    ("0.9.0", False, None),              # nothing of major 0 in the store
+    ("0.9.0", True, "2.1.0"),
+    ("2.1.0", True, None),
+    ("9.0.0", True, None),               # never backwards
+])
+def test_update_target(pin, major, expected):
+    from pod_tasks.versions import update_target
+
+    found = update_target(parse_version(pin), versions(*STORE), major)
+    assert (str(found) if found else None) == expected
+
+
+@pytest.mark.parametrize("pin, have, expected", [
+    # ... and so do the pre-releases of its own X.Y.Z, never those of another
+    ("2.0.0-rc.1", ["2.0.0-rc.1", "2.0.0-rc.2"], "2.0.0-rc.2"),
+    ("2.0.0-rc.1", ["2.0.0-rc.1", "2.0.0-rc.2", "2.0.0"], "2.0.0"),
+    ("2.0.0-rc.1", ["2.0.0-rc.1", "2.0.0-rc.2", "2.1.0-rc.1"], "2.0.0-rc.2"),
+    ("2.0.0-rc.2", ["2.0.0-rc.1", "2.0.0-rc.2"], None),
+    ("1.0.0", ["1.0.0", "1.0.1-rc.1"], None),
+])
+def test_update_target_of_a_pre_release(pin, have, expected):
+    from pod_tasks.versions import update_target
+
+    found = update_target(parse_version(pin), versions(*have))
+    assert (str(found) if found else None) == expected
