@@ -1,22 +1,29 @@
-"""What every doit task action shares: the project it acts on, how it prints a line,
-how a failure becomes one clean line, and the ``--jobs`` option. `pod_tasks.tasks` and
-`pod_tasks.fleet_tasks` both build on it (neither imports the other's internals)."""
+"""What every doit task shares: the project it acts on, how it prints a line, how a
+failure becomes one clean line, the ``--jobs`` option, and how a task creator makes a
+group of ``basename:NAME`` subtasks. `pod_tasks.tasks`, `pod_tasks.fleet_tasks` and
+`pod_tasks.pin_tasks` all build on it (none imports another's internals)."""
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import functools
+import getopt
 import sys
 from typing import Callable, Iterable, Iterator, Sequence
 
 from doit.exceptions import InvalidTask, TaskFailed
 
 from .config import parse_jobs
-from .errors import PodError
+from .errors import AssetNotFound, PodError
+from .manifest import Manifest
 from .meter import Meter
 from .resolver import Project
 
-__all__ = ["current_project", "say", "guarded", "JOBS_PARAM", "jobs_of", "options_checked", "unknown_option"]
+__all__ = [
+    "current_project", "say", "guarded", "JOBS_PARAM", "jobs_of", "options_checked", "unknown_option",
+    "loading", "group", "asked_names", "subtasks", "group_options",
+]
 
 
 #: ``--jobs N``, of every task that fetches many objects (0: the settings' number).
@@ -128,3 +135,93 @@ def _first_checked(tasks: Iterable[dict], refuse: Callable[[dict], None]) -> Ite
         if index == 0:
             refuse(task)
         yield task
+
+
+# --- groups of subtasks ---------------------------------------------------------------
+
+@contextlib.contextmanager
+def loading() -> Iterator[None]:
+    """Wrap a task creator: a `PodError` while doit loads the tasks (assets.yaml
+    unreadable or invalid, an unusable name) stops every doit command, ``list`` and ``help``
+    included, before anything runs: the one ``assets.yaml:LINE:`` line on stderr and
+    exit code 3, no traceback. (`InvalidTask` rather than `InvalidDodoFile`: ``doit
+    help`` hides the latter behind its general usage text.)"""
+    try:
+        yield
+    except PodError as exc:
+        raise InvalidTask(str(exc)) from None
+
+
+def _require_manifest() -> None:
+    current_project().require_manifest()
+
+
+def group(basename: str, doc: str, **extra: object) -> tuple[Manifest | None, dict]:
+    """The manifest and the group task ``basename`` of its subtasks (call inside `loading`).
+
+    With no assets.yaml at all the manifest is None and the task fails when run, saying
+    to create one, while ``doit list`` and tasks that need none (``doit import-manifest``,
+    ``doit cache``) still work. An invalid assets.yaml raises.
+    """
+    manifest = current_project().manifest
+    if manifest is None:
+        return None, {"basename": basename, "doc": doc, "actions": [guarded(_require_manifest)], "verbosity": 2, **extra}
+    return manifest, {"basename": basename, "name": None, "doc": doc, **extra}
+
+
+
+def asked_names(basename: str) -> set[str]:
+    """The NAMEs of the ``basename:NAME`` arguments on doit's command line."""
+    return {arg.split(":", 1)[1] for arg in sys.argv[1:] if arg.startswith(f"{basename}:") and "*" not in arg}
+
+
+def subtasks(basename: str, manifest: Manifest, subtasks: Iterable[dict]) -> Iterator[dict]:
+    """``subtasks`` as they are, and for the ``basename:NAME`` arguments on the command line:
+
+    - ``basename:/NAME`` (a leading ``/`` is optional in names, as everywhere else) gets
+      an alias; only the names asked for, so ``doit list --all`` shows each name once.
+      An alias of a task with targets depends on it (two tasks cannot share a target);
+      any other alias is a copy, so that its options (``publish``) reach it.
+    - a NAME that assets.yaml does not declare raises `AssetNotFound`, one line naming
+      it and what to do (instead of doit's "Invalid parameter" text).
+    """
+    asked = asked_names(basename)
+    made: set[str] = set()
+    for task in subtasks:
+        name = task["name"]  # read before doit takes the dict over
+        copy = {**task, "name": "/" + name}
+        made.update((name, copy["name"]))
+        yield task
+        if copy["name"] in asked:
+            if "targets" in copy:
+                yield {"name": copy["name"], "actions": None, "task_dep": [f"{basename}:{name}"], "doc": copy["doc"]}
+            else:
+                yield copy
+    for name in sorted(asked - made):
+        if name.startswith("s3://") and name in manifest.files:
+            raise AssetNotFound(f"{basename}:{name}: an object under `files:` is used as it is, not versioned: "
+                                f"{basename} takes a name under `assets:` (e.g. doit {basename}:foo/bar.csv)")
+        if name.startswith("s3://"):
+            raise AssetNotFound(f"{basename}:{name}: not under `files:` in {manifest.path}: add it there first")
+        try:
+            manifest.pin(name)
+        except AssetNotFound as exc:
+            raise AssetNotFound(f"{basename}:{name}: {exc}") from None
+
+
+def group_options(basename: str, params: Sequence[dict]) -> dict[str, object]:
+    """The options given to the group task ``basename`` itself on doit's command line
+    (``doit update --major``): doit gives them to the group, which runs no action, and
+    each subtask gets its defaults, so a subtask reads them here. Read as doit reads
+    them (getopt: up to the first argument that is not an option); only long options."""
+    try:
+        at = sys.argv.index(basename, 1)
+    except ValueError:
+        return {}
+    longs = {p["long"]: p for p in params if "long" in p}
+    spec = [name if p.get("type", str) is bool else f"{name}=" for name, p in longs.items()]
+    try:
+        given, _ = getopt.getopt(sys.argv[at + 1:], "", spec)
+    except getopt.GetoptError:  # refused while doit loaded the tasks (`options_checked`)
+        return {}
+    return {longs[o[2:]]["name"]: True if longs[o[2:]].get("type", str) is bool else v for o, v in given}

@@ -524,6 +524,27 @@ class AssetCache:
             self._found(ref.url)
             return Fetched(path, DOWNLOADED, path.stat().st_size, time.monotonic() - start)
 
+    def verified_sha256(self, ref: ObjectRef, *, check: bool = False) -> str:
+        """The sha256 of ``ref``'s bytes as the cache holds them, verified: fetched first
+        when need be (``check``: checked with the store even when fresh, as with
+        ``fetch(force=True)``, so that a mutable object's current bytes are the ones
+        hashed). A record without a sha256 gets one, hashed once from the file, which
+        must still be the bytes the record vouches for (its MD5). Raises what `fetch`
+        raises, `OfflineError` when ``check`` could not reach the store, and
+        `IntegrityError` when the file changed meanwhile."""
+        fetched = self.fetch(ref, force=check)
+        if check and fetched.action == UNCHECKED:
+            raise OfflineError(f"{ref}: the cached copy could not be checked with the store (see the warning above)")
+        with self._local_errors(ref), self._lock(ref):
+            record = self._verified(ref, fetched.path, fetched.path.stat())
+            if record is not None and record.sha256:
+                return record.sha256
+            digest = Digester.of_file(fetched.path, sha256=True)
+            if record is None or digest.md5.hexdigest() != record.md5:
+                raise IntegrityError(f"{ref}: the cached file {fetched.path} changed while it was read: run again")
+            self._save(ref, replace(record, sha256=digest.sha256.hexdigest()))
+            return digest.sha256.hexdigest()
+
     def _checked_since(self, ref: ObjectRef, path: Path, since: float) -> bool:
         """The file at ``path`` was fetched or checked with the store at ``since`` or later
         (even with ``timeout: 0``, a check made while we waited for the lock counts)."""

@@ -125,7 +125,8 @@ class Project:
 
     def url_ref(self, url: str, label: str = "", endpoint: str | None = None) -> ObjectRef:
         """The cache reference of any ``s3://bucket/key`` (on ``endpoint``, default the
-        project's: a pack made elsewhere names its own)."""
+        project's: a pack made elsewhere names its own). A `files:` entry locked with a
+        sha256 carries it, and is immutable: its bytes are fixed, no check can change them."""
         try:
             bucket, key = parse_s3_url(url)
         except ValueError as exc:
@@ -133,10 +134,11 @@ class Project:
         if not key.strip("/"):
             raise AssetNotFound(f"{url!r} names a bucket but no object: write s3://{bucket}/KEY")
         store = self.s3_store(bucket, endpoint)
-        immutable = bucket in self.settings.immutable or (
+        sha256 = self.manifest.file_sha256.get(url) if self.manifest is not None and endpoint is None else None
+        immutable = sha256 is not None or bucket in self.settings.immutable or (
             store is self.store and key.startswith(self.prefix)
         )
-        return ObjectRef(store, key, immutable, label=label or url)
+        return ObjectRef(store, key, immutable, sha256, label=label or url)
 
     def versioned_ref(self, name: str, version: Version, sha256: str | None = None) -> ObjectRef:
         """The cache reference of ``name`` at ``version`` in the store (always immutable)."""

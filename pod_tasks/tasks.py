@@ -9,7 +9,6 @@ These creators only map the manifest, the cache and the store onto doit (targets
 
 from __future__ import annotations
 
-import contextlib
 import os
 import signal
 import sys
@@ -18,15 +17,17 @@ import time
 from pathlib import Path
 from typing import Iterable, Iterator
 
-from doit.exceptions import InvalidTask, TaskFailed, UnmetDependency
+from doit.exceptions import TaskFailed, UnmetDependency
 from doit.reporter import ConsoleReporter
 
 from .actions import JOBS_PARAM, current_project, guarded, jobs_of, options_checked, say
+from .actions import asked_names as _asked, group as _group, loading as _loading, subtasks as _subtasks
 from .cache import CHECKED, DOWNLOADED, FRESH, Fetched, ObjectRef
 from .engine import INTERRUPTED, Batch, interrupted
 from .errors import AssetNotFound, PodError
 from .export_tasks import task_export
 from .fleet_tasks import task_import_manifest, task_pack, task_prefill, task_unpack
+from .pin_tasks import task_lock, task_update
 from .manifest import Manifest
 from .meter import Meter, human_size
 from .names import normalise_name
@@ -46,6 +47,8 @@ __all__ = [
     "task_unpack",
     "task_import_manifest",
     "task_export",
+    "task_update",
+    "task_lock",
 ]
 
 
@@ -225,36 +228,6 @@ DOIT_CONFIG = {
 }
 
 
-@contextlib.contextmanager
-def _loading() -> Iterator[None]:
-    """Wrap a task creator: a `PodError` while doit loads the tasks (assets.yaml
-    unreadable or invalid, an unusable name) stops every doit command, ``list`` and ``help``
-    included, before anything runs: the one ``assets.yaml:LINE:`` line on stderr and
-    exit code 3, no traceback. (`InvalidTask` rather than `InvalidDodoFile`: ``doit
-    help`` hides the latter behind its general usage text.)"""
-    try:
-        yield
-    except PodError as exc:
-        raise InvalidTask(str(exc)) from None
-
-
-def _require_manifest() -> None:
-    current_project().require_manifest()
-
-
-def _group(basename: str, doc: str, **extra: object) -> tuple[Manifest | None, dict]:
-    """The manifest and the group task ``basename`` of its subtasks (call inside `_loading`).
-
-    With no assets.yaml at all the manifest is None and the task fails when run, saying
-    to create one, while ``doit list`` and tasks that need none (``doit import-manifest``,
-    ``doit cache``) still work. An invalid assets.yaml raises.
-    """
-    manifest = current_project().manifest
-    if manifest is None:
-        return None, {"basename": basename, "doc": doc, "actions": [guarded(_require_manifest)], "verbosity": 2, **extra}
-    return manifest, {"basename": basename, "name": None, "doc": doc, **extra}
-
-
 def _fetch(ref: ObjectRef) -> None:
     try:
         fetched = _RUN.fetch(ref)
@@ -297,45 +270,6 @@ def _fetch_task(name: str, ref: ObjectRef) -> dict:
 def _report_task(name: str, line: str, doc: str) -> dict:
     """A subtask that has nothing to fetch and says so."""
     return {"name": name, "actions": [(say, [line])], "doc": doc, "verbosity": 2}
-
-
-def _asked(basename: str) -> set[str]:
-    """The NAMEs of the ``basename:NAME`` arguments on doit's command line."""
-    return {arg.split(":", 1)[1] for arg in sys.argv[1:] if arg.startswith(f"{basename}:") and "*" not in arg}
-
-
-def _subtasks(basename: str, manifest: Manifest, subtasks: Iterable[dict]) -> Iterator[dict]:
-    """``subtasks`` as they are, and for the ``basename:NAME`` arguments on the command line:
-
-    - ``basename:/NAME`` (a leading ``/`` is optional in names, as everywhere else) gets
-      an alias; only the names asked for, so ``doit list --all`` shows each name once.
-      An alias of a task with targets depends on it (two tasks cannot share a target);
-      any other alias is a copy, so that its options (``publish``) reach it.
-    - a NAME that assets.yaml does not declare raises `AssetNotFound`, one line naming
-      it and what to do (instead of doit's "Invalid parameter" text).
-    """
-    asked = _asked(basename)
-    made: set[str] = set()
-    for task in subtasks:
-        name = task["name"]  # read before doit takes the dict over
-        copy = {**task, "name": "/" + name}
-        made.update((name, copy["name"]))
-        yield task
-        if copy["name"] in asked:
-            if "targets" in copy:
-                yield {"name": copy["name"], "actions": None, "task_dep": [f"{basename}:{name}"], "doc": copy["doc"]}
-            else:
-                yield copy
-    for name in sorted(asked - made):
-        if name.startswith("s3://") and name in manifest.files:
-            raise AssetNotFound(f"{basename}:{name}: an object under `files:` is used as it is, not versioned: "
-                                f"{basename} takes a name under `assets:` (e.g. doit {basename}:foo/bar.csv)")
-        if name.startswith("s3://"):
-            raise AssetNotFound(f"{basename}:{name}: not under `files:` in {manifest.path}: add it there first")
-        try:
-            manifest.pin(name)
-        except AssetNotFound as exc:
-            raise AssetNotFound(f"{basename}:{name}: {exc}") from None
 
 
 def _fetch_subtasks(project: Project, manifest: Manifest) -> Iterator[dict]:
