@@ -209,19 +209,17 @@ def subtasks(basename: str, manifest: Manifest, subtasks: Iterable[dict]) -> Ite
             raise AssetNotFound(f"{basename}:{name}: {exc}") from None
 
 
-def group_options(basename: str, params: Sequence[dict]) -> dict[str, object]:
-    """The options given to the group task ``basename`` itself on doit's command line
-    (``doit update --major``): doit gives them to the group, which runs no action, and
-    each subtask gets its defaults, so a subtask reads them here. Read as doit reads
-    them (getopt: up to the first argument that is not an option); only long options."""
-    try:
-        at = sys.argv.index(basename, 1)
-    except ValueError:
+def group_options(basename: str, params: Sequence[dict], argv: Sequence[str]) -> dict[str, object]:
+    """The options ``argv`` (doit's command line) gives to the group task ``basename``
+    itself (``doit update --major``): doit gives them to the group, which runs no action,
+    and each subtask gets its defaults, so a subtask reads them here. Read as doit reads
+    them (getopt: up to the first argument that is not an option); long options only."""
+    if basename not in argv:
         return {}
     longs = {p["long"]: p for p in params if "long" in p}
     spec = [name if p.get("type", str) is bool else f"{name}=" for name, p in longs.items()]
     try:
-        given, _ = getopt.getopt(sys.argv[at + 1:], "", spec)
+        given, _ = getopt.getopt(list(argv[list(argv).index(basename) + 1:]), "", spec)
     except getopt.GetoptError:  # refused while doit loaded the tasks (`options_checked`)
         return {}
     return {longs[o[2:]]["name"]: True if longs[o[2:]].get("type", str) is bool else v for o, v in given}

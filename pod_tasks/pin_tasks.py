@@ -6,6 +6,7 @@ lives in `pod_tasks.pins`; these only map it onto doit and print what happened.
 
 from __future__ import annotations
 
+import sys
 from typing import Iterator
 
 from doit.exceptions import TaskFailed
@@ -29,7 +30,7 @@ _UPDATE_PARAMS = [
 def _update(name: str, asked: bool, major: bool, dry_run: bool) -> None:
     from .pins import update
 
-    given = group_options("update", _UPDATE_PARAMS)  # `doit update --major`: given to the group
+    given = group_options("update", _UPDATE_PARAMS, sys.argv[1:])  # `doit update --major`: given to the group
     major, dry_run = major or bool(given.get("major")), dry_run or bool(given.get("dry_run"))
     result = update(current_project(), name, major=major, dry_run=dry_run)
     if result is None:

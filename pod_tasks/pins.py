@@ -15,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from .catalog import store_versions
-from .errors import PodError
+from .errors import AssetNotFound, PodError
 from .manifest import set_pins
 from .prefill import CACHED, FETCHED, prefill
 from .resolver import Project
@@ -40,13 +40,15 @@ class Update:
 def update(project: Project, name: str, *, major: bool = False, dry_run: bool = False) -> Update | None:
     """Move the pin of ``name`` to its `update_target` among the store's versions and pin
     it as ``{version, sha256}``; None when the pin names no version (an override, or not
-    published yet). Raises `AssetNotFound` (not in assets.yaml, or the new version cannot
-    be fetched), `IntegrityError`, `OfflineError`."""
+    published yet). Raises `AssetNotFound` (not in assets.yaml, no version in the store,
+    or the new version cannot be fetched), `IntegrityError`, `OfflineError`."""
     manifest = project.require_manifest()
     pin = manifest.pin(name)
     if pin.version is None:
         return None
     versions = store_versions(project, pin.name)
+    if not versions:
+        raise AssetNotFound(f"{pin.name}: the store has no version of it (pinned {pin.version}): check `store:`")
     to = update_target(pin.version, versions, major)
     result = Update(pin.name, pin.version, to, max(versions, default=None))
     if to is None or dry_run:

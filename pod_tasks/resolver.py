@@ -134,7 +134,7 @@ class Project:
         if not key.strip("/"):
             raise AssetNotFound(f"{url!r} names a bucket but no object: write s3://{bucket}/KEY")
         store = self.s3_store(bucket, endpoint)
-        sha256 = self.manifest.file_sha256.get(url) if self.manifest is not None and endpoint is None else None
+        sha256 = self.manifest.file_sha256.get(url) if self.manifest is not None else None
         immutable = sha256 is not None or bucket in self.settings.immutable or (
             store is self.store and key.startswith(self.prefix)
         )

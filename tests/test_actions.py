@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from pod_tasks.actions import unknown_option
+from pod_tasks.actions import group_options, unknown_option
 
 PARAMS = [
     {"name": "major", "long": "major", "type": bool, "default": False},
@@ -50,3 +50,15 @@ def test_a_task_with_no_options():
     assert unknown_option("status", [], ["status", "--all"]) == (
         "status: unknown option --all: it takes no options; doit's own options go before the task name "
         "(doit -n 4 status)")
+
+
+@pytest.mark.parametrize("argv, given", [
+    ("publish --major --version 2.0.0", {"major": True, "version": "2.0.0"}),
+    ("publish --maj --version=2.0.0-rc.1", {"major": True, "version": "2.0.0-rc.1"}),
+    ("-n 2 publish --minor other --major", {"minor": True}),    # options end at the first argument that is not one
+    ("publish:a.csv --major", {}),                               # given to a subtask, not to the group
+    ("fetch --major", {}),
+    ("publish --min 2", {}),                                     # ambiguous: refused while doit loads
+])
+def test_group_options(argv, given):
+    assert group_options("publish", PARAMS, argv.split()) == given
