@@ -4,9 +4,12 @@ Layout (the old tool's, so old caches stay usable)::
 
     <cache_dir>/<bucket>/<key>                 the bytes (``<bucket>`` is ``_endpoint-HOST-PORT/<bucket>``
                                                for an S3 server other than AWS, ``_dir-HASH`` for a folder)
-    <cache_dir>/.pod/<bucket>/<key>.json       the record: etag, size, mtime_ns, md5, sha256, checked
+    <cache_dir>/.pod/<bucket>/<key>.json       the record: etag, size, mtime_ns, md5, sha256, checked;
+                                               its mtime is when the file was last used (`used`)
     <cache_dir>/.pod/<bucket>/<key>.lock       the inter-process lock
-    <cache_dir>/.pod/notes/<topic>.json        what was learnt about servers (`note`)
+    <cache_dir>/.pod/<bucket>/<key>.partial    an interrupted big download, kept to resume (+ .partial.json)
+    <cache_dir>/.pod/notes/<topic>.json        what was learnt about servers (`note`), and the projects
+                                               (assets.yaml paths) that use this cache (`projects`)
     <cache_dir>/.pod/_unreachable/<hash>.json  a store that could not be reached lately (`pod_tasks.outage`;
                                                "_": no bucket has such a name)
     <cache_dir>/.timestamps/<bucket>/<key>     the old tool's "last checked" marks (read only)
@@ -35,6 +38,8 @@ Contracts:
   against the same proof either way.
 - No write ever lands outside the cache dir: keys are checked and symlinks inside the
   cache are refused on the way to a write.
+- Files leave the cache only when asked: `delete` (``doit cache --delete``, ``doit clean``)
+  or `drop`, which `pod_tasks.gc` calls for what it chose, under each object's lock.
 """
 
 from __future__ import annotations
@@ -50,7 +55,7 @@ import time
 import uuid
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
-from typing import BinaryIO, Callable, Iterator
+from typing import BinaryIO, Callable, Iterable, Iterator
 
 from .config import Settings
 from .digests import STRENGTH, Digester, is_md5_etag
@@ -63,7 +68,7 @@ from .parts import Parted
 from .store import CHUNK, Changed, Head, Store, endpoint_folder
 
 __all__ = [
-    "ObjectRef", "Record", "Entry", "Fetched", "AssetCache", "Progress", "staged",
+    "ObjectRef", "Record", "Entry", "Leftover", "Fetched", "AssetCache", "Progress", "staged",
     "DOWNLOADED", "CHECKED", "FRESH", "UNCHECKED",
 ]
 
@@ -79,6 +84,12 @@ _PIPELINE_FROM = 16 << 20
 _PARTS_FROM = 64 << 20
 #: A failed download keeps (for the next to resume) at least this many bytes.
 _KEEP_FROM = 8 << 20
+#: The `note` topic of the projects that use this cache dir.
+PROJECTS = "projects"
+#: Records whose file's use this process has noted (`AssetCache.used`): one write per file per process.
+_USED: set[str] = set()
+#: ``os.utime`` of a link itself where the platform can (elsewhere links in the cache are refused on creation).
+_NO_FOLLOW = {"follow_symlinks": False} if os.utime in os.supports_follow_symlinks else {}
 
 class _PinMismatch(IntegrityError):
     """Bytes proven to be the store's (by its ETag or checksum) that differ from the sha256 pin."""
@@ -164,13 +175,26 @@ class Fetched:
 
 @dataclass(frozen=True)
 class Entry:
-    """One cached file, for listings."""
+    """One cached file, for listings; ``used`` is when it was last used (`AssetCache.used`)."""
 
     path: Path
     url: str | None
     size: int
     checked: float | None
     due: bool
+    used: float = 0.0
+
+
+@dataclass(frozen=True)
+class Leftover:
+    """What an interrupted download left: ``path`` (a kept ``.partial``, or a temporary
+    ``.part`` file of a writer that died), the cache-relative path of the object ``of``,
+    its size and mtime."""
+
+    path: Path
+    of: str
+    size: int
+    mtime: float
 
 
 @contextlib.contextmanager
@@ -223,10 +247,14 @@ def _write_atomic(path: Path, data: bytes, durable: bool = True) -> None:
 class AssetCache:
     """Local copies of remote objects. Safe to share between threads and processes."""
 
-    def __init__(self, settings: Settings, mirrors: Mirrors | None = None) -> None:
-        """``mirrors``: read before the store (none by default)."""
+    def __init__(self, settings: Settings, mirrors: Mirrors | None = None, project: Path | None = None) -> None:
+        """``mirrors``: read before the store (none by default). ``project``: the assets.yaml
+        of the project using the cache (remembered in it on first use, for `doit gc`)."""
         self.settings = settings
         self.mirrors = mirrors or Mirrors()
+        self.project = project
+        self._remembered = project is None
+        self._remember_lock = threading.Lock()
         self.root = Path(os.path.realpath(settings.cache_dir))
         self._parts: dict[Path, dict[str, list[Path]]] = {}
         self._safe: set[Path] = set()
@@ -242,14 +270,21 @@ class AssetCache:
                                                                 # `doit fetch` asks this of every asset
 
     def _meta(self, ref: ObjectRef, suffix: str) -> Path:
-        return Path(f"{self.root}/{META}/{ref.store.name}/{ref.key}{suffix}")
+        return self._meta_at(f"{ref.store.name}/{ref.key}", suffix)
+
+    def _meta_at(self, rel: str, suffix: str) -> Path:
+        """The ``suffix`` file in ``.pod/`` of the cache-relative path ``rel``."""
+        return Path(f"{self.root}/{META}/{rel}{suffix}")
 
     def _lock(self, ref: ObjectRef):
-        """The inter-process lock of one object (created with the umask's permissions,
+        return self._lock_at(f"{ref.store.name}/{ref.key}")
+
+    def _lock_at(self, rel: str):
+        """The inter-process lock of the object at ``rel`` (created with the umask's permissions,
         so a group-shared cache stays lockable by every member of the group)."""
         from filelock import FileLock
 
-        lock_path = self._meta(ref, ".lock")
+        lock_path = self._meta_at(rel, ".lock")
         self._safe_dir(lock_path.parent)
         # The lock file stays when released: a cold fetch then creates one file per object,
         # not a file and a probe of the folder on every acquire (2 ms each here).
@@ -486,13 +521,14 @@ class AssetCache:
         then goes to ``missing_assets.yaml``, and leaves it once the file is fetched).
         """
         path = self.path_for(ref)
+        self._remember()  # before the file exists: gc never sees a file of a project it does not know
         with self._local_errors(ref):
             # Most calls find the file fresh, or fresh after one HEAD: no lock for those.
             since = time.time()
             state = None if force else self._freshness(ref)
-            if state is not None:
-                return Fetched(path, state)
-            return self._fetch_locked(ref, path, force, progress, since)
+            fetched = Fetched(path, state) if state is not None else self._fetch_locked(ref, path, force, progress, since)
+        self.used(ref)
+        return fetched
 
     def _fetch_locked(self, ref: ObjectRef, path: Path, force: bool, progress: Progress | None, since: float) -> Fetched:
         with self._lock(ref):
@@ -603,8 +639,9 @@ class AssetCache:
             if parts is None:
                 parts = self._parts[path.parent] = {}
                 for entry in os.scandir(path.parent):
-                    if entry.name.startswith(".") and entry.name.endswith(".part"):
-                        parts.setdefault(entry.name[1:-5].rpartition(".")[0], []).append(Path(entry.path))
+                    name = _part_of(entry.name)
+                    if name is not None:
+                        parts.setdefault(name, []).append(Path(entry.path))
             return parts.pop(path.name, [])
 
     @staticmethod
@@ -762,7 +799,14 @@ class AssetCache:
             elif after != before or not isinstance(known, list):
                 _write_atomic(target, yaml.safe_dump(sorted(after), default_flow_style=False).encode())
 
-    # --- what was learnt about servers ------------------------------------------------
+    # --- what was learnt about servers, and who uses this cache ------------------------
+
+    def _notes(self, topic: str) -> dict:
+        try:
+            known = json.loads((self.root / META / "notes" / f"{topic}.json").read_bytes())
+        except (OSError, ValueError):
+            return {}
+        return known if isinstance(known, dict) else {}
 
     def _write_note(self, path: Path, data: bytes) -> None:
         """Replace a small note under the cache dir (no fsync: a lost note costs a request)."""
@@ -771,27 +815,124 @@ class AssetCache:
 
     def noted(self, topic: str, key: str) -> object | None:
         """What `note` kept for ``key`` under ``topic``, or None."""
-        try:
-            return json.loads((self.root / META / "notes" / f"{topic}.json").read_bytes()).get(key)
-        except (OSError, ValueError, AttributeError):
-            return None
+        return self._notes(topic).get(key)
 
     def note(self, topic: str, key: str, value: object) -> None:
         """Remember ``value`` for ``key`` under ``topic`` (e.g. whether a server honours
         conditional writes), for every later process that uses this cache dir."""
+        self._edit_notes(topic, lambda known: known.__setitem__(key, value))
+
+    def _edit_notes(self, topic: str, change: Callable[[dict], object]) -> None:
+        """Apply ``change`` to the notes of ``topic``, under their lock, and replace them atomically."""
         from filelock import FileLock
 
         folder = self._safe_dir(self.root / META / "notes")
-        path = folder / f"{topic}.json"
         with FileLock(str(folder / f"{topic}.lock")):
+            known = self._notes(topic)
+            change(known)
+            self._write_note(folder / f"{topic}.json", json.dumps(known, sort_keys=True, indent=1).encode())
+
+    def _remember(self) -> None:
+        """Remember this cache's project (its assets.yaml) in the cache dir, for `doit gc`:
+        once per process, with no write when it is known already. Best effort: a cache dir
+        that cannot be written still serves what it holds."""
+        if self._remembered:
+            return
+        with self._remember_lock:  # the other threads wait: none fetches before it is written
+            if self._remembered:
+                return
+            key = os.path.realpath(self.project)
+            with contextlib.suppress(OSError, UnsafePathError):
+                if self.noted(PROJECTS, key) is None:
+                    self.note(PROJECTS, key, round(time.time()))
+            self._remembered = True
+
+    def projects(self) -> list[str]:
+        """The assets.yaml paths of the projects that used this cache dir, sorted."""
+        return sorted(self._notes(PROJECTS))
+
+    def forget_projects(self, paths: Iterable[str]) -> None:
+        """Forget the projects at ``paths`` (their assets.yaml is gone)."""
+        gone = set(paths)
+        if gone:
+            self._edit_notes(PROJECTS, lambda known: [known.pop(path, None) for path in gone])
+
+    # --- use, and dropping what gc chose ------------------------------------------------
+
+    def used(self, ref: ObjectRef) -> None:
+        """Note that ``ref``'s file was just used (fetched, found fresh by ``doit fetch``, or
+        resolved): its record's mtime becomes now, which `doit gc` orders files by. Once per
+        file per process (then a set lookup, never a write); best effort, like `_remember`."""
+        self._remember()
+        path = self._meta(ref, ".json")
+        key = str(path)
+        if key in _USED:
+            return
+        _USED.add(key)
+        with contextlib.suppress(OSError, UnsafePathError):
+            self._safe_dir(path.parent)
+            os.utime(path, **_NO_FOLLOW)
+
+    def _last_used(self, rel: str, st: os.stat_result) -> float:
+        """When the file at the cache-relative ``rel`` (``st``: its stat) was last used: its
+        record's mtime (see `used`), else (no record) its own."""
+        try:
+            return self._meta_at(rel, ".json").stat().st_mtime
+        except OSError:
+            return st.st_mtime
+
+    @contextlib.contextmanager
+    def _unless_locked(self, rel: str) -> Iterator[bool]:
+        """Hold the lock of the object at ``rel`` when it is free (True); never wait (False)."""
+        from filelock import Timeout
+
+        lock = self._lock_at(rel)
+        try:
+            lock.acquire(timeout=0)
+        except Timeout:
+            yield False
+            return
+        try:
+            yield True
+        finally:
+            lock.release()
+
+    def drop(self, rel: str, seen: float) -> bool:
+        """Remove the cached file at the cache-relative ``rel`` with its record, kept partial
+        download and old mark, holding its lock. False (nothing removed) when a fetch holds
+        the lock, or the file was used after ``seen`` (its last use when gc looked). Raises
+        `UnsafePathError` for a symlink on the way, OSError when the disk refuses."""
+        path = self.root / check_relative_key(rel, "cache path")
+        with self._unless_locked(rel) as mine:
+            if not mine:
+                return False
+            self._safe_dir(path, create=False)
             try:
-                known = json.loads(path.read_bytes())
-            except (OSError, ValueError):
-                known = {}
-            if not isinstance(known, dict):
-                known = {}
-            known[key] = value
-            _write_atomic(path, json.dumps(known, sort_keys=True, indent=1).encode(), durable=False)
+                st = path.stat()
+            except FileNotFoundError:
+                return True  # another gc was first
+            if self._last_used(rel, st) > seen:
+                return False
+            path.unlink()
+            mark = self.root / OLD_MARKS / rel
+            self._safe_dir(mark.parent, create=False)
+            for extra in (self._meta_at(rel, ".json"), self._meta_at(rel, ".partial"),
+                          self._meta_at(rel, ".partial.json"), mark):
+                extra.unlink(missing_ok=True)
+        return True
+
+    def drop_leftover(self, rel: str, of: str) -> bool:
+        """Remove the leftover (see `leftovers`) at the cache-relative ``rel`` of the object
+        at ``of``, holding that object's lock; False (nothing removed) when a fetch holds it."""
+        path = self.root / check_relative_key(rel, "cache path")
+        with self._unless_locked(of) as mine:
+            if not mine:
+                return False
+            self._safe_dir(path, create=False)
+            path.unlink(missing_ok=True)
+            if path.name.endswith(".partial"):
+                path.with_name(path.name + ".json").unlink(missing_ok=True)
+        return True
 
     # --- adopting bytes from elsewhere (asset packs) ----------------------------------
 
@@ -872,14 +1013,16 @@ class AssetCache:
         raise UnsafePathError(f"{url} is not in the cache dir {self.root}: give a URL or path that `doit cache` lists")
 
     def _records_under(self, rel: str) -> Iterator[tuple[Path, Path]]:
-        """(record file, data file) pairs at or below the cache-relative ``rel``."""
+        """(record file, data file) pairs at or below the cache-relative ``rel`` (not the
+        notes, the outage notes, nor what a kept partial download says of itself)."""
         meta = self.root / META
         base = self._safe_dir(meta / rel if rel else meta, create=False)
         candidates = [base.with_name(base.name + ".json")] if rel else []
         if base.is_dir():
             candidates += list(base.rglob("*.json"))
+        notes = (meta / "notes", meta / UNREACHABLE)
         for record_path in candidates:
-            if record_path.is_file():
+            if record_path.parent not in notes and not record_path.name.endswith(".partial.json") and record_path.is_file():
                 data_rel = record_path.relative_to(meta).as_posix()[: -len(".json")]
                 yield record_path, self.root / data_rel
 
@@ -892,10 +1035,12 @@ class AssetCache:
         for record_path, _ in self._records_under(self.relative(target) if target is not None else ""):
             try:
                 data = json.loads(record_path.read_bytes())
+                st = record_path.stat()
             except (OSError, ValueError):
                 continue
             data["checked"] = None
             _write_atomic(record_path, json.dumps(data, sort_keys=True).encode())
+            os.utime(record_path, ns=(st.st_atime_ns, st.st_mtime_ns))  # not a use: the last use stays
             count += 1
         return count
 
@@ -922,17 +1067,38 @@ class AssetCache:
                     count += 1
         return count
 
+    def _data_tops(self) -> list[Path]:
+        """The top-level files and folders of cached bytes (not ``.pod``, ``.timestamps``,
+        ``missing_assets.yaml``), sorted."""
+        if not self.root.is_dir():
+            return []
+        skip = {META, OLD_MARKS, MISSING}
+        return [top for top in sorted(self.root.iterdir()) if top.name not in skip and not top.name.startswith(".")]
+
+    def leftovers(self) -> Iterator[Leftover]:
+        """What interrupted downloads left, sorted by path: the bytes kept to resume a big
+        download (``.pod/<bucket>/<key>.partial``) and the temporary files of writers that
+        died (``.NAME.HEX.part`` beside the files). Links are not followed."""
+        found: list[tuple[Path, str]] = []
+        meta = self.root / META
+        if meta.is_dir():
+            found += [(p, p.relative_to(meta).as_posix()[: -len(".partial")]) for p in meta.rglob("*.partial")]
+        for top in self._data_tops():
+            for path in top.rglob("*.part") if top.is_dir() else ():
+                name = _part_of(path.name)
+                if name:
+                    found.append((path, f"{path.parent.relative_to(self.root).as_posix()}/{name}"))
+        for path, of in sorted(found):
+            if not path.is_symlink() and path.is_file():
+                st = path.stat()
+                yield Leftover(path, of, st.st_size, st.st_mtime)
+
     def entries(self) -> Iterator[Entry]:
         """Every cached file (old-cache files without a record included), sorted by path."""
-        skip = {META, OLD_MARKS, MISSING}
-        if not self.root.is_dir():
-            return
-        for top in sorted(self.root.iterdir()):
-            if top.name in skip or top.name.startswith("."):
-                continue
+        for top in self._data_tops():
             paths = [top] if top.is_file() else sorted(p for p in top.rglob("*") if p.is_file())
             for path in paths:
-                if path.name.startswith(".") and path.name.endswith(".part"):
+                if _part_of(path.name) is not None:
                     continue
                 rel = path.relative_to(self.root).as_posix()
                 try:
@@ -949,7 +1115,16 @@ class AssetCache:
                     and time.time() - checked >= self.settings.timeout
                 )
                 url = record.url if record else (f"s3://{s3_rel}" if s3_rel else None)
-                yield Entry(path, url, path.stat().st_size, checked, due)
+                st = path.stat()
+                yield Entry(path, url, st.st_size, checked, due, self._last_used(rel, st))
+
+
+def _part_of(name: str) -> str | None:
+    """The name of the file whose temporary file (`staged`: ``.NAME.HEX.part``) ``name``
+    is; None when it is not one."""
+    if name.startswith(".") and name.endswith(".part"):
+        return name[1:-5].rpartition(".")[0]
+    return None
 
 
 def _mismatch(digester: Digester, sha: str | None, record: Record | None, pin: str | None) -> str | None:

@@ -60,7 +60,8 @@ class Project:
                 self._stores[(self.store.endpoint, self.store.bucket)] = self.store
         else:
             self.store, self.prefix = None, ""
-        self.cache = AssetCache(settings, Mirrors(settings.mirrors, self.store, self.prefix))
+        self.cache = AssetCache(settings, Mirrors(settings.mirrors, self.store, self.prefix),
+                                project=manifest.path if manifest else None)  # remembered on first use, for gc
 
     @classmethod
     def load(cls, manifest: str | os.PathLike[str] | None = None, **overrides) -> "Project":

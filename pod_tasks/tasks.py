@@ -28,6 +28,7 @@ from .errors import AssetNotFound, PodError
 from .export_tasks import task_export
 from .fleet_tasks import task_import_manifest, task_pack, task_prefill, task_unpack
 from .pin_tasks import task_lock, task_update
+from .gc_tasks import task_gc
 from .manifest import Manifest
 from .meter import Meter, human_size
 from .names import normalise_name
@@ -49,6 +50,7 @@ __all__ = [
     "task_export",
     "task_update",
     "task_lock",
+    "task_gc",
 ]
 
 
@@ -86,7 +88,11 @@ class _FetchRun:
         subtask still runs, to wait for it and say what it did)."""
         if self.batch is not None and ref in self.batch:
             return False
-        return current_project().cache.is_fresh(ref, network=False)
+        cache = current_project().cache
+        if not cache.is_fresh(ref, network=False):
+            return False
+        cache.used(ref)  # an up-to-date fetch is a use too (once per file per process)
+        return True
 
     def fetch(self, ref: ObjectRef) -> Fetched:
         cache = current_project().cache
@@ -430,6 +436,13 @@ def _status() -> None:
     for url in manifest.files:
         rows.append(_status_row(project, url, "file", project.url_ref(url)))
     _table(rows)
+    _totals(project)
+
+
+def _totals(project: Project) -> None:
+    from .gc import totals
+
+    say(totals(project))
 
 
 def _table(rows: list[tuple[str, ...]]) -> None:
@@ -513,6 +526,7 @@ def _cache(invalidate: bool, delete: bool, location: bool, paths: list[str]) -> 
             )
             for entry in cache.entries()
         ])
+        _totals(current_project())
 
 
 @options_checked

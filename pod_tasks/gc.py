@@ -1,0 +1,260 @@
+"""What the cache may drop: the plan behind ``doit gc``, and the totals ``doit cache`` and
+``doit status`` show.
+
+Every project that uses a cache dir is remembered in it, by the path of its assets.yaml
+(`AssetCache.used`, at most once per process). A cached file is *pinned* while the
+current assets.yaml, or a remembered one that still exists, names it: a version under
+``assets:``, an ``s3://`` override, a ``files:`` URL (worked out in this process's
+environment: its endpoint, and this cache dir). A file's *last use* is its last fetch or
+resolve (its record's mtime; a file with no record, its own mtime).
+
+Contracts:
+
+- `choose` alone decides what goes, a pure function of the files, the time and the limits:
+
+  1. files pinned by no project (with ``older_than``: only those unused for that long);
+  2. leftovers of interrupted downloads (kept ``.partial`` bytes, dead writers' ``.part``
+     files): those of unpinned objects, or (with ``older_than``) any older than that;
+  3. with ``max_size``, then the least recently used files (oldest last use first) until
+     what is left fits, never one the current assets.yaml pins; if those alone are over
+     the size, `Choice.over` says by how much.
+
+- `collect` removes only what `choose` chose, through `AssetCache.drop`: each file under
+  its object's lock, skipping one whose lock a fetch holds or that was used after gc
+  looked. Local overrides, anything outside the cache dir, and links are never touched.
+  Projects whose assets.yaml is gone are forgotten.
+- ``dry_run`` writes nothing at all (not even a lock file): it says what would go.
+- A remembered assets.yaml that exists but cannot be read (invalid, or in a folder this
+  user may not enter) stops gc before anything is removed (its pins are unknown), naming
+  the file.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Sequence
+
+from .cache import ObjectRef
+from .config import NEVER, parse_timeout
+from .errors import PodError, UnsafePathError
+from .meter import human_size
+from .prefill import manifest_items
+from .resolver import Project
+
+__all__ = [
+    "parse_size", "parse_age", "Cached", "Drop", "Choice", "choose", "UNPINNED", "LEFTOVER", "LRU",
+    "Survey", "survey", "Collected", "collect", "totals",
+]
+
+#: Why a file goes (`Drop.why`).
+UNPINNED, LEFTOVER, LRU = "pinned by no project", "left by an interrupted download", "least recently used"
+
+_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]i?b|b)?\s*$", re.IGNORECASE)
+_SIZE_UNITS = {"b": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9, "tb": 10**12,
+               "kib": 1 << 10, "mib": 1 << 20, "gib": 1 << 30, "tib": 1 << 40}
+
+
+def parse_size(text: str) -> int:
+    """Bytes from ``20GiB``, ``500MB``, ``1.5TiB`` or ``1000000``: binary units (KiB, MiB,
+    GiB, TiB), decimal ones (KB, MB, GB, TB), in any case; a plain number is bytes.
+    Raises ValueError for anything else."""
+    match = _SIZE.match(str(text))
+    if not match:
+        raise ValueError(f"{text!r} is not a size: write e.g. 20GiB, 500MB or 1000000 (bytes)")
+    return int(float(match[1]) * _SIZE_UNITS[(match[2] or "b").lower()])
+
+
+def parse_age(text: str) -> float:
+    """Seconds from ``30d``, ``2w``, ``12h``, ``15m``, ``90s`` or plain seconds. Raises
+    ValueError for anything else (``never`` included: nothing is older than never)."""
+    try:
+        seconds = parse_timeout(text)
+    except ValueError:
+        seconds = NEVER
+    if seconds == NEVER:
+        raise ValueError(f"{text!r} is not an age: write e.g. 30d, 2w, 12h or 3600 (seconds)")
+    return seconds
+
+
+@dataclass(frozen=True)
+class Cached:
+    """One file in the cache, as gc sees it: its cache-relative path, size, last use
+    (epoch seconds), whether any project pins it (``pinned``) and whether the current
+    assets.yaml does (``current``, which implies ``pinned``). ``of`` is set for a leftover:
+    the cache-relative path of the object it was a download of (whose pins count)."""
+
+    rel: str
+    size: int
+    used: float
+    pinned: bool = False
+    current: bool = False
+    of: str | None = None
+    label: str = field(default="", compare=False)
+
+    def __str__(self) -> str:
+        return self.label or self.rel
+
+
+@dataclass(frozen=True)
+class Drop:
+    """One file `choose` lets go, and why (`UNPINNED`, `LEFTOVER` or `LRU`)."""
+
+    file: Cached
+    why: str
+
+
+@dataclass(frozen=True)
+class Choice:
+    """What `choose` decided: the files to drop, in order; the bytes kept; and, with a
+    ``max_size``, how many bytes the kept files still exceed it by (0: they fit)."""
+
+    drops: tuple[Drop, ...]
+    kept: int
+    over: int = 0
+
+
+def choose(files: Sequence[Cached], now: float, max_size: int | None = None,
+           older_than: float | None = None) -> Choice:
+    """What gc removes from ``files`` at time ``now`` (see the module's contracts)."""
+
+    def idle(f: Cached) -> bool:
+        return older_than is None or now - f.used >= older_than
+
+    drops: list[Drop] = []
+    for f in sorted(files, key=lambda f: f.rel):
+        if f.of is not None and (not f.pinned or older_than is not None) and idle(f):
+            drops.append(Drop(f, LEFTOVER))
+        elif f.of is None and not f.pinned and idle(f):
+            drops.append(Drop(f, UNPINNED))
+    gone = {d.file for d in drops}
+    kept = [f for f in files if f not in gone]
+    total = sum(f.size for f in kept)
+    if max_size is None:
+        return Choice(tuple(drops), total)
+    for f in sorted(kept, key=lambda f: (f.used, f.rel)):
+        if total <= max_size:
+            break
+        if not (f.current and f.of is None):
+            drops.append(Drop(f, LRU))
+            total -= f.size
+    return Choice(tuple(drops), total, max(0, total - max_size))
+
+
+@dataclass(frozen=True)
+class Survey:
+    """The cache as gc found it: every file and leftover (`Cached`), and the remembered
+    projects whose assets.yaml is ``gone``."""
+
+    files: tuple[Cached, ...]
+    gone: tuple[str, ...]
+
+
+def _pins(project: Project) -> set[str]:
+    """The cache-relative paths of everything ``project``'s assets.yaml pins (local
+    overrides inside the cache dir included, so that they are never touched)."""
+    if project.manifest is None:
+        return set()
+    cache = project.cache
+    pins: set[str] = set()
+    for item in manifest_items(project):
+        try:
+            target = project.ref(item)
+            pins.add(cache.path_for(target).relative_to(cache.root).as_posix() if isinstance(target, ObjectRef)
+                     else cache.relative(target))
+        except PodError:  # a local override outside the cache dir, or nothing it could fetch (no `store:`)
+            continue
+    return pins
+
+
+def survey(project: Project) -> Survey:
+    """Look at ``project``'s cache dir: its files, their last use and pins. Raises
+    `PodError` when a remembered assets.yaml exists but cannot be read."""
+    cache = project.cache
+    entries = [e for e in cache.entries() if not e.path.is_symlink()]
+    leftovers = list(cache.leftovers())
+    # Read after the files: a project is remembered before its first file exists.
+    remembered = cache.projects()
+    current = _pins(project)
+    pinned = set(current)
+    here = project.manifest.path.resolve() if project.manifest else None
+    gone: list[str] = []
+    for path in remembered:
+        try:
+            if not Path(path).is_file():  # a folder this user may not enter raises: not "gone"
+                gone.append(path)
+            elif Path(path).resolve() != here:
+                pinned |= _pins(Project.load(path, cache_dir=cache.root))
+        except (PodError, OSError) as exc:
+            raise PodError(f"gc: {path} (a project that uses this cache) cannot be read: {exc}: fix it, or "
+                           f"delete it if that project is gone, then run gc again; nothing was removed") from None
+    files = [Cached(rel, e.size, e.used, rel in pinned, rel in current, label=e.url or rel)
+             for e in entries for rel in [e.path.relative_to(cache.root).as_posix()]]
+    files += [Cached(left.path.relative_to(cache.root).as_posix(), left.size, left.mtime, left.of in pinned,
+                     left.of in current, of=left.of, label=f"{left.path.name} (of {left.of})")
+              for left in leftovers]
+    return Survey(tuple(files), tuple(gone))
+
+
+@dataclass(frozen=True)
+class Collected:
+    """What `collect` did (or, with ``dry_run``, would do): the files ``removed``; those
+    ``spared`` although chosen (with why: in use, or the disk refused); the projects
+    ``forgotten``; what the cache holds after (``files``, leftovers included, and their
+    ``size``); and how far that still is over ``max_size``."""
+
+    removed: tuple[Drop, ...]
+    spared: tuple[tuple[Drop, str], ...]
+    forgotten: tuple[str, ...]
+    files: int
+    size: int
+    over: int
+    dry_run: bool
+
+    @property
+    def freed(self) -> int:
+        return sum(d.file.size for d in self.removed)
+
+
+def collect(project: Project, max_size: int | None = None, older_than: float | None = None,
+            dry_run: bool = False) -> Collected:
+    """Remove from ``project``'s cache dir what `choose` picks, and forget the projects
+    whose assets.yaml is gone (see the module's contracts)."""
+    found = survey(project)
+    choice = choose(found.files, time.time(), max_size, older_than)
+    removed: list[Drop] = []
+    spared: list[tuple[Drop, str]] = []
+    for drop in choice.drops:
+        f = drop.file
+        try:
+            done = dry_run or (project.cache.drop(f.rel, f.used) if f.of is None else project.cache.drop_leftover(f.rel, f.of))
+        except (OSError, UnsafePathError) as exc:
+            spared.append((drop, str(exc)))
+            continue
+        if done:
+            removed.append(drop)
+        else:
+            spared.append((drop, "in use: a fetch holds it, or used it since gc looked"))
+    if not dry_run:
+        project.cache.forget_projects(found.gone)
+    gone = {d.file for d in removed}
+    left = [f for f in found.files if f not in gone]
+    size = sum(f.size for f in left)
+    over = max(0, size - max_size) if max_size is not None else 0
+    return Collected(tuple(removed), tuple(spared), found.gone, len(left), size, over, dry_run)
+
+
+def totals(project: Project) -> str:
+    """One line: the files and bytes in the cache dir, and what a plain ``doit gc`` would free."""
+    cache = project.cache
+    try:
+        found = survey(project)
+    except PodError as exc:
+        files = [e.size for e in cache.entries()]
+        return f"cache {cache.root}: {len(files)} file(s), {human_size(sum(files))}; unpinned: unknown ({exc})"
+    files = found.files
+    drops = choose(files, time.time()).drops
+    return (f"cache {cache.root}: {len(files)} file(s), {human_size(sum(f.size for f in files))}; "
+            f"unpinned: {len(drops)} file(s), {human_size(sum(d.file.size for d in drops))} (doit gc removes them)")
