@@ -8,7 +8,7 @@ Layout (the old tool's, so old caches stay usable)::
                                                its mtime is when the file was last used (`used`)
     <cache_dir>/.pod/<bucket>/<key>.lock       the inter-process lock
     <cache_dir>/.pod/<bucket>/<key>.partial    an interrupted big download, kept to resume (+ .partial.json)
-    <cache_dir>/.pod/notes/<topic>.json        what was learnt about servers (`note`), and the projects
+    <cache_dir>/.pod/_notes/<topic>.json       what was learnt about servers (`note`), and the projects
                                                (assets.yaml paths) that use this cache (`projects`)
     <cache_dir>/.pod/_unreachable/<hash>.json  a store that could not be reached lately (`pod_tasks.outage`;
                                                "_": no bucket has such a name)
@@ -78,6 +78,9 @@ META = ".pod"
 OLD_MARKS = ".timestamps"
 MISSING = "missing_assets.yaml"
 UNREACHABLE = "_unreachable"
+#: What the cache learnt (servers, the projects that use it), by topic; no bucket name
+#: starts with ``_``, so a bucket's records never share this folder.
+NOTES = "_notes"
 _ATTEMPTS = 3
 _PIPELINE_FROM = 16 << 20
 #: From this size an object comes as several ranged GETs at once (`pod_tasks.parts`).
@@ -803,7 +806,7 @@ class AssetCache:
 
     def _notes(self, topic: str) -> dict:
         try:
-            known = json.loads((self.root / META / "notes" / f"{topic}.json").read_bytes())
+            known = json.loads((self.root / META / NOTES / f"{topic}.json").read_bytes())
         except (OSError, ValueError):
             return {}
         return known if isinstance(known, dict) else {}
@@ -826,7 +829,7 @@ class AssetCache:
         """Apply ``change`` to the notes of ``topic``, under their lock, and replace them atomically."""
         from filelock import FileLock
 
-        folder = self._safe_dir(self.root / META / "notes")
+        folder = self._safe_dir(self.root / META / NOTES)
         with FileLock(str(folder / f"{topic}.lock")):
             known = self._notes(topic)
             change(known)
@@ -1020,7 +1023,7 @@ class AssetCache:
         candidates = [base.with_name(base.name + ".json")] if rel else []
         if base.is_dir():
             candidates += list(base.rglob("*.json"))
-        notes = (meta / "notes", meta / UNREACHABLE)
+        notes = (meta / NOTES, meta / UNREACHABLE)
         for record_path in candidates:
             if record_path.parent not in notes and not record_path.name.endswith(".partial.json") and record_path.is_file():
                 data_rel = record_path.relative_to(meta).as_posix()[: -len(".json")]

@@ -209,7 +209,7 @@ def test_projects_are_remembered_once_and_forgotten(tmp_path, store):
     project = Project.load(a)
     assert project.cache.projects() == []  # loading is not using
     project.resolve("a.csv")
-    notes = project.cache.root / ".pod" / "notes" / "projects.json"
+    notes = project.cache.root / ".pod" / "_notes" / "projects.json"
     written = notes.stat().st_mtime_ns
     Project.load(a).resolve("a.csv")
     assert notes.stat().st_mtime_ns == written  # known already: no write
@@ -229,7 +229,7 @@ def test_a_cache_dir_that_cannot_be_written_still_serves(tmp_path, store, monkey
     monkeypatch.setattr(AssetCache, "note", refuse)
     monkeypatch.setattr(os, "utime", refuse)
     monkeypatch.setattr(cache_module, "_USED", set())
-    (tmp_path / "cache" / ".pod" / "notes" / "projects.json").unlink()
+    (tmp_path / "cache" / ".pod" / "_notes" / "projects.json").unlink()
     assert Project.load(manifest).resolve("a.csv") == path
 
 
@@ -253,7 +253,7 @@ def upgraded(tmp_path: Path, store: Path) -> tuple[Path, Path]:
 def cached_files(cache_root: Path) -> dict[str, int]:
     """Every file under the cache dir but the locks and notes, with its size."""
     return {p.relative_to(cache_root).as_posix(): p.stat().st_size for p in cache_root.rglob("*")
-            if p.is_file() and not p.name.endswith(".lock") and "notes" not in p.parts}
+            if p.is_file() and not p.name.endswith(".lock") and "_notes" not in p.parts}
 
 
 def test_collect_removes_the_old_version_with_its_record(tmp_path, store):

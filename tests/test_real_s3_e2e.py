@@ -160,7 +160,7 @@ def test_what_publish_learnt_about_the_server_is_remembered(s3_backend, cache_di
     first = doit(store, "publish:foo/bar.csv", "--major")
     assert first.returncode == 0, output(first)
     honours = store.s3.kind == "moto"
-    notes = json.loads((cache_dir / ".pod" / "notes" / "conditional-writes.json").read_text())
+    notes = json.loads((cache_dir / ".pod" / "_notes" / "conditional-writes.json").read_text())
     assert notes == {f"{store.s3.endpoint} {BUCKET}": honours}
     warned = "ignores If-None-Match" in first.stderr
     assert warned is (not honours)
