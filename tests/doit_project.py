@@ -9,6 +9,7 @@ test body can be parametrised over both with the `backend` fixture.
 from __future__ import annotations
 
 import hashlib
+import re
 import shutil
 import socket
 import subprocess
@@ -153,3 +154,11 @@ def assert_clean_failure(result: subprocess.CompletedProcess, *needles: str) -> 
     for needle in needles:
         assert needle in errors[0], text
     return errors[0]
+
+
+def table_rows(result: subprocess.CompletedProcess, first: str) -> list[list[str]]:
+    """The rows of the table a command printed whose header starts with ``first``,
+    each split into its cells (columns are two or more spaces apart)."""
+    lines = result.stdout.splitlines()
+    header = lines.index(next(line for line in lines if line.startswith(f"{first} ")))
+    return [re.split(r"  +", line) for line in lines[header + 1:] if line.strip()]

@@ -18,6 +18,7 @@ from tests.doit_project import (  # noqa: F401  (fixtures)
     output,
     s3_backend,
     sha256,
+    table_rows,
 )
 
 BAR = {v: f"bar {v}\n".encode() for v in ("1.2.5", "1.3.0", "1.4.0", "1.5.0-rc.1", "2.0.0-rc.1", "2.0.0")}
@@ -251,8 +252,8 @@ def test_publish_fetch_and_list_pre_releases(backend, cache_dir):
     backend.put("foo/bar.2.0.0-rc.2.csv", b"rc2")
     backend.put("foo/bar.2.0.0-rc.1.csv.bak", b"not a version")
     listed = doit(backend, "versions:foo/bar.csv")
-    assert [l for l in listed.stdout.splitlines() if l.startswith("foo/bar.csv ")] == [
-        "foo/bar.csv 1.3.0", "foo/bar.csv 2.0.0-rc.1  (pinned)", "foo/bar.csv 2.0.0-rc.2", "foo/bar.csv 2.0.0-rc.10  (latest)",
+    assert [row[1] for row in table_rows(listed, "asset")] == [
+        "1.3.0", "2.0.0-rc.1 (pinned)", "2.0.0-rc.2", "2.0.0-rc.10 (latest)",
     ]
     fetched = doit(backend, "fetch")
     assert fetched.returncode == 0, output(fetched)
