@@ -34,6 +34,7 @@ ROWS = [
     "revalidation of 20 unchanged mutable objects after the timeout",
     "peak memory fetching a 4 MB object",
     "publish of a 2 MB file (hash + upload)",
+    "`doit pack` of one cached 2 MB file that does not compress",
     "no-op `doit fetch`: cost per extra asset from 10 to 20",
     "cold `doit fetch`: cost per extra asset from 10 to 20",
 ]
