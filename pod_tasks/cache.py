@@ -19,7 +19,7 @@ Layout (the old tool's, so old caches stay usable)::
 Contracts:
 
 - A file at a final path is always complete and verified, by the strongest check the
-  store allows (`AssetCache._check`: the pinned sha256, else the store's own checksum
+  store allows (`pod_tasks.verify.check`: the pinned sha256, else the store's own checksum
   and MD5 ETag, else the length; the record says which): downloads stream to a
   temporary file in the same folder, hashing as they go, and are renamed into place.
   They are not fsynced: their record names the boot they were written in, and a file
@@ -52,23 +52,24 @@ import math
 import os
 import threading
 import time
-import uuid
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import BinaryIO, Callable, Iterable, Iterator
 
 from .config import Settings
-from .digests import STRENGTH, Digester, is_md5_etag
+from .digests import Digester
 from .errors import AssetNotFound, CacheError, IntegrityError, OfflineError, TransferError, UnsafePathError
 from .mirrors import Mirrors, Source
 from .names import check_relative_key
 from .outage import Outage, Outages
 from .pipeline import Pipeline
+from .records import Record, boot_id, staged, write_atomic
 from .parts import Parted
 from .store import CHUNK, Changed, Head, Store, endpoint_folder
+from .verify import PinMismatch, blame, check, etag_verdict, mismatch
 
 __all__ = [
-    "ObjectRef", "Record", "Entry", "Leftover", "Fetched", "AssetCache", "Progress", "staged",
+    "ObjectRef", "Entry", "Leftover", "Fetched", "AssetCache", "Progress",
     "DOWNLOADED", "CHECKED", "FRESH", "UNCHECKED",
 ]
 
@@ -94,10 +95,6 @@ _USED: set[str] = set()
 #: ``os.utime`` of a link itself where the platform can (elsewhere links in the cache are refused on creation).
 _NO_FOLLOW = {"follow_symlinks": False} if os.utime in os.supports_follow_symlinks else {}
 
-class _PinMismatch(IntegrityError):
-    """Bytes proven to be the store's (by its ETag or checksum) that differ from the sha256 pin."""
-
-
 #: Called during a download with (bytes so far, total bytes).
 Progress = Callable[[int, int], None]
 
@@ -122,41 +119,6 @@ class ObjectRef:
 
     def __str__(self) -> str:
         return self.label or self.url
-
-
-@dataclass(frozen=True)
-class Record:
-    """What the cache knows of one cached file. ``checked`` None = must be checked.
-
-    ``etag`` is the store's ETag (the MD5 when the store has none); ``verified`` names
-    the strongest check the bytes passed when they were fetched (one of
-    `pod_tasks.digests.STRENGTH`; None for a file adopted from an old cache or a pack);
-    ``checksum`` is the store's own checksum (``sha256:BASE64``), when it sent one;
-    ``endpoint`` the S3-compatible server it came from (None: AWS's own, or a folder),
-    so that a pack made from this cache puts it back under the same server.
-    ``unsynced`` is the `boot_id` of the boot the file was written in, when it went into
-    place without an fsync: after a crash of the machine the file may hold anything, so
-    on another boot it is hashed again before use (None: it is known to be on disk).
-    """
-
-    url: str
-    size: int
-    mtime_ns: int
-    md5: str
-    etag: str | None = None
-    sha256: str | None = None
-    checked: float | None = None
-    immutable: bool = False
-    verified: str | None = None
-    checksum: str | None = None
-    endpoint: str | None = None
-    unsynced: str | None = None
-
-    def matches(self, st: os.stat_result) -> bool:
-        """The file is the one that was hashed (no re-hash needed): same size and mtime,
-        and, if it was renamed into place before the disk had it, not since a reboot."""
-        return (st.st_size == self.size and st.st_mtime_ns == self.mtime_ns
-                and (self.unsynced is None or self.unsynced == boot_id()))
 
 
 #: What `AssetCache.fetch` did (`Fetched.action`).
@@ -198,53 +160,6 @@ class Leftover:
     of: str
     size: int
     mtime: float
-
-
-@contextlib.contextmanager
-def staged(
-    path: Path, before_replace: Callable[[os.stat_result], None] | None = None, durable: bool = True,
-    resume_from: Path | None = None, keep: Callable[[Path], None] | None = None,
-) -> Iterator[BinaryIO]:
-    """A new temporary file in ``path``'s folder (``resume_from``'s bytes, moved there,
-    when given); when the block ends without an error it is fsynced (if ``durable``),
-    ``before_replace`` is called with its stat, and it is renamed onto ``path``;
-    otherwise ``keep`` may move it elsewhere, and what is left is removed."""
-    temp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.part")
-    done = False
-    try:
-        if resume_from is not None:
-            os.replace(resume_from, temp)
-        with open(temp, "r+b" if resume_from is not None else "xb") as out:
-            yield out
-            out.flush()
-            if durable:
-                os.fsync(out.fileno())
-            st = os.fstat(out.fileno())
-        if before_replace is not None:
-            before_replace(st)
-        os.replace(temp, path)
-        done = True
-    finally:
-        if not done:
-            if keep is not None and temp.exists():
-                keep(temp)
-            temp.unlink(missing_ok=True)
-
-
-@functools.cache
-def boot_id() -> str:
-    """Which boot of this machine this is: Linux's boot id; elsewhere the boot time to the
-    minute, from the clocks (a sleeping Mac may look rebooted: that costs a re-hash)."""
-    try:
-        return Path("/proc/sys/kernel/random/boot_id").read_text(encoding="ascii").strip()
-    except OSError:
-        return f"booted-{round((time.time() - time.monotonic()) / 60)}"
-
-
-def _write_atomic(path: Path, data: bytes, durable: bool = True) -> None:
-    """Replace ``path`` with ``data``: temp file in the same folder, fsync, rename."""
-    with staged(path, durable=durable) as out:
-        out.write(data)
 
 
 class AssetCache:
@@ -330,7 +245,7 @@ class AssetCache:
         self._safe_dir(path.parent)
         # No fsync: a record lost or garbled by a crash only costs a re-hash and a check
         # with the store, as any record that does not parse or match the file does.
-        _write_atomic(path, json.dumps(asdict(record), sort_keys=True).encode(), durable=False)
+        write_atomic(path, json.dumps(asdict(record), sort_keys=True).encode(), durable=False)
 
     def _old_mark(self, rel: str) -> float | None:
         """When the old tool last checked the cache-relative ``rel`` (its empty mark file)."""
@@ -434,7 +349,7 @@ class AssetCache:
             if not head.md5_etag:  # an opaque ETag that changed: the object changed
                 return None
             if "-" in head.etag:
-                same = head.size == record.size and self._etag_verdict(
+                same = head.size == record.size and etag_verdict(
                     path, head.etag, Digester.of_file(path, head.etag), lambda: ref.store.part_size(ref.key)) is True
             else:
                 same = record.md5 == head.etag
@@ -458,60 +373,6 @@ class AssetCache:
             log.warning("%s: serving the cached copy unchecked: %s; other files of %s due for a check are served "
                         "unchecked too, with no further warning%s", ref, reason, ref.store.url(""), retry)
         return UNCHECKED
-
-    @staticmethod
-    def _etag_verdict(path: Path, etag: str, digester: Digester, part_size: Callable[[], int | None]) -> bool | None:
-        """Whether the bytes at ``path`` (hashed in ``digester``) give the MD5 ``etag``:
-        shown by their MD5, by a guessed part size, or else by the part size the store
-        reports (``part_size()``). None when nothing can show it (no part size known)."""
-        if digester.proves_etag(etag):
-            return True
-        if "-" not in etag:
-            return False
-        part = part_size()
-        if part is None:
-            return False if digester.parts else None
-        return Digester.of_file(path, etag, part_size=part).proves_etag(etag)
-
-    @staticmethod
-    def _checksum_verdict(path: Path, head: Head, digester: Digester, part_size: Callable[[], int | None]) -> bool | None:
-        """Whether the bytes give the store's own checksum (a composite one over a part
-        size that could not be guessed is tried again with ``part_size()``); None when
-        the store sent none this machine can compute."""
-        verdict = digester.proves_checksum()
-        if verdict is False and digester.composite:
-            part = part_size()
-            if part is not None:
-                verdict = Digester.of_file(path, head.etag, part_size=part, checksum=head.checksum).proves_checksum()
-        return verdict
-
-    def _check(self, ref: ObjectRef, path: Path, head: Head, digester: Digester) -> str:
-        """The strongest check the downloaded bytes pass (see `pod_tasks.digests.STRENGTH`).
-
-        The pinned sha256 decides alone when there is one. Otherwise the store's own
-        checksum and an MD5-shaped ETag must both agree where present, except that a
-        sha256 or sha1 checksum that agrees outweighs an ETag that is not an MD5 after
-        all; an opaque ETag proves nothing; with nothing else, the length decides.
-        Raises `IntegrityError` (`_PinMismatch` when the store proves it holds these
-        bytes, so that asking again cannot help).
-        """
-        part_size = functools.cache(lambda: ref.store.part_size(ref.key))  # one HEAD at most, if needed
-        by_checksum = self._checksum_verdict(path, head, digester, part_size)
-        by_etag = self._etag_verdict(path, head.etag, digester, part_size) if head.md5_etag else None
-        strong = by_checksum is True and head.checksum is not None and head.checksum.algorithm in ("sha256", "sha1")
-        if ref.sha256:
-            sha = digester.sha256.hexdigest()
-            if sha == ref.sha256:
-                return "sha256"
-            mismatch = _PinMismatch if (by_checksum or by_etag) else IntegrityError
-            raise mismatch(f"sha256 {sha} does not match the pin {ref.sha256} in assets.yaml")
-        if by_checksum is False:
-            raise IntegrityError(f"the bytes do not match the store's {head.checksum.algorithm} checksum")
-        if by_etag is False and not strong:
-            raise IntegrityError(f"the bytes do not match the store's ETag {head.etag}")
-        passed = {f"checksum-{head.checksum.algorithm}"} if by_checksum else set()
-        passed |= {"etag-md5"} if by_etag else set()
-        return next((check for check in STRENGTH if check in passed), "size")
 
     # --- fetching -------------------------------------------------------------------
 
@@ -619,15 +480,15 @@ class AssetCache:
             try:
                 self._download_once(ref, path, progress)
                 return
-            except _PinMismatch as exc:  # the store holds these bytes: asking again cannot help
+            except PinMismatch as exc:  # the store holds these bytes: asking again cannot help
                 error = exc
                 break
             except IntegrityError as exc:
                 error = exc
                 log.warning("%s: %s (attempt %d of %d)", ref, exc, attempt, _ATTEMPTS)
         assert error is not None
-        kind, blame = _blame(error, attempt)
-        raise kind(f"{ref}: {error}; nothing was kept at {path}: {blame}")
+        kind, why = blame(error, attempt)
+        raise kind(f"{ref}: {error}; nothing was kept at {path}: {why}")
 
     def _stale_parts(self, path: Path) -> list[Path]:
         """Temporary files (``.NAME.HEX.part``) that writers of ``path`` left behind.
@@ -686,7 +547,7 @@ class AssetCache:
             else:
                 return
             os.replace(temp, self._meta(ref, ".partial"))
-            _write_atomic(self._meta(ref, ".partial.json"), json.dumps(record).encode(), durable=False)
+            write_atomic(self._meta(ref, ".partial.json"), json.dumps(record).encode(), durable=False)
 
         # No fsync (a disk-speed wait on every download): the record says so instead.
         with staged(path, before_replace=save, durable=False, resume_from=kept, keep=keep) as out, \
@@ -738,7 +599,8 @@ class AssetCache:
             if digester.size != head.size:
                 raise TransferError(f"the download came short: got {digester.size} bytes of {head.size}")
             out.flush()  # the bytes may be read again, for an unguessed multipart part size
-            verified = self._check(ref, Path(out.name), head, digester)
+            verified = check(Path(out.name), head, digester, ref.sha256,
+                             functools.cache(lambda: ref.store.part_size(ref.key)))  # one HEAD at most
 
     def _resumable(self, ref: ObjectRef, origin: str) -> tuple[int, str | None, Path | None, dict | None]:
         """What an earlier, interrupted download of ``ref`` left: (bytes to resume from,
@@ -800,7 +662,7 @@ class AssetCache:
             if not after:
                 target.unlink(missing_ok=True)
             elif after != before or not isinstance(known, list):
-                _write_atomic(target, yaml.safe_dump(sorted(after), default_flow_style=False).encode())
+                write_atomic(target, yaml.safe_dump(sorted(after), default_flow_style=False).encode())
 
     # --- what was learnt about servers, and who uses this cache ------------------------
 
@@ -814,7 +676,7 @@ class AssetCache:
     def _write_note(self, path: Path, data: bytes) -> None:
         """Replace a small note under the cache dir (no fsync: a lost note costs a request)."""
         self._safe_dir(path.parent)
-        _write_atomic(path, data, durable=False)
+        write_atomic(path, data, durable=False)
 
     def noted(self, topic: str, key: str) -> object | None:
         """What `note` kept for ``key`` under ``topic``, or None."""
@@ -961,7 +823,7 @@ class AssetCache:
                     out.write(chunk)
                     digester.update(chunk)
                 sha = digester.sha256.hexdigest() if digester.sha256 else None
-                problem = _mismatch(digester, sha, record, ref.sha256)
+                problem = mismatch(digester, sha, record, ref.sha256)
                 if problem:
                     raise IntegrityError(f"{ref}: {problem}; nothing was kept at {path}")
             if record is None:
@@ -1042,7 +904,7 @@ class AssetCache:
             except (OSError, ValueError):
                 continue
             data["checked"] = None
-            _write_atomic(record_path, json.dumps(data, sort_keys=True).encode())
+            write_atomic(record_path, json.dumps(data, sort_keys=True).encode())
             os.utime(record_path, ns=(st.st_atime_ns, st.st_mtime_ns))  # not a use: the last use stays
             count += 1
         return count
@@ -1128,35 +990,3 @@ def _part_of(name: str) -> str | None:
     if name.startswith(".") and name.endswith(".part"):
         return name[1:-5].rpartition(".")[0]
     return None
-
-
-def _mismatch(digester: Digester, sha: str | None, record: Record | None, pin: str | None) -> str | None:
-    """What is wrong with hashed bytes against a record and a sha256 pin, or None."""
-    if record is not None:
-        if digester.size != record.size:
-            return f"got {digester.size} bytes, the record says {record.size}"
-        md5 = digester.md5.hexdigest()
-        etag_is_md5 = is_md5_etag(record.etag) and "-" not in record.etag and record.verified in (None, "etag-md5")
-        if md5 != record.md5 or (etag_is_md5 and record.etag != md5):
-            return "the bytes do not match the record's MD5/ETag"
-        if record.sha256 and sha != record.sha256:
-            return "the bytes do not match the record's sha256"
-    if pin and sha != pin:
-        return f"sha256 {sha} does not match the pin {pin} in assets.yaml"
-    return None
-
-
-def _blame(error: IntegrityError, attempts: int) -> tuple[type[IntegrityError], str]:
-    """The error to raise for a download whose last attempt failed with ``error``, and
-    the end of its line: who is at fault and what to do. Only bytes the store proved
-    its own (by its ETag or checksum) that fail the pin blame the stored copy."""
-    if isinstance(error, TransferError):
-        return TransferError, (f"the network cut it short {attempts} time(s): check the connection "
-                               f"(or a proxy in the way) and run it again")
-    if isinstance(error, _PinMismatch):
-        return IntegrityError, ("the store's own ETag or checksum shows these are its bytes: if assets.yaml "
-                                "pins the right sha256, the stored copy is damaged: tell the store's owner; "
-                                "if the pin is wrong, fix it in assets.yaml")
-    return IntegrityError, (f"the bytes came damaged {attempts} time(s), on the way or from the store (nothing "
-                            f"shows which): run it again; if it persists, ask the store's owner to check the object "
-                            f"(or fix the sha256 pin in assets.yaml, if it is wrong)")

@@ -27,10 +27,11 @@ from typing import Callable, Iterable, Sequence
 from urllib.parse import urlparse
 from urllib.request import url2pathname
 
-from .cache import META, MISSING, ObjectRef, Record, staged
+from .cache import META, MISSING, ObjectRef
 from .errors import IntegrityError, PodError, UnsafePathError
 from .names import check_relative_key
 from .prefill import FAILED, LOCAL, MISSING as MISSING_ITEM, Outcome, manifest_items, prefill
+from .records import Record, staged
 from .resolver import Project
 from .store import DirStore
 

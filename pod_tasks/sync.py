@@ -6,7 +6,8 @@ import shutil
 from pathlib import Path
 from typing import Iterator
 
-from .cache import ObjectRef, staged
+from .cache import ObjectRef
+from .records import staged
 from .engine import Batch
 from .names import check_relative_key
 from .resolver import Project

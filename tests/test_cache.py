@@ -396,7 +396,7 @@ def test_locally_damaged_file_is_fetched_again(s3, bucket, cache_dir):
 def test_a_file_damaged_by_a_machine_crash_is_caught_on_the_next_boot(s3, bucket, cache_dir, hashes, monkeypatch):
     """Downloads are not fsynced: the record names the boot. Bytes lost in a crash (same
     size and mtime, other content) are trusted only within the boot that wrote them."""
-    from pod_tasks import cache as cache_module
+    from pod_tasks import cache as cache_module, records
 
     bucket.put_object(Bucket=BUCKET, Key="k.1.0.0.txt", Body=b"good bytes")
     cache = make_cache(cache_dir)
@@ -407,7 +407,8 @@ def test_a_file_damaged_by_a_machine_crash_is_caught_on_the_next_boot(s3, bucket
     path.write_bytes(b"\0" * st.st_size)  # what a crash can leave: the size, not the bytes
     os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))
     assert cache.is_fresh(target, network=False) and hashes == []  # same boot: the record is trusted
-    monkeypatch.setattr(cache_module, "boot_id", lambda: "another-boot")
+    for module in (cache_module, records):  # where records are written, and where they are trusted
+        monkeypatch.setattr(module, "boot_id", lambda: "another-boot")
     s3.clear()
     assert cache.fetch(target).path.read_bytes() == b"good bytes"  # re-hashed, found damaged, fetched
     assert set(hashes) == {path} and s3.counts() == {"GET": 1}  # (hashed before and after taking the lock)
@@ -415,13 +416,14 @@ def test_a_file_damaged_by_a_machine_crash_is_caught_on_the_next_boot(s3, bucket
 
 
 def test_an_unsynced_file_intact_after_a_reboot_is_hashed_once(s3, bucket, cache_dir, hashes, monkeypatch):
-    from pod_tasks import cache as cache_module
+    from pod_tasks import cache as cache_module, records
 
     bucket.put_object(Bucket=BUCKET, Key="k.1.0.0.txt", Body=b"good bytes")
     cache = make_cache(cache_dir)
     target = ref("k.1.0.0.txt", immutable=True)
     path = cache.fetch(target).path
-    monkeypatch.setattr(cache_module, "boot_id", lambda: "another-boot")
+    for module in (cache_module, records):  # where records are written, and where they are trusted
+        monkeypatch.setattr(module, "boot_id", lambda: "another-boot")
     s3.clear()
     assert cache.fetch(target).action == FRESH and cache.fetch(target).action == FRESH
     assert hashes == [path] and s3.counts() == {} and cache.record(target).unsynced is None
@@ -497,7 +499,7 @@ def test_keys_that_leave_the_cache_are_refused(cache_dir, key):
 def test_a_full_disk_is_one_line_and_leaves_nothing(s3, bucket, cache_dir, monkeypatch):
     import io
 
-    from pod_tasks import cache as cache_module
+    from pod_tasks import records  # where cached files are written
 
     bucket.put_object(Bucket=BUCKET, Key="k.txt", Body=b"data")
     cache = make_cache(cache_dir)
@@ -506,7 +508,7 @@ def test_a_full_disk_is_one_line_and_leaves_nothing(s3, bucket, cache_dir, monke
         def write(self, data):
             raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(cache_module, "open", lambda path, mode: Full(path, mode.replace("b", "")), raising=False)
+    monkeypatch.setattr(records, "open", lambda path, mode: Full(path, mode.replace("b", "")), raising=False)
     s3.clear()
     with pytest.raises(CacheError) as info:
         cache.fetch(ObjectRef(S3Store(BUCKET), "k.txt", False, label="my/asset.txt")).path

@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from pod_tasks.cache import AssetCache, ObjectRef, Record
+from pod_tasks.cache import AssetCache, ObjectRef
+from pod_tasks.records import Record
 from pod_tasks.config import Settings
 from pod_tasks.errors import IntegrityError
 from pod_tasks.store import S3Store

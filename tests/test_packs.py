@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from pod_tasks.cache import Record
+from pod_tasks.records import Record
 from pod_tasks.errors import IntegrityError, PodError, UnsafePathError
 from pod_tasks.packs import PackFile, compresses, part_paths, plan, unpack, write_packs
 from pod_tasks.resolver import Project
