@@ -50,6 +50,7 @@ import json
 import logging
 import math
 import os
+import shutil
 import threading
 import time
 from dataclasses import asdict, dataclass, replace
@@ -835,15 +836,30 @@ class AssetCache:
         self._found(ref.url)
         return path
 
-    def adopt_upload(self, ref: ObjectRef, path: Path, head: Head, digester: Digester) -> Path:
+    def adopt_upload(self, ref: ObjectRef, path: Path, head: Head, digester: Digester,
+                     hashed: os.stat_result) -> Path:
         """Put a copy of the local file ``path``, just uploaded as ``ref`` (pinned by its
-        sha256; ``head`` is the store's answer, ``digester`` hashed the file: MD5 and
-        sha256), into the cache, so that the next fetch of ``ref`` makes no request. The
-        copy is checked against those hashes on the way in (`install`). Returns its path."""
+        sha256; ``head`` is the store's answer), into the cache, so that the next fetch of
+        ``ref`` makes no request. ``digester`` hashed the file (MD5 and sha256) when it
+        had the size and ``mtime_ns`` of ``hashed``: the copy is trusted without hashing it
+        again only if the file still has them after the copy (the cache's own rule for
+        not re-hashing a file), else `IntegrityError` and nothing is kept. The copy is not
+        fsynced: its record names this boot, as a download's does. Returns its path."""
         assert ref.sha256 is not None and digester.sha256 is not None
-        record = self._new_record(ref, os.stat(path), head, digester, "sha256", None)
-        with open(path, "rb") as source:
-            return self.install(ref, source, record)
+        target = self.path_for(ref)
+
+        def save(st: os.stat_result) -> None:
+            after = os.stat(path)
+            if (after.st_size, after.st_mtime_ns) != (hashed.st_size, hashed.st_mtime_ns) or st.st_size != hashed.st_size:
+                raise IntegrityError(f"{ref}: {path} changed while it was published: it was not cached")
+            self._save(ref, self._new_record(ref, st, head, digester, "sha256", boot_id()))
+
+        with self._lock(ref):
+            self._safe_dir(target.parent)
+            with open(path, "rb") as source, staged(target, before_replace=save, durable=False) as out:
+                shutil.copyfileobj(source, out, CHUNK)
+        self._found(ref.url)
+        return target
 
     # --- housekeeping ---------------------------------------------------------------
 

@@ -18,6 +18,7 @@ read in place. A remote version that none of these can tell about counts as diff
 from __future__ import annotations
 
 import logging
+import os
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -100,6 +101,7 @@ def publish(
         key = project.prefix + check_versioned(pin.name, new)
     except VersionError as exc:
         raise VersionError(f"publish:{pin.name}: {exc}") from None
+    hashed = os.stat(source)  # the cached copy is trusted only if the file still has this size and mtime
     digest = Digester.of_file(source, sha256=True)
     sha256 = digest.sha256.hexdigest()
     metadata = stamp(sha256, publisher(), message)
@@ -128,7 +130,8 @@ def publish(
             f"updated ({exc}): pin it by hand as {{version: {new}, sha256: {sha256}}}"
         ) from None
     try:
-        project.cache.adopt_upload(project.versioned_ref(pin.name, new, sha256), source, appended.head, digest)
+        project.cache.adopt_upload(project.versioned_ref(pin.name, new, sha256), source, appended.head, digest,
+                                   hashed)
     except (PodError, OSError) as exc:  # published and pinned all the same: the next fetch downloads it
         log.warning("%s: %s is published and pinned, but was not put into the cache (%s): the next fetch "
                     "downloads it", pin.name, new, exc)

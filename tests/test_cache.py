@@ -548,3 +548,29 @@ def test_a_folder_stores_file_urls_as_listed_are_accepted_back(cache_dir, tmp_pa
     assert paths["other.1.0.0.txt"].read_bytes() == b"other.1.0.0.txt"
     with pytest.raises(UnsafePathError, match="is not in the cache dir .*give a URL or path that `doit cache` lists"):
         cache.delete(store.url("nothing/here.csv"))
+
+
+@pytest.mark.parametrize("changed", [False, True], ids=["unchanged", "changed after it was hashed"])
+def test_a_published_file_is_cached_without_a_rehash_only_if_unchanged(tmp_path, cache_dir, hashes, changed):
+    """`adopt_upload` trusts its copy by the size and mtime the file had when it was
+    hashed (as the cache trusts its own files): a file changed since is not cached."""
+    from pod_tasks.store import Head
+
+    source = tmp_path / "model.bin"
+    source.write_bytes(b"weights v1")
+    hashed = source.stat()
+    digester = Digester.of_file(source, sha256=True)
+    target = ref("model.1.0.0.bin", immutable=True, sha256=digester.sha256.hexdigest())
+    if changed:  # edited in place between the hashing and the copy
+        source.write_bytes(b"weights v2")
+        os.utime(source, ns=(hashed.st_atime_ns, hashed.st_mtime_ns + 1_000_000))
+    cache = make_cache(cache_dir)
+    hashes.clear()
+    if changed:
+        with pytest.raises(IntegrityError, match="changed while it was published"):
+            cache.adopt_upload(target, source, Head(digester.md5.hexdigest(), 10), digester, hashed)
+        assert not cache.path_for(target).exists() and cache.record(target) is None
+    else:
+        path = cache.adopt_upload(target, source, Head(digester.md5.hexdigest(), 10), digester, hashed)
+        assert path.read_bytes() == b"weights v1" and hashes == []  # copied, not hashed again
+        assert cache.fetch(target).action == FRESH and cache.record(target).verified == "sha256"
