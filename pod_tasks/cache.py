@@ -389,20 +389,22 @@ class AssetCache:
         self._remember()  # before the file exists: gc never sees a file of a project it does not know
         with self._local_errors(ref):
             # Most calls find the file fresh, or fresh after one HEAD: no lock for those.
-            since = time.time()
-            state = None if force else self._freshness(ref)
-            fetched = Fetched(path, state) if state is not None else self._fetch_locked(ref, path, force, progress, since)
+            since, absent = time.time(), not path.exists()
+            state = None if force or absent else self._freshness(ref)
+            fetched = Fetched(path, state) if state is not None \
+                else self._fetch_locked(ref, path, force, progress, since, absent)
         self.used(ref)
         return fetched
 
-    def _fetch_locked(self, ref: ObjectRef, path: Path, force: bool, progress: Progress | None, since: float) -> Fetched:
+    def _fetch_locked(self, ref: ObjectRef, path: Path, force: bool, progress: Progress | None, since: float,
+                      absent: bool) -> Fetched:
         with self._lock(ref):
             if force and path.exists():
                 record = self._verified(ref, path, path.stat())
                 state = None if record is None else UNCHECKED if self.settings.offline else self._revalidate(ref, path, record, force)
                 if state is not None:
                     return Fetched(path, state)
-            elif not force and (self.is_fresh(ref, network=False) or self._checked_since(ref, path, since)):
+            elif not force and (self.is_fresh(ref, network=False) or self._checked_since(ref, path, since, absent)):
                 return Fetched(path, FRESH)  # another process fetched or checked it while we waited for the lock
             if self.settings.offline:
                 raise self._missing(ref, path, OfflineError("offline mode is on (POD_OFFLINE=1)"))
@@ -446,15 +448,18 @@ class AssetCache:
             self._save(ref, replace(record, sha256=digest.sha256.hexdigest()))
             return digest.sha256.hexdigest()
 
-    def _checked_since(self, ref: ObjectRef, path: Path, since: float) -> bool:
-        """The file at ``path`` was fetched or checked with the store at ``since`` or later
-        (even with ``timeout: 0``, a check made while we waited for the lock counts)."""
+    def _checked_since(self, ref: ObjectRef, path: Path, since: float, absent: bool) -> bool:
+        """The file at ``path`` was fetched or checked with the store at ``since`` or later,
+        or fetched at all if it was ``absent`` then (even with ``timeout: 0``, a fetch or
+        check made while we waited for the lock counts; its record may predate ``since``,
+        being saved just before the file is renamed into place)."""
         record = self.record(ref)
         try:
             st = path.stat()
         except OSError:
             return False
-        return record is not None and record.checked is not None and record.checked >= since and record.matches(st)
+        return (record is not None and record.checked is not None and record.matches(st)
+                and (absent or record.checked >= since))
 
     @contextlib.contextmanager
     def _local_errors(self, ref: ObjectRef) -> Iterator[None]:

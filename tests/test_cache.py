@@ -574,3 +574,17 @@ def test_a_published_file_is_cached_without_a_rehash_only_if_unchanged(tmp_path,
         path = cache.adopt_upload(target, source, Head(digester.md5.hexdigest(), 10), digester, hashed)
         assert path.read_bytes() == b"weights v1" and hashes == []  # copied, not hashed again
         assert cache.fetch(target).action == FRESH and cache.record(target).verified == "sha256"
+
+
+def test_a_fetch_that_found_the_file_absent_uses_the_download_made_while_it_waited(s3, bucket, cache_dir):
+    """The race behind a rare second GET with ``timeout: 0``: a fetch finds no file, and
+    before it takes the lock another one downloads it whole (its record saved, as always,
+    just before the rename, so before this fetch began). Under the lock the file is there
+    and was absent: it was fetched meanwhile, and is used as it is."""
+    bucket.put_object(Bucket=BUCKET, Key="mutable.bin", Body=b"m" * 1000)
+    target = ref("mutable.bin")
+    first, late = make_cache(cache_dir, timeout=0), make_cache(cache_dir, timeout=0)
+    path = first.fetch(target).path
+    s3.clear()
+    fetched = late._fetch_locked(target, path, False, None, since=time.time() + 1, absent=True)
+    assert fetched.action == FRESH and s3.counts() == {}
