@@ -20,15 +20,16 @@ from typing import Iterable, Iterator
 from doit.exceptions import TaskFailed, UnmetDependency
 from doit.reporter import ConsoleReporter
 
-from .actions import JOBS_PARAM, current_project, guarded, jobs_of, options_checked, say
-from .actions import asked_names as _asked, group as _group, loading as _loading, subtasks as _subtasks
+from .actions import (
+    JOBS_PARAM, asked_names, current_project, group, guarded, jobs_of, loading, options_checked, say, subtasks,
+)
 from .cache import CHECKED, DOWNLOADED, FRESH, Fetched, ObjectRef
 from .engine import INTERRUPTED, Batch, interrupted
 from .errors import AssetNotFound, PodError
 from .export_tasks import task_export
 from .fleet_tasks import task_import_manifest, task_pack, task_prefill, task_unpack
-from .pin_tasks import task_lock, task_update
 from .gc_tasks import task_gc
+from .pin_tasks import task_lock, task_update
 from .manifest import Manifest
 from .meter import Meter, human_size
 from .names import normalise_name
@@ -297,12 +298,12 @@ def _fetch_subtasks(project: Project, manifest: Manifest) -> Iterator[dict]:
 @options_checked
 def task_fetch() -> Iterator[dict]:
     """Fetch every pinned asset and `files:` object into the cache."""
-    with _loading():
-        manifest, group = _group("fetch", "Fetch every pinned asset and `files:` object into the cache: "
+    with loading():
+        manifest, grouped = group("fetch", "Fetch every pinned asset and `files:` object into the cache: "
                                  "doit fetch [--jobs N].", params=[JOBS_PARAM])
-        yield group
+        yield grouped
         if manifest is not None:
-            yield from _subtasks("fetch", manifest, _fetch_subtasks(current_project(), manifest))
+            yield from subtasks("fetch", manifest, _fetch_subtasks(current_project(), manifest))
 
 
 _PUBLISH_PARAMS = [
@@ -353,15 +354,15 @@ def _publish(name: str, asked: bool, major: bool, minor: bool, patch: bool, vers
 @options_checked
 def task_publish() -> Iterator[dict]:
     """Publish a new version: doit publish:NAME --major|--minor|--patch|--version X.Y.Z."""
-    with _loading():
-        manifest, group = _group(
+    with loading():
+        manifest, grouped = group(
             "publish", "Publish a new version: doit publish:NAME --major|--minor|--patch|--version X.Y.Z.",
             params=_PUBLISH_PARAMS,
         )
-        yield group
+        yield grouped
         if manifest is not None:
-            asked = {normalise_name(n) for n in _asked("publish") if not n.startswith("s3://")}
-            yield from _subtasks("publish", manifest, ({
+            asked = {normalise_name(n) for n in asked_names("publish") if not n.startswith("s3://")}
+            yield from subtasks("publish", manifest, ({
                 "name": name,
                 "actions": [(guarded(_publish), [name, name in asked])],
                 "params": _PUBLISH_PARAMS,
@@ -394,12 +395,12 @@ def _versions(name: str) -> None:
 @options_checked
 def task_versions() -> Iterator[dict]:
     """List the versions of a name in the store (date, size, publisher, message): doit versions:NAME."""
-    with _loading():
-        manifest, group = _group("versions", "List the versions of a name in the store, with their date, size, "
+    with loading():
+        manifest, grouped = group("versions", "List the versions of a name in the store, with their date, size, "
                                  "publisher and message: doit versions:NAME.")
-        yield group
+        yield grouped
         if manifest is not None:
-            yield from _subtasks("versions", manifest, ({
+            yield from subtasks("versions", manifest, ({
                 "name": name, "actions": [(guarded(_versions), [name])], "uptodate": [False],
                 "doc": f"versions of {name} in the store", "verbosity": 2,
             } for name in manifest.assets))
@@ -462,7 +463,7 @@ def _age(seconds: float) -> str:
 @options_checked
 def task_status() -> dict:
     """Show each asset: pin, cached or not, size, age, whether a check is due, overrides."""
-    with _loading():
+    with loading():
         current_project()
         return {"actions": [guarded(_status)], "uptodate": [False], "verbosity": 2}
 
@@ -479,7 +480,7 @@ def _ls_remote() -> None:
 @options_checked
 def task_ls_remote() -> dict:
     """List every name in the store with its latest version."""
-    with _loading():
+    with loading():
         current_project()
         return {"basename": "ls-remote", "actions": [guarded(_ls_remote)], "uptodate": [False], "verbosity": 2}
 
@@ -494,7 +495,7 @@ def _sync(dest: str) -> None:
 @options_checked
 def task_sync() -> dict:
     """Copy every pinned file into a folder (default ./versioned_assets): doit sync --dest DIR."""
-    with _loading():
+    with loading():
         current_project()
         return {
             "actions": [guarded(_sync)],
@@ -532,7 +533,7 @@ def _cache(invalidate: bool, delete: bool, location: bool, paths: list[str]) -> 
 @options_checked
 def task_cache() -> dict:
     """Cache housekeeping: list (default), --invalidate [URL...], --delete URL..., --location."""
-    with _loading():
+    with loading():
         current_project()
         return {
             "actions": [guarded(_cache)],
