@@ -19,7 +19,7 @@ from .names import normalise_name
 
 __all__ = ["task_update", "task_lock"]
 
-_UPDATE_PARAMS = [
+UPDATE_PARAMS = [
     {"name": "major", "long": "major", "type": bool, "default": False,
      "help": "move to the latest version of any major (default: the latest of the pinned major)"},
     {"name": "dry_run", "long": "dry-run", "type": bool, "default": False,
@@ -30,7 +30,7 @@ _UPDATE_PARAMS = [
 def _update(name: str, asked: bool, major: bool, dry_run: bool) -> None:
     from .pins import update
 
-    given = group_options("update", _UPDATE_PARAMS, sys.argv[1:])  # `doit update --major`: given to the group
+    given = group_options("update", UPDATE_PARAMS, sys.argv[1:])  # `doit update --major`: given to the group
     major, dry_run = major or bool(given.get("major")), dry_run or bool(given.get("dry_run"))
     result = update(current_project(), name, major=major, dry_run=dry_run)
     if result is None:
@@ -50,14 +50,14 @@ def task_update() -> Iterator[dict]:
     """Move pins to the latest version in the store: doit update[:NAME] [--major] [--dry-run]."""
     with loading():
         manifest, grouped = group("update", "Move pins to the latest version in the store (within their major; "
-                                  "--major: any): doit update[:NAME] [--major] [--dry-run].", params=_UPDATE_PARAMS)
+                                  "--major: any): doit update[:NAME] [--major] [--dry-run].", params=UPDATE_PARAMS)
         yield grouped
         if manifest is not None:
             asked = {normalise_name(n) for n in asked_names("update") if not n.startswith("s3://")}
             yield from subtasks("update", manifest, ({
                 "name": name,
                 "actions": [(guarded(_update), [name, name in asked])],
-                "params": _UPDATE_PARAMS,
+                "params": UPDATE_PARAMS,
                 "uptodate": [False],
                 "doc": f"move {name} to the latest version in the store",
                 "verbosity": 2,

@@ -306,7 +306,7 @@ def task_fetch() -> Iterator[dict]:
             yield from subtasks("fetch", manifest, _fetch_subtasks(current_project(), manifest))
 
 
-_PUBLISH_PARAMS = [
+PUBLISH_PARAMS = [
     {"name": "major", "long": "major", "type": bool, "default": False, "help": "bump the major version of the latest in the store"},
     {"name": "minor", "long": "minor", "type": bool, "default": False, "help": "bump the minor version of the latest in the store"},
     {"name": "patch", "long": "patch", "type": bool, "default": False, "help": "bump the patch version of the latest in the store"},
@@ -316,7 +316,7 @@ _PUBLISH_PARAMS = [
     {"name": "dry_run", "long": "dry-run", "type": bool, "default": False, "help": "say what would be published; change nothing"},
     {"name": "force", "long": "force", "type": bool, "default": False,
      "help": "publish even when the file is identical to the latest version in the store"},
-    {"name": "message", "long": "message", "type": str, "default": "",
+    {"name": "message", "short": "m", "long": "message", "type": str, "default": "",
      "help": "a note kept with the version (shown by doit versions:NAME)"},
 ]
 
@@ -357,7 +357,7 @@ def task_publish() -> Iterator[dict]:
     with loading():
         manifest, grouped = group(
             "publish", "Publish a new version: doit publish:NAME --major|--minor|--patch|--version X.Y.Z.",
-            params=_PUBLISH_PARAMS,
+            params=PUBLISH_PARAMS,
         )
         yield grouped
         if manifest is not None:
@@ -365,7 +365,7 @@ def task_publish() -> Iterator[dict]:
             yield from subtasks("publish", manifest, ({
                 "name": name,
                 "actions": [(guarded(_publish), [name, name in asked])],
-                "params": _PUBLISH_PARAMS,
+                "params": PUBLISH_PARAMS,
                 "uptodate": [False],
                 "doc": f"publish a new version of {name}",
                 "verbosity": 2,
