@@ -82,7 +82,7 @@ def _task_names(namespace: dict[str, object]) -> set[str]:
     return (names - renamed) | {name.replace("_", "-") for name in names & renamed}
 
 
-def _valued() -> set[str]:
+def valued_options() -> set[str]:
     """The options that take the next word as their value: doit's own (``-n 4``) and
     those of the group tasks (``--message TEXT``, ``-m TEXT``)."""
     from doit.cmd_run import Run
@@ -101,7 +101,7 @@ def translate(argv: Sequence[str], tasks: set[str]) -> list[str]:
     bare group gives way to its subtasks: ``publish --minor x`` is ``publish:x --minor``). A word that is none of an option, its value, a task, ``NAME=VALUE``, or a
     doit command raises `UsageError` naming the nearest task. After a doit command other
     than ``run``, or a task that takes positional arguments, words pass as they are."""
-    valued = _valued()
+    valued = valued_options()
     out: list[str] = []
     group: str | None = None
     group_at: int | None = None  # where the group's bare name stands, until a NAME takes it
