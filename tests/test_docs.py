@@ -6,6 +6,7 @@ only options that it takes."""
 from __future__ import annotations
 
 import re
+import subprocess
 import sys
 from pathlib import Path
 
@@ -137,3 +138,17 @@ def test_a_documented_command_is_accepted(where, command, accepted):
 ])
 def test_a_command_the_product_does_not_take_is_caught(command, wrong, accepted):
     assert check(command, {**accepted, "*": set()}) == wrong
+
+
+def test_the_docs_build_as_a_site_with_no_broken_link(tmp_path):
+    """mkdocs.yml renders docs/ (strict: a link to a page or anchor that is not there fails)."""
+    result = subprocess.run([sys.executable, "-m", "mkdocs", "build", "--strict", "--site-dir", str(tmp_path / "site")],
+                            cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "site" / "tasks" / "index.html").is_file()
+
+
+def test_every_page_the_readme_links_is_there():
+    links = re.findall(r"\]\((docs/[^)#]+)", (REPO / "README.md").read_text(encoding="utf-8"))
+    assert len(links) >= 10
+    assert [link for link in links if not (REPO / link).is_file()] == []
