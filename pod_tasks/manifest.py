@@ -550,8 +550,14 @@ def _edited(path: Path) -> Path:
 
 def replace_text(path: Path, text: str) -> None:
     """Write ``text`` to ``path`` atomically, keeping the file's permissions; a symlink
-    at ``path`` stays, and the file it points to is replaced (`_edited`)."""
+    at ``path`` stays, and the file it points to is replaced (`_edited`). Called under
+    `edit_lock`: a temporary copy beside the file is then a killed edit's, removed first."""
     path = _edited(path)
+    left = re.compile(rf"\.{re.escape(path.name)}\.[0-9a-f]{{32}}\.tmp")
+    for entry in os.scandir(path.parent):
+        if left.fullmatch(entry.name):
+            with contextlib.suppress(OSError):
+                os.unlink(entry.path)
     temp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
     try:
         with open(temp, "x", encoding="utf-8", newline="") as out:
