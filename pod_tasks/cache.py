@@ -8,8 +8,9 @@ Layout (the old tool's, so old caches stay usable)::
                                                its mtime is when the file was last used (`used`)
     <cache_dir>/.pod/<bucket>/<key>.lock       the inter-process lock
     <cache_dir>/.pod/<bucket>/<key>.partial    an interrupted big download, kept to resume (+ .partial.json)
-    <cache_dir>/.pod/_notes/<topic>.json       what was learnt about servers (`note`), and the projects
-                                               (assets.yaml paths) that use this cache (`projects`)
+    <cache_dir>/.pod/_notes/<topic>.json       what was learnt about servers (`note`), the projects
+                                               (assets.yaml paths) that use this cache (`projects`), and
+                                               what each one pins (``pins-HASH``: `recorded_pins`)
     <cache_dir>/.pod/_unreachable/<hash>.json  a store that could not be reached lately (`pod_tasks.outage`;
                                                "_": no bucket has such a name)
     <cache_dir>/.timestamps/<bucket>/<key>     the old tool's "last checked" marks (read only)
@@ -46,6 +47,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import hashlib
 import json
 import logging
 import math
@@ -141,7 +143,9 @@ class Fetched:
 
 @dataclass(frozen=True)
 class Entry:
-    """One cached file, for listings; ``used`` is when it was last used (`AssetCache.used`)."""
+    """One cached file, for listings; ``used`` is when it was last used (`AssetCache.used`);
+    ``endpoint`` the S3-compatible server it came from, as its record says (None: AWS's
+    own, a folder store, or no record)."""
 
     path: Path
     url: str | None
@@ -149,6 +153,7 @@ class Entry:
     checked: float | None
     due: bool
     used: float = 0.0
+    endpoint: str | None = None
 
 
 @dataclass(frozen=True)
@@ -166,12 +171,15 @@ class Leftover:
 class AssetCache:
     """Local copies of remote objects. Safe to share between threads and processes."""
 
-    def __init__(self, settings: Settings, mirrors: Mirrors | None = None, project: Path | None = None) -> None:
+    def __init__(self, settings: Settings, mirrors: Mirrors | None = None, project: Path | None = None,
+                 pins: Callable[[], Iterable[str]] | None = None) -> None:
         """``mirrors``: read before the store (none by default). ``project``: the assets.yaml
-        of the project using the cache (remembered in it on first use, for `doit gc`)."""
+        of the project using the cache, and ``pins`` what it pins (the cache-relative paths,
+        in this process's environment): both remembered in it on first use, for `doit gc`."""
         self.settings = settings
         self.mirrors = mirrors or Mirrors()
         self.project = project
+        self._pins = pins
         self._remembered = project is None
         self._remember_lock = threading.Lock()
         self.root = Path(os.path.realpath(settings.cache_dir))
@@ -704,9 +712,10 @@ class AssetCache:
             self._write_note(folder / f"{topic}.json", json.dumps(known, sort_keys=True, indent=1).encode())
 
     def _remember(self) -> None:
-        """Remember this cache's project (its assets.yaml) in the cache dir, for `doit gc`:
-        once per process, with no write when it is known already. Best effort: a cache dir
-        that cannot be written still serves what it holds."""
+        """Remember this cache's project (the real path of its assets.yaml) in the cache dir,
+        and what it pins here (`record_pins`), for `doit gc`: once per process, with no
+        write when both are known already. Best effort: a cache dir that cannot be written
+        still serves what it holds."""
         if self._remembered:
             return
         with self._remember_lock:  # the other threads wait: none fetches before it is written
@@ -716,17 +725,49 @@ class AssetCache:
             with contextlib.suppress(OSError, UnsafePathError):
                 if self.noted(PROJECTS, key) is None:
                     self.note(PROJECTS, key, round(time.time()))
+                if self._pins is not None:
+                    self.record_pins(key, self.pins_context(), self._pins())
             self._remembered = True
+
+    def pins_context(self) -> str:
+        """What the cache-relative paths of a project's pins depend on in this process besides
+        its assets.yaml: the path it was reached by (a folder store is named by the folder's
+        absolute path) and the S3 endpoint (mirrors and credentials change no path)."""
+        return f"{os.path.abspath(self.project or '')} on {self.settings.endpoint or 'AWS'}"
+
+    def record_pins(self, project: str, context: str, rels: Iterable[str]) -> None:
+        """Keep ``rels`` (cache-relative paths) as what the project whose assets.yaml is at
+        the real path ``project`` pins in ``context`` (`pins_context`), replacing what an
+        earlier process recorded in that context and keeping the other contexts' (the same
+        project run with another endpoint, or through another path). No write when
+        unchanged: a read of one small note."""
+        rels = sorted(set(rels))
+        topic = _pins_topic(project)
+        if self.noted(topic, context) != rels:
+            self.note(topic, context, rels)
+
+    def recorded_pins(self, project: str, besides: str | None = None) -> set[str] | None:
+        """What the project at the real path ``project`` pins, as recorded by every process
+        that used it (`record_pins`), in every context but ``besides``; None when nothing
+        was recorded (a project remembered before pins were, or whose note was lost)."""
+        known = self._notes(_pins_topic(project))
+        if not known:
+            return None
+        return {rel for context, rels in known.items() if context != besides and isinstance(rels, list)
+                for rel in rels if isinstance(rel, str)}
 
     def projects(self) -> list[str]:
         """The assets.yaml paths of the projects that used this cache dir, sorted."""
         return sorted(self._notes(PROJECTS))
 
     def forget_projects(self, paths: Iterable[str]) -> None:
-        """Forget the projects at ``paths`` (their assets.yaml is gone)."""
+        """Forget the projects at ``paths`` (their assets.yaml is gone), and what they pin."""
         gone = set(paths)
         if gone:
             self._edit_notes(PROJECTS, lambda known: [known.pop(path, None) for path in gone])
+        for path in gone:  # no process uses a project whose assets.yaml is gone: its lock too
+            for suffix in (".json", ".lock"):
+                (self.root / META / NOTES / f"{_pins_topic(path)}{suffix}").unlink(missing_ok=True)
 
     # --- use, and dropping what gc chose ------------------------------------------------
 
@@ -1002,7 +1043,13 @@ class AssetCache:
                 )
                 url = record.url if record else (f"s3://{s3_rel}" if s3_rel else None)
                 st = path.stat()
-                yield Entry(path, url, st.st_size, checked, due, self._last_used(rel, st))
+                yield Entry(path, url, st.st_size, checked, due, self._last_used(rel, st),
+                            record.endpoint if record else None)
+
+
+def _pins_topic(project: str) -> str:
+    """The `note` topic of what the project at the real path ``project`` pins."""
+    return "pins-" + hashlib.sha1(project.encode()).hexdigest()[:16]
 
 
 def _part_of(name: str) -> str | None:

@@ -1,12 +1,16 @@
 """What the cache may drop: the plan behind ``doit gc``, and the totals ``doit cache`` and
 ``doit status`` show.
 
-Every project that uses a cache dir is remembered in it, by the path of its assets.yaml
-(`AssetCache.used`, at most once per process). A cached file is *pinned* while the
-current assets.yaml, or a remembered one that still exists, names it: a version under
-``assets:``, an ``s3://`` override, a ``files:`` URL (worked out in this process's
-environment: its endpoint, and this cache dir). A file's *last use* is its last fetch or
-resolve (its record's mtime; a file with no record, its own mtime).
+Every project that uses a cache dir is remembered in it, by the real path of its
+assets.yaml, with what it pins there as cache-relative paths (`AssetCache.record_pins`,
+written at most once per process, by the process that used it: in its environment, its
+endpoint, the path it reached the project by). A cached file is *pinned* while the
+current assets.yaml names it (a version under ``assets:``, an ``s3://`` override, a
+``files:`` URL, worked out in this process's environment), or a remembered project whose
+assets.yaml still exists recorded it. gc never works out another project's pins in its own
+environment, except for a project remembered before pins were recorded (an older cache),
+whose assets.yaml is then read. A file's *last use* is its last fetch or resolve (its
+record's mtime; a file with no record, its own mtime).
 
 Contracts:
 
@@ -16,37 +20,37 @@ Contracts:
   2. leftovers of interrupted downloads (kept ``.partial`` bytes, dead writers' ``.part``
      files): those of unpinned objects, or (with ``older_than``) any older than that;
   3. with ``max_size``, then the least recently used files (oldest last use first) until
-     what is left fits, never one the current assets.yaml pins; if those alone are over
-     the size, `Choice.over` says by how much.
+     what is left fits, never one the current project pins (here, or as recorded by its
+     runs in other environments); if those alone are over the size, `Choice.over` says by
+     how much.
 
 - `collect` removes only what `choose` chose, through `AssetCache.drop`: each file under
   its object's lock, skipping one whose lock a fetch holds or that was used after gc
   looked. Local overrides, anything outside the cache dir, and links are never touched.
   Projects whose assets.yaml is gone are forgotten.
 - ``dry_run`` writes nothing at all (not even a lock file): it says what would go.
-- A remembered assets.yaml that exists but cannot be read (invalid, or in a folder this
-  user may not enter) stops gc before anything is removed (its pins are unknown), naming
-  the file.
+- A remembered assets.yaml that exists but cannot be read when it has to be (no pins
+  recorded), or whose existence cannot be told (a folder this user may not enter), stops
+  gc before anything is removed (its pins are unknown), naming the file.
 """
 
 from __future__ import annotations
 
+import os
 import re
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
 
-from .cache import ObjectRef
 from .config import NEVER, parse_timeout
 from .errors import PodError, UnsafePathError
 from .meter import human_size
-from .prefill import manifest_items
 from .resolver import Project
 
 __all__ = [
     "parse_size", "parse_age", "Cached", "Drop", "Choice", "choose", "UNPINNED", "LEFTOVER", "LRU",
-    "Survey", "survey", "Collected", "collect", "totals",
+    "Survey", "origin", "survey", "Collected", "collect", "totals",
 ]
 
 #: Why a file goes (`Drop.why`).
@@ -83,8 +87,9 @@ def parse_age(text: str) -> float:
 class Cached:
     """One file in the cache, as gc sees it: its cache-relative path, size, last use
     (epoch seconds), whether any project pins it (``pinned``) and whether the current
-    assets.yaml does (``current``, which implies ``pinned``). ``of`` is set for a leftover:
-    the cache-relative path of the object it was a download of (whose pins count)."""
+    project does (``current``, which implies ``pinned``). ``of`` is set for a leftover:
+    the cache-relative path of the object it was a download of (whose pins count).
+    ``origin`` says where it came from: the server (or folder store) and cache folder."""
 
     rel: str
     size: int
@@ -93,6 +98,7 @@ class Cached:
     current: bool = False
     of: str | None = None
     label: str = field(default="", compare=False)
+    origin: str = field(default="", compare=False)
 
     def __str__(self) -> str:
         return self.label or self.rel
@@ -152,48 +158,62 @@ class Survey:
     gone: tuple[str, ...]
 
 
-def _pins(project: Project) -> set[str]:
-    """The cache-relative paths of everything ``project``'s assets.yaml pins (local
-    overrides inside the cache dir included, so that they are never touched)."""
+def _current(project: Project) -> set[str]:
+    """What the current project pins: worked out here, and as its runs in other contexts
+    (another endpoint, another path to it) recorded."""
     if project.manifest is None:
         return set()
     cache = project.cache
-    pins: set[str] = set()
-    for item in manifest_items(project):
-        try:
-            target = project.ref(item)
-            pins.add(cache.path_for(target).relative_to(cache.root).as_posix() if isinstance(target, ObjectRef)
-                     else cache.relative(target))
-        except PodError:  # a local override outside the cache dir, or nothing it could fetch (no `store:`)
-            continue
-    return pins
+    recorded = cache.recorded_pins(os.path.realpath(project.manifest.path), besides=cache.pins_context())
+    return project.pinned_files() | (recorded or set())
+
+
+def _remembered_pins(project: Project, path: str) -> set[str]:
+    """What the remembered project at ``path`` (an existing assets.yaml) pins: as recorded;
+    for a project remembered before pins were recorded, its assets.yaml worked out here."""
+    recorded = project.cache.recorded_pins(path)
+    if recorded is not None:
+        return recorded
+    return Project.load(path, cache_dir=project.cache.root).pinned_files()
+
+
+def origin(rel: str, endpoint: str | None = None) -> str:
+    """Where the file at the cache-relative ``rel`` came from, for messages: the server
+    (``endpoint``, as its record names it), AWS S3, or a folder store; and its cache folder."""
+    top = rel.split("/", 1)[0]
+    if top.startswith("_endpoint-"):
+        server = endpoint or "an S3 server (no record names it)"
+    else:
+        server = "a folder store" if top.startswith("_dir-") else "AWS S3"
+    return f"{server}, cache folder {top}/"
 
 
 def survey(project: Project) -> Survey:
     """Look at ``project``'s cache dir: its files, their last use and pins. Raises
-    `PodError` when a remembered assets.yaml exists but cannot be read."""
+    `PodError` when a remembered project's pins cannot be known (see the module's contracts)."""
     cache = project.cache
     entries = [e for e in cache.entries() if not e.path.is_symlink()]
     leftovers = list(cache.leftovers())
-    # Read after the files: a project is remembered before its first file exists.
+    # Read after the files: a project is remembered, with its pins, before its first file exists.
     remembered = cache.projects()
-    current = _pins(project)
+    current = _current(project)
     pinned = set(current)
-    here = project.manifest.path.resolve() if project.manifest else None
+    here = os.path.realpath(project.manifest.path) if project.manifest else None
     gone: list[str] = []
     for path in remembered:
         try:
             if not Path(path).is_file():  # a folder this user may not enter raises: not "gone"
                 gone.append(path)
-            elif Path(path).resolve() != here:
-                pinned |= _pins(Project.load(path, cache_dir=cache.root))
+            elif path != here:
+                pinned |= _remembered_pins(project, path)
         except (PodError, OSError) as exc:
             raise PodError(f"gc: {path} (a project that uses this cache) cannot be read: {exc}: fix it, or "
                            f"delete it if that project is gone, then run gc again; nothing was removed") from None
-    files = [Cached(rel, e.size, e.used, rel in pinned, rel in current, label=e.url or rel)
+    files = [Cached(rel, e.size, e.used, rel in pinned, rel in current, label=e.url or rel,
+                    origin=origin(rel, e.endpoint))
              for e in entries for rel in [e.path.relative_to(cache.root).as_posix()]]
     files += [Cached(left.path.relative_to(cache.root).as_posix(), left.size, left.mtime, left.of in pinned,
-                     left.of in current, of=left.of, label=f"{left.path.name} (of {left.of})")
+                     left.of in current, of=left.of, label=f"{left.path.name} (of {left.of})", origin=origin(left.of))
               for left in leftovers]
     return Survey(tuple(files), tuple(gone))
 

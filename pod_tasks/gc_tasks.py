@@ -37,7 +37,7 @@ def _gc(max_size: str, older_than: str, dry_run: bool) -> None:
     done = collect(project, limit, age, dry_run)
     removed, forgot = ("would remove", "would forget") if dry_run else ("removed", "forgot")
     for drop in done.removed:
-        say(f"{removed} {drop.file} ({human_size(drop.file.size)}): {drop.why}")
+        say(f"{removed} {drop.file} ({human_size(drop.file.size)}): {drop.why}; from {drop.file.origin}")
     for drop, why in done.spared:
         say(f"kept {drop.file}: {why}")
     for path in done.forgotten:

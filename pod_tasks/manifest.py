@@ -408,10 +408,13 @@ def edit_lock(path: Path) -> Iterator[None]:
     it, ``.assets.yaml.lock``, where the edit writes its temporary copy too, created
     with the umask's permissions (any user who may edit the manifest may take it).
     It is removed while still held, so nothing is left behind; a process that was
-    waiting on the removed file finds it gone and takes a new one (filelock checks)."""
+    waiting on the removed file finds it gone and takes a new one (filelock checks).
+    A symlinked manifest is locked beside the file it points to (`_edited`), which every
+    path to it shares."""
     from filelock import FileLock
 
-    lock_path = path.with_name(f".{path.name}.lock")
+    target = _edited(path)
+    lock_path = target.with_name(f".{target.name}.lock")
     with FileLock(str(lock_path)):
         try:
             yield
@@ -539,8 +542,22 @@ def _unplaced(manifest: Manifest, skip: Mapping[str, object]) -> dict[str, Pin]:
     return {name: replace(pin, line=0) for name, pin in manifest.assets.items() if name not in skip}
 
 
+def _edited(path: Path) -> Path:
+    """The file an edit of the manifest at ``path`` replaces: ``path``, or the file a
+    symlink there points to (through any chain of links), so that the link is kept."""
+    return Path(os.path.realpath(path))
+
+
 def replace_text(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` atomically, keeping the file's permissions."""
+    """Write ``text`` to ``path`` atomically, keeping the file's permissions; a symlink
+    at ``path`` stays, and the file it points to is replaced (`_edited`). Called under
+    `edit_lock`: a temporary copy beside the file is then a killed edit's, removed first."""
+    path = _edited(path)
+    left = re.compile(rf"\.{re.escape(path.name)}\.[0-9a-f]{{32}}\.tmp")
+    for entry in os.scandir(path.parent):
+        if left.fullmatch(entry.name):
+            with contextlib.suppress(OSError):
+                os.unlink(entry.path)
     temp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
     try:
         with open(temp, "x", encoding="utf-8", newline="") as out:

@@ -61,7 +61,8 @@ class Project:
         else:
             self.store, self.prefix = None, ""
         self.cache = AssetCache(settings, Mirrors(settings.mirrors, self.store, self.prefix),
-                                project=manifest.path if manifest else None)  # remembered on first use, for gc
+                                project=manifest.path if manifest else None,  # remembered on first use, for gc
+                                pins=self.pinned_files)
 
     @classmethod
     def load(cls, manifest: str | os.PathLike[str] | None = None, **overrides) -> "Project":
@@ -173,6 +174,25 @@ class Project:
             sha = pin.sha256 if pin is not None and pin.version == parsed else None
             return self.versioned_ref(clean, parsed, sha)
         return self.pin_ref(self.require_manifest().pin(name))
+
+    def pinned_files(self) -> set[str]:
+        """The cache-relative paths of everything assets.yaml pins, in this process's
+        environment (its endpoint, its cache dir): versions, ``s3://`` overrides, ``files:``
+        URLs, and local overrides inside the cache dir (so that gc never touches them).
+        What cannot be fetched (an override outside the cache dir, no ``store:``) is left out."""
+        from .prefill import manifest_items
+
+        if self.manifest is None:
+            return set()
+        pins: set[str] = set()
+        for item in manifest_items(self):
+            try:
+                target = self.ref(item)
+                pins.add(self.cache.path_for(target).relative_to(self.cache.root).as_posix()
+                         if isinstance(target, ObjectRef) else self.cache.relative(target))
+            except PodError:
+                continue
+        return pins
 
     # --- resolving --------------------------------------------------------------------
 

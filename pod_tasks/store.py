@@ -23,7 +23,6 @@ import re
 import tempfile
 import threading
 import json
-import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterator, Mapping, Protocol
@@ -32,6 +31,7 @@ from urllib.parse import unquote, urlparse
 from .digests import Checksum, is_md5_etag
 from .errors import AssetNotFound, IntegrityError, OfflineError, PodError, PublishConflict, StoreError, TransferError
 from .names import check_relative_key
+from .uploads import upload
 from .wire import Reply, wire_for
 
 __all__ = [
@@ -504,7 +504,9 @@ class DirStore:
     """A folder on disk or a network share, append-only like a bucket.
 
     Uploads are written to a temporary name and hard-linked into place, which fails if
-    the key exists: two publishers of one version make one winner and one conflict. An
+    the key exists: two publishers of one version make one winner and one conflict. The
+    temporary files are in a hidden folder of their own, where the next upload removes
+    those of a killed one (`pod_tasks.uploads`). An
     object's metadata is a sidecar file, ``.pod-meta/<key>.json``, put in place by the
     winner only; hidden folders are never listed, so a sidecar is never a version.
     """
@@ -577,10 +579,9 @@ class DirStore:
                       metadata: Mapping[str, str] | None = None) -> Head:
         final = self._path(key)
         final.parent.mkdir(parents=True, exist_ok=True)
-        temp = final.with_name(f".{final.name}.{uuid.uuid4().hex}.part")
         sidecar = self._sidecar(key)
-        temp_meta = sidecar.with_name(f".{sidecar.name}.{uuid.uuid4().hex}.part")
-        try:
+        with upload(self.root) as temps:  # a killed upload's files are swept by the next one
+            temp, temp_meta = temps.data, temps.meta
             with open(path, "rb") as source, open(temp, "xb") as out:
                 while chunk := source.read(CHUNK):
                     out.write(chunk)
@@ -602,9 +603,6 @@ class DirStore:
                     raise PublishConflict(f"{self.url(key)} already exists: pick the next version") from None
             if metadata:
                 os.replace(temp_meta, sidecar)  # only the one whose link won gets here
-        finally:
-            temp.unlink(missing_ok=True)
-            temp_meta.unlink(missing_ok=True)
         return Head(None, final.stat().st_size, metadata=dict(metadata or {}))
 
     def put_bytes(self, key: str, data: bytes) -> None:

@@ -203,3 +203,62 @@ def test_sigkill_during_publish_leaves_old_or_new_assets_yaml(s3, client, proxy,
     latest = max(version_of_key("foo/bar.csv", key) for key in _store_versions(client))
     assert after != before and pinned == latest
     record("kills survived", len(PUBLISH_KILLS))
+
+
+def _files(store: Path) -> dict[str, bytes]:
+    """Every file of a folder store but those of uploads under way, with its bytes."""
+    return {p.relative_to(store).as_posix(): p.read_bytes() for p in store.rglob("*")
+            if p.is_file() and ".pod-uploads" not in p.relative_to(store).parts}
+
+
+def test_sigkill_during_a_publish_to_a_folder_store_leaves_nothing_the_next_publish_does_not_clean(
+        project, cache_dir):
+    """A publish of a big file to a folder store killed mid-upload leaves its temporary
+    files in the store's hidden upload folder, never beside a key; the next publish removes
+    them and touches no complete version; `doit gc` then leaves no temporary file in the
+    cache either."""
+    store = project / "store"
+    write(store / "foo" / "bar.1.0.0.csv", "old\n")
+    write(project / "assets.yaml", "store: store\nassets:\n  foo/bar.csv: 1.0.0\n")
+    (project / "dodo.py").write_text("from pod_tasks.tasks import *  # noqa: F401,F403\n")
+    (project / "new.csv").write_bytes(NEW)
+    big = os.urandom(SIZE)
+    (project / "big.csv").write_bytes(big)
+    first = run_doit(["publish:foo/bar.csv", "--minor", "--file", "new.csv"], project)  # 1.1.0, with its metadata
+    assert first.returncode == 0, first.stdout + first.stderr
+    versions = _files(store)
+    assert sorted(versions) == [".pod-meta/foo/bar.1.1.0.csv.json", "foo/bar.1.0.0.csv", "foo/bar.1.1.0.csv"]
+    uploads = store / ".pod-uploads"
+    parts = lambda: [p for p in uploads.glob("*.part") if p.stat().st_size > 0]  # noqa: E731
+    left: list[Path] = []
+    for attempt in range(5):  # the kill lands while the bytes are copied or synced, or is tried again
+        proc = _start_doit(["publish:foo/bar.csv", "--minor", "--file", "big.csv", "--force"], project)
+        try:
+            _wait_for(parts, f"the upload (attempt {attempt})", proc)
+        finally:
+            if proc.poll() is None:
+                _kill(proc)
+        left = list(uploads.glob("*.part"))
+        if left:
+            break
+    assert left, "no kill landed mid-upload"
+    killed = _files(store)
+    assert not [k for k in killed if Path(k).name.startswith(".")], "a temporary file beside the versions"
+    extra = {k: v for k, v in killed.items() if k not in versions}  # a version the kill met already linked
+    assert killed.items() >= versions.items() and all(
+        k in ("foo/bar.1.2.0.csv", ".pod-meta/foo/bar.1.2.0.csv.json") for k in extra), sorted(extra)
+    assert extra.get("foo/bar.1.2.0.csv", big) == big
+
+    result = run_doit(["publish:foo/bar.csv", "--minor", "--file", "new.csv", "--force"], project)
+    assert_clean(result)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert list(uploads.iterdir()) == []  # the killed upload's files and lock are gone
+    assert list(store.rglob("*.part")) == []
+    after = _files(store)
+    assert after.items() >= killed.items()  # every complete version as it was
+    published = "1.3.0" if "foo/bar.1.2.0.csv" in killed else "1.2.0"
+    assert after[f"foo/bar.{published}.csv"] == NEW and len(after) == len(killed) + 2
+    gc = run_doit(["gc"], project)
+    assert gc.returncode == 0, gc.stdout + gc.stderr
+    assert [p for p in cache_dir.rglob("*") if p.name.endswith((".part", ".partial"))] == []
+    record("kills survived", 1)

@@ -343,10 +343,87 @@ def test_local_overrides_and_links_are_never_touched(tmp_path, store):
     assert (root / "mine" / "link.txt").is_symlink()
 
 
+def pins_notes(cache_root: Path) -> list[Path]:
+    """The notes of what each project pins (`AssetCache.record_pins`)."""
+    return sorted((cache_root / ".pod" / "_notes").glob("pins-*.json"))
+
+
+def test_pins_are_recorded_once_per_process_with_no_write_when_unchanged(tmp_path, store, monkeypatch):
+    a = make_project(tmp_path, "a", {"a.csv": "1.0.0", "s.csv": "1.0.0"}, store)
+    project = Project.load(a)
+    assert pins_notes(project.cache.root) == []  # loading is not using
+    writes: list[str] = []
+    real = AssetCache.note
+    monkeypatch.setattr(AssetCache, "note", lambda self, topic, key, value: (writes.append(topic),
+                                                                             real(self, topic, key, value)))
+    project.resolve("a.csv")
+    project.resolve("s.csv")
+    for _ in range(20):
+        project.resolve("a.csv")
+    folder = project.ref("a.csv").store.name
+    [note] = pins_notes(project.cache.root)
+    assert json.loads(note.read_bytes()) == {f"{a} on AWS": [f"{folder}/a.1.0.0.csv", f"{folder}/s.1.0.0.csv"]}
+    assert writes == ["projects", note.stem]  # one batch, not one write per file
+    Project.load(a).resolve("s.csv")  # another process, same pins: a read, no write
+    assert writes == ["projects", note.stem]
+    make_project(tmp_path, "a", {"a.csv": "1.1.0", "s.csv": "1.0.0"}, store)
+    Project.load(a).resolve("s.csv")  # the pins changed: the record follows
+    assert json.loads(note.read_bytes()) == {f"{a} on AWS": [f"{folder}/a.1.1.0.csv", f"{folder}/s.1.0.0.csv"]}
+
+
+def test_gc_keeps_what_a_project_recorded_without_reading_its_assets_yaml(tmp_path, store):
+    a, b = upgraded(tmp_path, store)
+    b.write_text("store: [oops\n")  # its pins were recorded when it ran: this file is not read
+    project = Project.load(a)
+    folder = project.ref("a.csv").store.name
+    done = collect(project)
+    assert [d.file.rel for d in done.removed] == [f"{folder}/a.1.0.0.csv"]
+    assert (project.cache.root / folder / "b.1.0.0.csv").read_bytes() == b"b" * 40
+
+
+def test_gc_keeps_the_pins_of_a_project_reached_through_a_symlink(tmp_path, store):
+    """A project whose folder store is relative (``store: ../store``) names another cache
+    folder when reached through a link: what it used there is its pins, whoever runs gc."""
+    real = make_project(tmp_path / "real", "b", {"b.csv": "1.0.0"}, Path("../../store"))
+    (tmp_path / "link").symlink_to(tmp_path / "real")
+    linked = Project.load(tmp_path / "link" / "b" / "assets.yaml")
+    path = Path(linked.resolve("b.csv"))
+    assert path.read_bytes() == b"b" * 40 and linked.ref("b.csv").store.name != Project.load(real).ref("b.csv").store.name
+    a = make_project(tmp_path, "a", {"a.csv": "1.0.0"}, store)
+    Project.load(a).resolve("a.csv")
+    done = collect(Project.load(a))
+    assert done.removed == () and path.read_bytes() == b"b" * 40
+    assert Project.load(a).cache.projects() == sorted([str(a.resolve()), str(real.resolve())])  # one project
+
+
+def test_a_project_remembered_before_pins_were_recorded_is_read(tmp_path, store):
+    a, b = upgraded(tmp_path, store)
+    project = Project.load(a)
+    folder = project.ref("a.csv").store.name
+    for note in pins_notes(project.cache.root):  # an older cache: the projects alone
+        note.unlink()
+    done = collect(project)
+    assert [d.file.rel for d in done.removed] == [f"{folder}/a.1.0.0.csv"]  # b's pins worked out from its file
+    assert (project.cache.root / folder / "b.1.0.0.csv").is_file()
+
+
+def test_a_gone_project_is_forgotten_with_its_pins(tmp_path, store):
+    a, b = upgraded(tmp_path, store)
+    project = Project.load(a)
+    assert len(pins_notes(project.cache.root)) == 2
+    b.unlink()
+    collect(project)
+    assert project.cache.recorded_pins(str(b.resolve())) is None
+    assert [json.loads(n.read_bytes()) for n in pins_notes(project.cache.root)] == [
+        {f"{a} on AWS": sorted(project.pinned_files())}]
+
+
 def test_an_unreadable_remembered_project_stops_gc_before_anything_goes(tmp_path, store):
     a, b = upgraded(tmp_path, store)
     b.write_text("store: [oops\n")
     project = Project.load(a)
+    for note in pins_notes(project.cache.root):  # remembered before pins were: its file must be read
+        note.unlink()
     before = cached_files(project.cache.root)
     with pytest.raises(PodError, match=rf"gc: {b.resolve()} \(a project that uses this cache\) cannot be read: "):
         collect(project)

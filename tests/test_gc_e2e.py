@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from pod_tasks.meter import human_size
+from pod_tasks.store import DirStore
 from tests.conftest import REPO, run_doit, run_python, write
 from tests.doit_project import (  # noqa: F401  (fixtures)
     Store,
@@ -47,9 +48,11 @@ def fetched(folder: Path) -> None:
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-def contents(backend: Store, cache_dir: Path) -> dict[str, bytes]:
-    """The store's files in the cache (by key) with their bytes, and their records (``KEY.json``)."""
-    data, meta = cache_dir / backend.cache_folder, cache_dir / ".pod" / backend.cache_folder
+def contents(backend: Store, cache_dir: Path, folder: str | None = None) -> dict[str, bytes]:
+    """The store's files in the cache (by key) with their bytes, and their records (``KEY.json``);
+    ``folder``: the store's cache folder (default: as the environment names it now)."""
+    folder = folder or backend.cache_folder
+    data, meta = cache_dir / folder, cache_dir / ".pod" / folder
     files = {p.relative_to(data).as_posix(): p.read_bytes() for p in data.rglob("*") if p.is_file()}
     records = {p.relative_to(meta).as_posix(): b"" for p in meta.rglob("*.json")}
     return {**files, **records}
@@ -68,6 +71,13 @@ def pinned_in_turn(backend: Store, *versions: str) -> None:
     for version in versions:
         manifest(backend, f"assets:\n  a.csv: {version}\n")
         fetched(backend.project)
+
+
+def origin(backend: Store) -> str:
+    """Where gc says a file of ``backend`` came from: its server (or a folder store) and cache folder."""
+    top = backend.cache_folder.split("/")[0]
+    server = "a folder store" if backend.kind == "dir" else backend.s3.endpoint
+    return f"{server}, cache folder {top}/"
 
 
 def used_at(backend: Store, cache_dir: Path, key: str, when: float) -> None:
@@ -94,7 +104,8 @@ def test_gc_removes_the_old_version_after_an_upgrade_and_keeps_every_pin(backend
         backend.s3.clear()
     dry = doit(backend, "gc", "--dry-run")
     assert dry.returncode == 0, output(dry)
-    assert f"would remove {backend.url('a.1.0.0.csv')} (1000 B): pinned by no project" in dry.stdout
+    assert f"would remove {backend.url('a.1.0.0.csv')} (1000 B): pinned by no project; from {origin(backend)}" \
+        in dry.stdout.splitlines(), dry.stdout
     assert (f"gc --dry-run: would remove 1 file(s), would free 1000 B; the cache would hold 3 file(s), "
             f"{human_size(9000)}") in dry.stdout
     assert snapshot(cache_dir) == before  # nothing changed, not even a time
@@ -102,7 +113,7 @@ def test_gc_removes_the_old_version_after_an_upgrade_and_keeps_every_pin(backend
     result = doit(backend, "gc")
     assert result.returncode == 0, output(result)
     lines = result.stdout.splitlines()
-    assert f"removed {backend.url('a.1.0.0.csv')} (1000 B): pinned by no project" in lines
+    assert f"removed {backend.url('a.1.0.0.csv')} (1000 B): pinned by no project; from {origin(backend)}" in lines
     assert (f"gc: removed 1 file(s), freed 1000 B; the cache holds 3 file(s), {human_size(9000)} ({cache_dir})"
             in lines), result.stdout
     assert contents(backend, cache_dir) == {
@@ -126,6 +137,66 @@ def test_gc_removes_the_old_version_after_an_upgrade_and_keeps_every_pin(backend
     fetched(backend.project)  # what the project pins is still there: no request
     if backend.s3 is not None:
         assert backend.s3.counts() == {}
+
+
+def test_gc_without_the_endpoint_the_files_were_fetched_from_removes_nothing_pinned(s3_backend, cache_dir,
+                                                                                     monkeypatch):
+    """``AWS_ENDPOINT_URL=... doit fetch``, then ``doit gc`` in a shell without it: what
+    the project pins was fetched from that server and stays, bytes and records; only
+    what no project pins goes, and gc says which server each file came from."""
+    s3_backend.put("raw/x.json", b'{"x": 1}')
+    pinned_in_turn(s3_backend, "1.0.0", "1.1.0")
+    manifest(s3_backend, "assets:\n  a.csv: 1.1.0\nfiles:\n  - s3://assets/raw/x.json\n")
+    fetched(s3_backend.project)
+    kept = {"a.1.1.0.csv": A2, "raw/x.json": b'{"x": 1}', "a.1.1.0.csv.json": b"", "raw/x.json.json": b""}
+    assert contents(s3_backend, cache_dir) == {**kept, "a.1.0.0.csv": A1, "a.1.0.0.csv.json": b""}
+    folder = s3_backend.cache_folder
+    assert folder.startswith("_endpoint-127.0.0.1-")
+    s3_backend.s3.clear()
+    monkeypatch.delenv("AWS_ENDPOINT_URL")  # a new shell: AWS's own endpoint, as far as gc can tell
+
+    dry = doit(s3_backend, "gc", "--dry-run")
+    assert dry.returncode == 0, output(dry)
+    assert [line for line in dry.stdout.splitlines() if line.startswith("would ")] == [
+        f"would remove {s3_backend.url('a.1.0.0.csv')} (1000 B): pinned by no project; "
+        f"from {s3_backend.s3.endpoint}, cache folder {folder.split('/')[0]}/"], dry.stdout
+    result = doit(s3_backend, "gc")
+    assert result.returncode == 0, output(result)
+    assert f"gc: removed 1 file(s), freed 1000 B; the cache holds 2 file(s), {human_size(2008)}" in result.stdout
+    assert contents(s3_backend, cache_dir, folder) == kept
+    tight = doit(s3_backend, "gc", "--max-size", "0")  # this project's pins, wherever fetched: never
+    assert tight.returncode == 0, output(tight)
+    assert "gc: removed 0 file(s), freed 0 B" in tight.stdout and "still 2.0 KiB over --max-size 0" in tight.stdout
+    assert contents(s3_backend, cache_dir, folder) == kept
+    assert s3_backend.s3.counts() == {}  # gc asks no server anything
+
+    monkeypatch.setenv("AWS_ENDPOINT_URL", s3_backend.s3.endpoint)
+    fetched(s3_backend.project)  # everything still there: no download
+    assert s3_backend.s3.count("GET") == 0
+
+
+def test_a_project_reached_through_a_symlink_keeps_its_files_when_another_runs_gc(dir_backend, tmp_path, cache_dir):
+    """A program resolves through a linked folder (its folder store, ``store: store``, is then
+    named by that path); ``doit gc`` from another project on the cache keeps its files."""
+    real = tmp_path / "real"
+    write(real / "store" / "b.1.0.0.csv", "").write_bytes(B1)
+    write(real / "assets.yaml", "store: store\nassets:\n  b.csv: 1.0.0\n")
+    (tmp_path / "link").symlink_to(real, target_is_directory=True)
+    program = run_python("from pod_tasks import resolve\n"
+                         f"print(resolve('b.csv', manifest={str(tmp_path / 'link' / 'assets.yaml')!r}))", tmp_path)
+    assert program.returncode == 0, program.stderr
+    theirs = Path(program.stdout.strip())
+    assert theirs.read_bytes() == B1 and theirs.parent.name != DirStore(real / "store").name  # the link's
+    pinned_in_turn(dir_backend, "1.0.0", "1.1.0")
+
+    result = doit(dir_backend, "gc")
+    assert result.returncode == 0, output(result)
+    assert "gc: removed 1 file(s), freed 1000 B; the cache holds 2 file(s)" in result.stdout
+    assert theirs.read_bytes() == B1
+    listed = run_python("from pod_tasks.resolver import Project; print('\\n'.join(Project.get().cache.projects()))",
+                        dir_backend.project)
+    assert listed.stdout.split() == sorted([str(dir_backend.project.resolve() / "assets.yaml"),
+                                            str(real.resolve() / "assets.yaml")]), listed.stderr  # one project each
 
 
 def test_max_size_evicts_the_least_recently_used_but_never_the_current_pins(backend, tmp_path, cache_dir):

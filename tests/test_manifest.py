@@ -361,6 +361,26 @@ def test_set_pins_rewrites_those_entries_at_once(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["assets.yaml"]
 
 
+def test_an_edit_removes_the_copy_a_killed_edit_left_and_writes_through_a_link(tmp_path):
+    from pod_tasks.manifest import set_pins
+
+    shared = tmp_path / "shared" / "assets.yaml"
+    shared.parent.mkdir()
+    shared.write_bytes(LOCKABLE.replace("flow: 1\n", "").encode())
+    killed = shared.with_name(f".assets.yaml.{'0a' * 16}.tmp")  # a killed edit's copy
+    killed.write_text("store: s3://half")
+    mine = shared.with_name(".assets.yaml.mine.tmp")  # not an edit's name: the user's
+    mine.write_text("keep")
+    link = tmp_path / "project" / "assets.yaml"
+    link.parent.mkdir()
+    link.symlink_to(Path("..") / "shared" / "assets.yaml")
+    set_pins(link, {"c.csv": (Version(1, 1, 0), "c" * 64)})
+    assert link.is_symlink() and os.readlink(link) == os.path.join("..", "shared", "assets.yaml")
+    assert f"  c.csv: {{version: 1.1.0, sha256: {'c' * 64}}}\n" in shared.read_text()
+    assert sorted(p.name for p in shared.parent.iterdir()) == [".assets.yaml.mine.tmp", "assets.yaml"]
+    assert mine.read_text() == "keep" and sorted(p.name for p in link.parent.iterdir()) == ["assets.yaml"]
+
+
 @pytest.mark.parametrize("text, files, fragment", [
     ("files:\n  - &u s3://x/y.json\n", {"s3://x/y.json": "a" * 64}, "s3://x/y.json: its entry is a YAML alias or anchor"),
     ("files:\n  - s3://x/y.json\n", {"s3://x/other.json": "a" * 64}, "s3://x/other.json is not under `files:`"),

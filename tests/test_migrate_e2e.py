@@ -4,6 +4,7 @@ JSON manifest, and the old cache folder reused as it is, against moto's S3 serve
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import time
@@ -111,5 +112,6 @@ def test_old_cache_is_reused_with_zero_gets(s3_backend, client, tmp_path, monkey
     assert [(m, p) for m, p in store.s3.requests] == [("HEAD", "/raw/y.json")]
     assert {p: p.stat().st_mtime_ns for p in before} == before  # nothing rewritten, old marks untouched
     assert sorted(p.relative_to(old / ".pod").as_posix() for p in (old / ".pod").rglob("*.json")) == sorted([
-        f"{bar}.json", f"{x}.json", f"{y}.json", "_notes/projects.json",  # the project, remembered for doit gc
+        f"{bar}.json", f"{x}.json", f"{y}.json", "_notes/projects.json",  # the project and what it pins, for doit gc
+        f"_notes/pins-{hashlib.sha1(str((store.project / 'assets.yaml').resolve()).encode()).hexdigest()[:16]}.json",
     ])

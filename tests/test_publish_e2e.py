@@ -300,6 +300,27 @@ def test_an_edit_leaves_no_lock_behind(dir_backend, tmp_path):
     assert {p.name for p in dir_backend.project.iterdir()} - before <= {".doit.db"}
 
 
+def test_publish_through_a_symlinked_assets_yaml_rewrites_its_target_and_keeps_the_link(backend, tmp_path):
+    """assets.yaml is a link to a shared file (a monorepo's): publish rewrites the pin in
+    that file, atomically, and the link stays a link; nothing is left beside either."""
+    before = published_project(backend)
+    shared = tmp_path / "shared" / "assets.yaml"
+    shared.parent.mkdir()
+    link = backend.project / "assets.yaml"
+    link.replace(shared)
+    link.symlink_to(os.path.relpath(shared, link.parent))
+    around = {p.name for p in backend.project.iterdir()}
+    result = doit(backend, "publish:foo/bar.csv", "--file", "data/bar.csv", "--minor")
+    assert result.returncode == 0, output(result)
+    assert link.is_symlink() and os.readlink(link) == os.path.relpath(shared, link.parent)
+    assert_pinned(backend, before, "1.4.0", NEW)  # read through the link: the shared file's text
+    assert sorted(os.listdir(shared.parent)) == ["assets.yaml"]  # no temporary copy, no lock
+    assert {p.name for p in backend.project.iterdir()} - around <= {".doit.db"}
+    again = doit(backend, "publish:foo/bar.csv", "--file", "data/bar.csv", "--force", "--patch")
+    assert again.returncode == 0, output(again)
+    assert link.is_symlink() and f"foo/bar.csv: {{version: 1.4.1, sha256: {sha256(NEW)}}}" in shared.read_text()
+
+
 # --- publish helps: identical bytes, the cache, who and why ----------------------------------
 
 
