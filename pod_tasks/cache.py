@@ -59,6 +59,7 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import BinaryIO, Callable, Iterable, Iterator
 
+from .bounds import Bounded, SizeRefused
 from .config import Settings
 from .digests import Digester
 from .errors import AssetNotFound, CacheError, IntegrityError, OfflineError, TransferError, UnsafePathError
@@ -107,7 +108,7 @@ class ObjectRef:
     """One remote object as the cache sees it.
 
     ``label`` names it in messages (the asset name, or the URL); ``sha256`` is the pin
-    the bytes must match, if any.
+    the bytes must match, if any, and ``size`` the pin's size (`pod_tasks.bounds`).
     """
 
     store: Store
@@ -115,6 +116,7 @@ class ObjectRef:
     immutable: bool
     sha256: str | None = None
     label: str = ""
+    size: int | None = None
 
     @property
     def url(self) -> str:
@@ -494,7 +496,7 @@ class AssetCache:
             try:
                 self._download_once(ref, path, progress)
                 return
-            except PinMismatch as exc:  # the store holds these bytes: asking again cannot help
+            except (PinMismatch, SizeRefused) as exc:  # the store holds these bytes: asking again cannot help
                 error = exc
                 break
             except IntegrityError as exc:
@@ -578,14 +580,18 @@ class AssetCache:
             def start(head: Head) -> Callable[[bytes], None]:
                 nonlocal digester, parted, head_size
                 head_size = head.size
+                # Before a byte is read: the size the server declares is bounded, and so is the time.
+                left = self.settings.limits.expected(url, head.size, ref.size) - offset
+                deadline = self.settings.limits.deadline(left)
                 basis = head if source is None else source.basis(head)
                 digester = Digester(basis.etag if basis.md5_etag else None, basis.size, sha256=bool(ref.sha256),
                                     checksum=basis.checksum)
                 if offset or (reader.remote and head.etag and head.size >= _PARTS_FROM):
                     # Several ranges at once, hashed in order from the file as it fills.
                     hashing = threads.enter_context(Pipeline(digester.steps()))
-                    parted = threads.enter_context(Parted(reader, key, head, Path(out.name), offset, hashing, on_bytes))
-                    return parted.first_sink
+                    parted = threads.enter_context(Parted(reader, key, head, Path(out.name), offset, hashing, on_bytes,
+                                                          deadline=deadline))
+                    return Bounded(parted.first_sink, left, deadline, url)
                 # A big object is written and hashed on threads while the network reads.
                 pipe = threads.enter_context(Pipeline([out.write, *digester.steps()])) \
                     if head.size >= _PIPELINE_FROM else None
@@ -598,7 +604,7 @@ class AssetCache:
                         pipe(chunk)
                     on_bytes(len(chunk))
 
-                return sink
+                return Bounded(sink, left, deadline, url)
 
             head_size = 0
             try:
@@ -608,6 +614,9 @@ class AssetCache:
                     head = source.basis(head)  # what the bytes must be, and the record keeps
             except Changed:
                 keepable = False  # another version: what is on disk is no use to it
+                raise
+            except OSError:
+                keepable = False  # a full disk keeps nothing: the space is wanted
                 raise
             keepable = False  # from here on, a failure is about the bytes themselves
             if digester.size != head.size:

@@ -2,7 +2,8 @@
 
 Environment: ``POD_CACHE_DIR``, ``POD_TIMEOUT``, ``POD_OFFLINE``, ``POD_ASSETS``,
 ``POD_ANONYMOUS``, ``POD_JOBS``, ``POD_MIRRORS`` (space-separated; set, even to nothing, it
-replaces ``mirrors:``), boto3's ``AWS_ENDPOINT_URL_S3`` / ``AWS_ENDPOINT_URL``, and the old
+replaces ``mirrors:``), ``POD_MAX_SIZE`` and ``POD_MIN_RATE`` (the bounds of a download,
+`pod_tasks.bounds`), boto3's ``AWS_ENDPOINT_URL_S3`` / ``AWS_ENDPOINT_URL``, and the old
 tool's ``STATIC_CACHE_DIR``, ``STATIC_CACHE_TIMEOUT``,
 ``STATIC_CACHE_IMMUTABLE_BUCKETS`` (colon-separated), which the ``POD_`` names beat.
 ``STATIC_CACHE_TIMEOUT`` keeps the old tool's meaning (`parse_old_timeout`: ``0``, or
@@ -20,17 +21,21 @@ from pathlib import Path
 from typing import Mapping
 from urllib.parse import urlparse
 
+from .bounds import DEFAULT_MAX_SIZE, DEFAULT_MIN_RATE, Limits
 from .errors import shown
 
 __all__ = [
     "Settings", "parse_timeout", "parse_old_timeout", "format_timeout", "parse_flag", "parse_jobs", "default_jobs",
-    "parse_mirror", "NEVER", "DEFAULT_TIMEOUT",
+    "parse_mirror", "parse_size", "parse_limits", "NEVER", "DEFAULT_TIMEOUT",
 ]
 
 NEVER = math.inf
 DEFAULT_TIMEOUT = 86400.0
 _UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw]?)\s*$")
+_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]i?b|b)?\s*$", re.IGNORECASE)
+_SIZE_UNITS = {"b": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9, "tb": 10**12,
+               "kib": 1 << 10, "mib": 1 << 20, "gib": 1 << 30, "tib": 1 << 40}
 
 
 def parse_timeout(text: str | float | int) -> float:
@@ -62,6 +67,32 @@ def parse_old_timeout(text: str) -> float:
     except ValueError:
         return NEVER
     return NEVER if seconds == 0 else float(max(seconds, 0))
+
+
+def parse_size(text: str) -> int:
+    """Bytes from ``20GiB``, ``500MB``, ``1.5TiB`` or ``1000000``: binary units (KiB, MiB,
+    GiB, TiB), decimal ones (KB, MB, GB, TB), in any case; a plain number is bytes.
+    Raises ValueError for anything else."""
+    match = _SIZE.match(str(text))
+    if not match:
+        raise ValueError(f"{text!r} is not a size: write e.g. 20GiB, 500MB or 1000000 (bytes)")
+    return int(float(match[1]) * _SIZE_UNITS[(match[2] or "b").lower()])
+
+
+def parse_limits(env: Mapping[str, str]) -> Limits:
+    """The bounds of a download from ``POD_MAX_SIZE`` (a size, from 1 byte) and
+    ``POD_MIN_RATE`` (a size per second, from 1 byte); the defaults for those unset.
+    Raises ValueError naming the variable."""
+    values = {}
+    for var, default in (("POD_MAX_SIZE", DEFAULT_MAX_SIZE), ("POD_MIN_RATE", DEFAULT_MIN_RATE)):
+        text = env.get(var, "").strip()
+        try:
+            values[var] = parse_size(text) if text else default
+        except ValueError:
+            values[var] = 0
+        if values[var] < 1:
+            raise ValueError(f"${var}: {shown(text)} is not a size: write e.g. 64KiB, 500MB or 1000000 (bytes)")
+    return Limits(max_size=values["POD_MAX_SIZE"], min_rate=float(values["POD_MIN_RATE"]))
 
 
 def format_timeout(seconds: float) -> str:
@@ -149,6 +180,8 @@ class Settings:
     jobs: int = field(default_factory=lambda: default_jobs())
     #: Base URLs (`parse_mirror`) tried in order before the store (``mirrors:``, ``POD_MIRRORS``).
     mirrors: tuple[str, ...] = ()
+    #: What one download may write and how long it may take (``POD_MAX_SIZE``, ``POD_MIN_RATE``).
+    limits: Limits = field(default_factory=Limits)
 
     @classmethod
     def load(
@@ -218,4 +251,5 @@ class Settings:
             anonymous=anonymous,
             jobs=jobs,
             mirrors=mirrors,
+            limits=parse_limits(env),
         )

@@ -5,7 +5,8 @@ server, S3 website bucket or CDN origin to serve as a mirror (`pod_tasks.mirrors
 Contracts: every file written is whole and verified (its bytes come through the cache,
 checked as any fetch is, and are renamed into place); a file already in the folder is
 left as it is and not fetched again, so a second run copies only what is new; nothing
-is written outside the folder (every key is checked).
+is written outside the folder (every key is checked) nor through a symlink inside it (a
+version whose way there holds one is named and not written).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from typing import Callable
 from .cache import ObjectRef
 from .catalog import store_names
 from .engine import Batch
-from .errors import PodError
+from .errors import PodError, UnsafePathError
 from .names import check_relative_key
 from .resolver import Project
 from .sync import copy_into
@@ -40,7 +41,8 @@ def versions_to_export(project: Project, all_versions: bool = False) -> list[Obj
     have none), and with ``all_versions`` every version of every name in the store
     (with its pinned sha256, when it is the pinned one); each once, pins first."""
     manifest = project.require_manifest()
-    refs = [project.versioned_ref(p.name, p.version, p.sha256) for p in manifest.assets.values() if p.version is not None]
+    refs = [project.versioned_ref(p.name, p.version, p.sha256, p.size)
+            for p in manifest.assets.values() if p.version is not None]
     if all_versions:
         for name, versions in store_names(project).items():
             refs += [project.ref(name, version) for version in versions]
@@ -62,6 +64,11 @@ def export(
     wanted: dict[ObjectRef, Path] = {}
     for ref in versions_to_export(project, all_versions):
         target = dest / check_relative_key(ref.key[len(project.prefix):], "store key")
+        try:
+            _no_link_on_the_way(dest, target)
+        except UnsafePathError as exc:
+            result.failed.append((str(ref), str(exc)))
+            continue
         if target.is_file():
             result.present += 1
         else:
@@ -80,3 +87,14 @@ def export(
             if on_copied is not None:
                 on_copied(key, target.stat().st_size)
     return result
+
+
+def _no_link_on_the_way(dest: Path, target: Path) -> None:
+    """Raise `UnsafePathError` when a folder between ``dest`` and ``target``, or
+    ``target`` itself, is a symlink (``dest`` itself is the user's to choose)."""
+    current = dest
+    for part in target.relative_to(dest).parts:
+        current = current / part
+        if current.is_symlink():
+            raise UnsafePathError(f"{current} is a symlink: export writes nothing through links: remove it, "
+                                  f"or export into another folder")

@@ -37,13 +37,12 @@ Contracts:
 from __future__ import annotations
 
 import os
-import re
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
 
-from .config import NEVER, parse_timeout
+from .config import NEVER, parse_size, parse_timeout
 from .errors import PodError, UnsafePathError
 from .meter import human_size
 from .resolver import Project
@@ -55,20 +54,6 @@ __all__ = [
 
 #: Why a file goes (`Drop.why`).
 UNPINNED, LEFTOVER, LRU = "pinned by no project", "left by an interrupted download", "least recently used"
-
-_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]i?b|b)?\s*$", re.IGNORECASE)
-_SIZE_UNITS = {"b": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9, "tb": 10**12,
-               "kib": 1 << 10, "mib": 1 << 20, "gib": 1 << 30, "tib": 1 << 40}
-
-
-def parse_size(text: str) -> int:
-    """Bytes from ``20GiB``, ``500MB``, ``1.5TiB`` or ``1000000``: binary units (KiB, MiB,
-    GiB, TiB), decimal ones (KB, MB, GB, TB), in any case; a plain number is bytes.
-    Raises ValueError for anything else."""
-    match = _SIZE.match(str(text))
-    if not match:
-        raise ValueError(f"{text!r} is not a size: write e.g. 20GiB, 500MB or 1000000 (bytes)")
-    return int(float(match[1]) * _SIZE_UNITS[(match[2] or "b").lower()])
 
 
 def parse_age(text: str) -> float:

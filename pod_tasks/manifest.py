@@ -35,9 +35,10 @@ __all__ = [
 
 FILENAME = "assets.yaml"
 _TOP_KEYS = ("store", "endpoint", "anonymous", "mirrors", "cache_dir", "timeout", "immutable", "assets", "files")
-_PIN_KEYS = ("version", "sha256", "source")
+_PIN_KEYS = ("version", "sha256", "size", "source")
 _FILE_KEYS = ("url", "sha256")
 _SHA256 = re.compile(r"^[0-9a-fA-F]{64}$")
+_SIZE = re.compile(r"^[0-9]{1,20}$")
 VERSION_RE = re.compile(rf"^{VERSION_PATTERN}$")
 
 
@@ -45,7 +46,7 @@ VERSION_RE = re.compile(rf"^{VERSION_PATTERN}$")
 class Pin:
     """What ``assets.yaml`` says of one name.
 
-    Exactly one of: ``version`` (with an optional ``sha256``), ``override`` (an
+    Exactly one of: ``version`` (with an optional ``sha256`` and ``size``), ``override`` (an
     absolute local path or an ``s3://`` URL used as is), or only ``source`` (declared,
     not yet published). ``source`` is the file ``publish`` uploads by default.
     """
@@ -56,6 +57,8 @@ class Pin:
     sha256: str | None = None
     source: Path | None = None
     override: str | None = None
+    #: The version's size in bytes: a download writes no more (`pod_tasks.bounds`).
+    size: int | None = None
 
 
 @dataclass(frozen=True)
@@ -304,13 +307,19 @@ class _Reader:
                 version = self.version(vnode, name, text)
             if "sha256" in items:
                 sha = self.sha256(items["sha256"][1], name)
+            size = None
+            if "size" in items:
+                if not _SIZE.match(items["size"][0]) or version is None:
+                    raise self.fail(items["size"][1], f"{name}: size is the version's bytes: a whole number, "
+                                                      f"with a `version:`")
+                size = int(items["size"][0])
             if "source" in items:
                 source = self.local(items["source"][1], items["source"][0], f"{name}: source")
             if version is None and source is None:
                 raise self.fail(knode, f"{name}: a pin needs `version:` (published) or `source:` (to publish)")
             if version is None and sha is not None:
                 raise self.fail(knode, f"{name}: `sha256:` goes with a `version:`")
-            return Pin(name, line, version=version, sha256=sha, source=source)
+            return Pin(name, line, version=version, sha256=sha, source=source, size=size)
         text = self.scalar(node, f"the pin of {name}")
         if VERSION_RE.match(text):
             return Pin(name, line, version=self.version(node, name, text))
@@ -423,20 +432,25 @@ def edit_lock(path: Path) -> Iterator[None]:
                 lock_path.unlink()
 
 
-def pinned_text(path: str | os.PathLike[str], name: str, version: Version, sha256: str) -> tuple[str, Manifest]:
-    """The text of the file at ``path`` with ``name`` pinned to ``{version, sha256}``,
+def pinned_text(path: str | os.PathLike[str], name: str, version: Version, sha256: str,
+                size: int | None = None) -> tuple[str, Manifest]:
+    """The text of the file at ``path`` with ``name`` pinned to ``{version, sha256, size}``,
     and the manifest it gives; the file itself is not touched (see `pins_text`).
     ``publish`` calls this before uploading, so a pin that cannot be rewritten is found
     before anything reaches the store.
     """
-    return pins_text(path, {name: (version, sha256)})
+    return pins_text(path, {name: (version, sha256, size)})
+
+
+#: A pin to write: (version, sha256) or (version, sha256, size); a size None is not written.
+NewPin = tuple[Version, str] | tuple[Version, str, int | None]
 
 
 def pins_text(
-    path: str | os.PathLike[str], pins: Mapping[str, tuple[Version, str]], files: Mapping[str, str] | None = None,
+    path: str | os.PathLike[str], pins: Mapping[str, NewPin], files: Mapping[str, str] | None = None,
 ) -> tuple[str, Manifest]:
     """The text of the file at ``path`` with each name of ``pins`` pinned to its
-    ``{version, sha256}`` and each URL of ``files`` written ``{url: URL, sha256: HEX}``
+    ``{version, sha256[, size]}`` and each URL of ``files`` written ``{url: URL, sha256: HEX}``
     under ``files:``, and the manifest it gives; the file itself is not touched.
 
     Only the text of those entries' values changes (a ``source:`` in a pin is kept); the
@@ -449,10 +463,10 @@ def pins_text(
     before = parse_manifest(text, path)
     files = dict(files or {})
     edits: list[tuple[int, int, str]] = []
-    for name, (version, sha256) in pins.items():
+    for name, (version, sha256, *size) in pins.items():
         key, value = _entry_nodes(root, name)
         _not_aliased(text, path, value, key.end_mark.index, key.start_mark.line, f"{name}: its pin", "the pins")
-        parts = [f"version: {version}", f"sha256: {sha256}"]
+        parts = [f"version: {version}", f"sha256: {sha256}", *(f"size: {s}" for s in size if s is not None)]
         if isinstance(value, yaml.MappingNode):
             parts += [f"source: {_flow_text(text, v)}" for k, v in value.value if k.value == "source"]
         edits.append((value.start_mark.index, span_end(value), "{" + ", ".join(parts) + "}"))
@@ -472,7 +486,7 @@ def pins_text(
     else:
         problem = (
             "a new pin reads differently" if any(
-                name not in manifest.assets or (manifest.assets[name].version, manifest.assets[name].sha256) != pin
+                name not in manifest.assets or _written(manifest.assets[name])[:len(pin)] != tuple(pin)
                 for name, pin in pins.items())
             else "another entry changed" if replace(manifest, assets=_unplaced(manifest, pins)) != wanted
             else None
@@ -483,15 +497,16 @@ def pins_text(
     return new_text, manifest
 
 
-def set_pin(path: str | os.PathLike[str], name: str, version: Version, sha256: str) -> Manifest:
-    """Pin ``name`` to ``{version, sha256}`` in the file at ``path`` (see `pins_text`);
+def set_pin(path: str | os.PathLike[str], name: str, version: Version, sha256: str,
+            size: int | None = None) -> Manifest:
+    """Pin ``name`` to ``{version, sha256, size}`` in the file at ``path`` (see `pins_text`);
     return the new manifest. The file is replaced atomically; concurrent edits of the
     same file are serialised."""
-    return set_pins(path, {name: (version, sha256)})
+    return set_pins(path, {name: (version, sha256, size)})
 
 
 def set_pins(
-    path: str | os.PathLike[str], pins: Mapping[str, tuple[Version, str]], files: Mapping[str, str] | None = None,
+    path: str | os.PathLike[str], pins: Mapping[str, NewPin], files: Mapping[str, str] | None = None,
 ) -> Manifest:
     """Rewrite ``pins`` and ``files`` entries in the file at ``path`` (see `pins_text`),
     all at once; return the new manifest. The file is replaced atomically; concurrent
@@ -535,6 +550,11 @@ def _flow_text(text: str, node: yaml.Node) -> str:
     if isinstance(node, yaml.ScalarNode) and not node.style and _FLOW_UNSAFE.search(written):  # plain: None or ""
         return json.dumps(node.value, ensure_ascii=False)
     return written
+
+
+def _written(pin: Pin) -> tuple[Version | None, str | None, int | None]:
+    """What a rewritten pin must read back as (compared with a `NewPin`)."""
+    return pin.version, pin.sha256, pin.size
 
 
 def _unplaced(manifest: Manifest, skip: Mapping[str, object]) -> dict[str, Pin]:

@@ -18,8 +18,9 @@ store after them, as it would with no mirror at all. Contracts:
   alone is read, and the run says once that ``doit lock`` makes mirrors fully usable).
   The cache checks the bytes against the proof before anything reaches a final path;
   bytes that fail are discarded and the next source is tried.
-- A mirror that fails an object (404, 5xx, a timeout, a web page, damaged bytes) is
-  skipped for that object, with one warning line per mirror per run, and for the rest
+- A mirror that fails an object (404, 5xx, a timeout, a web page, damaged bytes, a
+  size other than the pin's or over the cap, a download past its deadline, a full disk)
+  is skipped for that object, with one warning line per mirror per run, and for the rest
   of the run once it keeps failing (`next_streak`, `GIVE_UP`).
 """
 
@@ -31,7 +32,7 @@ import threading
 from dataclasses import dataclass
 from typing import Iterator, Sequence
 
-from .errors import AssetNotFound, IntegrityError, OfflineError, StoreError
+from .errors import AssetNotFound, IntegrityError, OfflineError, StoreError, UnsafePathError
 from .names import name_of_key
 from .store import DirStore, Head, Reader, Store, path_of_file_url
 from .web import WebMirror
@@ -44,9 +45,9 @@ log = logging.getLogger("pod_tasks")
 GIVE_UP = 3
 #: What one try of a mirror gave (`next_streak`).
 SERVED, MISSING, FAILED = "served", "missing", "failed"
-#: The failures of a mirror that send a fetch on to the next source (anything else,
-#: a full disk or an interrupted run, ends the fetch as it would without mirrors).
-_FALL_THROUGH = (AssetNotFound, IntegrityError, OfflineError, StoreError)
+#: The failures of a mirror that send a fetch on to the next source: any failure (a full
+#: disk included: a mirror that lies about a size may fill it) but an interrupted run.
+_FALL_THROUGH = (AssetNotFound, IntegrityError, OfflineError, StoreError, UnsafePathError, OSError)
 #: Store checksums that prove a mirror's bytes (CRCs catch accidents, not substitutes).
 _PROVING_CHECKSUMS = ("sha256", "sha1")
 
@@ -176,10 +177,11 @@ class Mirrors:
 
     @contextlib.contextmanager
     def attempt(self, source: Source, label: str) -> Iterator[None]:
-        """Around one download from ``source``: a failure that another source may not
-        have (`AssetNotFound`, `IntegrityError`, `OfflineError`, `StoreError`) is
-        noted, said (the first time for this mirror) and swallowed, so that the caller
-        goes on to the next source; anything else passes through."""
+        """Around one download from ``source``: a failure (`AssetNotFound`, `IntegrityError`,
+        `OfflineError`, `StoreError`, `UnsafePathError`, or a local `OSError` such as a
+        full disk, its temporary file already removed) is noted,
+        said (the first time for this mirror) and swallowed, so that the caller goes on
+        to the next source; anything else (an interrupted run) passes through."""
         mirror = next(m for m in self._mirrors if m.base == source.base)
         try:
             yield

@@ -9,8 +9,12 @@ without hashing them again or asking the store::
 
 `unpack` checks every entry of every zip before writing anything (no absolute path,
 ``..``, backslash, drive letter, link or special file; each record matches its file's
-place and size), then installs each file through `AssetCache.install`, which verifies
-the bytes against the record on the way in. Packs of the old tool (no records) load
+place and size; no entry over ``POD_MAX_SIZE`` or expanding more than `MAX_RATIO` times,
+a zip bomb's mark; all of them together fit in the cache dir's free space), then
+installs each file through `AssetCache.install`, which verifies the bytes against the
+record on the way in, reading no more than the entry declares. A pack is data from
+elsewhere: a record's ``checked`` time in the future counts as never checked (the
+file is checked with its store on first use). Packs of the old tool (no records) load
 too: their files are then treated like an old cache's.
 """
 
@@ -18,12 +22,14 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 import stat
+import time
 import zipfile
 import zlib
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
-from typing import Callable, Iterable, Sequence
+from typing import BinaryIO, Callable, Iterable, Sequence
 from urllib.parse import urlparse
 from urllib.request import url2pathname
 
@@ -39,6 +45,12 @@ __all__ = ["MB", "PackFile", "plan", "part_paths", "collect", "compresses", "wri
 
 MB = 1 << 20
 _MD5 = re.compile(r"^[0-9a-f]{32}$")
+#: An entry that expands more than this many times its compressed size is refused (a zip
+#: bomb's mark; Apache POI's default bound), once it is bigger than `_RATIO_FROM`.
+MAX_RATIO = 100
+_RATIO_FROM = MB
+#: A record is a few hundred bytes: one much bigger is not one (and is read into memory).
+_RECORD_MAX = 64 << 10
 
 
 @dataclass(frozen=True)
@@ -208,6 +220,8 @@ def _ref_for(project: Project, rel: str, url: str, record: Record | None) -> Obj
 
 
 def _parse_record(data: bytes) -> Record | None:
+    """The record in a pack's ``data``, None when it is not one; a ``checked`` time in the
+    future is dropped (never checked: a pack cannot spare a file its checks)."""
     try:
         record = Record(**json.loads(data))
     except (ValueError, TypeError):
@@ -219,15 +233,42 @@ def _parse_record(data: bytes) -> Record | None:
         and (record.checked is None or isinstance(record.checked, (int, float)))
         and (record.endpoint is None or isinstance(record.endpoint, str))
     )
+    if ok and record.checked is not None and not record.checked <= time.time():
+        record = replace(record, checked=None)
     return record if ok else None
+
+
+def _check_size(zip_path: Path, info: zipfile.ZipInfo, max_size: int) -> None:
+    """Refuse an entry bigger than ``max_size``, or one that expands like a zip bomb."""
+    if info.file_size > max_size:
+        raise _refuse(zip_path, info.filename, f"is {info.file_size} bytes, more than POD_MAX_SIZE ({max_size})")
+    if info.file_size > _RATIO_FROM and info.file_size > MAX_RATIO * max(info.compress_size, 1):
+        raise _refuse(zip_path, info.filename, f"would expand {info.file_size // max(info.compress_size, 1)} times "
+                                               f"(to {info.file_size} bytes): a zip bomb, not a pack")
+
+
+class _Capped:
+    """A zip entry's stream that fails once it gives more than the entry declares."""
+
+    def __init__(self, source: BinaryIO, info: zipfile.ZipInfo, zip_path: Path) -> None:
+        self.source, self.info, self.zip_path, self.left = source, info, zip_path, info.file_size
+
+    def read(self, size: int = -1) -> bytes:
+        chunk = self.source.read(size)
+        self.left -= len(chunk)
+        if self.left < 0:
+            raise IntegrityError(f"{self.zip_path}: {self.info.filename!r} holds more than the {self.info.file_size} "
+                                 f"bytes it declares; it was not unpacked")
+        return chunk
 
 
 def read_pack(project: Project, zip_path: Path) -> list[PackEntry]:
     """Check every entry of the zip at ``zip_path`` and return its files.
 
     Raises `UnsafePathError` for an entry that could land outside the cache dir (or is
-    a link, a special file, a repeat, or no cached file at all) and `IntegrityError`
-    for a record that does not match its file; both name the zip and the entry.
+    a link, a special file, a repeat, no cached file at all, too big, or a zip bomb's)
+    and `IntegrityError` for a record that does not match its file; both name the zip
+    and the entry.
     """
     try:
         zf = zipfile.ZipFile(zip_path)
@@ -255,10 +296,13 @@ def read_pack(project: Project, zip_path: Path) -> list[PackEntry]:
                 continue
             top = name.split("/", 1)[0]
             if top == META and name.endswith(".json") and name.count("/") >= 2:
+                if info.file_size > _RECORD_MAX:
+                    raise _refuse(zip_path, name, f"is {info.file_size} bytes: too big for a record")
                 records[name[len(META) + 1 : -len(".json")]] = info
             elif top.startswith(".") or name == MISSING:
                 raise _refuse(zip_path, name, "is not a cached file")
             else:
+                _check_size(zip_path, info, project.settings.limits.max_size)
                 data[name] = info
         orphans = sorted(set(records) - set(data))
         if orphans:
@@ -289,18 +333,20 @@ def unpack(
 ) -> list[PackEntry]:
     """Install the files of every zip into the cache; return them.
 
-    Every zip is checked (`read_pack`) before any file is written. Each file is then
+    Every zip is checked (`read_pack`), and their files' total against the cache dir's
+    free space (else `PodError`), before any file is written. Each file is then
     verified against its record while it streams to a temporary file and renamed into
     place, so a damaged entry raises `IntegrityError` and leaves nothing at its path.
     """
     checked = [(path, read_pack(project, path)) for path in zip_paths]
+    _check_room(project, [entry for _, entries in checked for entry in entries])
     done: list[PackEntry] = []
     for path, entries in checked:
         with zipfile.ZipFile(path) as zf:
             for entry in entries:
                 try:
                     with zf.open(entry.info) as source:
-                        project.cache.install(entry.ref, source, entry.record)
+                        project.cache.install(entry.ref, _Capped(source, entry.info, path), entry.record)
                 except (zipfile.BadZipFile, OSError, EOFError) as exc:
                     raise IntegrityError(
                         f"{path}: {entry.info.filename!r} is damaged ({exc}); it was not unpacked"
@@ -309,3 +355,15 @@ def unpack(
                 if report is not None:
                     report(path, entry)
     return done
+
+
+def _check_room(project: Project, entries: Sequence[PackEntry]) -> None:
+    """Refuse packs whose files, all together, do not fit in the cache dir's free space."""
+    need = sum(entry.info.file_size for entry in entries)
+    folder = project.cache.root
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent  # the cache dir may not exist yet: its disk is its nearest folder's
+    free = shutil.disk_usage(folder).free
+    if need > free:
+        raise PodError(f"unpacking needs {need} bytes and the cache dir {project.cache.root} has {free} free: "
+                       f"free some space (doit gc), or unpack fewer packs at a time; nothing was unpacked")

@@ -10,7 +10,10 @@ the written prefix grows: hashing stays off the network path, and memory stays a
 few chunks whatever the size.
 
 `Parted.contiguous` is how many bytes from the start are written, whatever failed:
-what a later download can resume from.
+what a later download can resume from. Each ranged GET writes at most its range's bytes,
+and none after the download's ``deadline`` (`pod_tasks.bounds.Bounded`): a server that
+answers a range with more, or drip-feeds one, fails the download instead of writing
+past it or holding it.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ import threading
 from pathlib import Path
 from typing import Callable
 
+from .bounds import Bounded
 from .errors import TransferError
 from .store import CHUNK, Enough, Head, Store
 
@@ -34,7 +38,8 @@ class Parted:
     """Bytes ``start`` to the end of ``key`` into ``path`` (which already holds the bytes
     before ``start``). Use it as a context manager; `first_sink` takes the caller's own
     GET (from ``start``), which it ends with `Enough` after the first part. Leaving the
-    block waits for every thread and raises the first error any of them met."""
+    block waits for every thread and raises the first error any of them met. Every range
+    must be in by ``deadline`` (`time.monotonic`)."""
 
     def __init__(
         self,
@@ -47,10 +52,12 @@ class Parted:
         on_bytes: Callable[[int], None],
         streams: int | None = None,
         part: int | None = None,
+        deadline: float = float("inf"),
     ) -> None:
         part = part or PART
         streams = streams or STREAMS
         self.store, self.key, self.head, self.path = store, key, head, path
+        self.deadline = deadline
         self.consume, self.on_bytes = consume, on_bytes
         first_end = min(head.size, start + part)
         self._ranges = [(start, first_end)] + [(a, min(a + part, head.size)) for a in range(first_end, head.size, part)]
@@ -117,7 +124,8 @@ class Parted:
                         out.flush()  # the reader thread reads it back through another handle
                         self._wrote(index, len(chunk))
 
-                    self.store.download_to(self.key, lambda head: sink, first=a, last=b - 1, etag=self.head.etag)
+                    bounded = Bounded(sink, b - a, self.deadline, self.store.url(self.key))
+                    self.store.download_to(self.key, lambda head: bounded, first=a, last=b - 1, etag=self.head.etag)
                     if self._written[index] != b - a and not self._errors:
                         raise TransferError(f"range {a}-{b - 1} of {self.store.url(self.key)} came {self._written[index]} bytes long")
         except BaseException as exc:  # handed to the caller at the end of the block

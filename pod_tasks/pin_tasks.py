@@ -84,7 +84,8 @@ def _lock(jobs: int) -> TaskFailed | None:
 
 @options_checked
 def task_lock() -> dict:
-    """Give every pin and `files:` entry its sha256, from verified bytes: doit lock [--jobs N]."""
+    """Give every pin its sha256 and size, and every `files:` entry its sha256, from verified
+    bytes: doit lock [--jobs N]."""
     with loading():
         current_project()
         return {"actions": [guarded(_lock)], "params": [JOBS_PARAM], "uptodate": [False], "verbosity": 2}

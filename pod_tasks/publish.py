@@ -71,7 +71,7 @@ def publish(
 ) -> Published:
     """Publish ``file`` (default: the pin's ``source:`` or local override) as the next
     version of ``name``, with ``message`` and who published it, then pin it as
-    ``{version, sha256}`` and put it into the cache.
+    ``{version, sha256, size}`` and put it into the cache.
 
     Bytes identical to the latest version in the store are not published (the result
     says ``identical``; assets.yaml is not touched) unless ``force``.
@@ -112,7 +112,7 @@ def publish(
         return Published(pin.name, previous, previous, url, digest.size, sha256, dry_run, identical=True)
     result = Published(pin.name, new, previous, project.store.url(key), digest.size, sha256, dry_run,
                        uncompared=previous is not None and same is None and not force)
-    pinned_text(manifest.path, pin.name, new, sha256)  # a pin that cannot be rewritten stops us here
+    pinned_text(manifest.path, pin.name, new, sha256, digest.size)  # a pin that cannot be rewritten stops us here
     if dry_run:
         return result
     try:
@@ -123,11 +123,11 @@ def publish(
             f"run the publish again for the next version"
         ) from None
     try:
-        set_pin(manifest.path, pin.name, new, sha256)
+        set_pin(manifest.path, pin.name, new, sha256, digest.size)
     except (PodError, OSError) as exc:
         raise PodError(
             f"publish:{pin.name}: {new} is in the store ({result.url}) but {manifest.path.name} was not "
-            f"updated ({exc}): pin it by hand as {{version: {new}, sha256: {sha256}}}"
+            f"updated ({exc}): pin it by hand as {{version: {new}, sha256: {sha256}, size: {digest.size}}}"
         ) from None
     try:
         project.cache.adopt_upload(project.versioned_ref(pin.name, new, sha256), source, appended.head, digest,

@@ -142,13 +142,15 @@ class Project:
         )
         return ObjectRef(store, key, immutable, sha256, label=label or url)
 
-    def versioned_ref(self, name: str, version: Version, sha256: str | None = None) -> ObjectRef:
-        """The cache reference of ``name`` at ``version`` in the store (always immutable)."""
+    def versioned_ref(self, name: str, version: Version, sha256: str | None = None,
+                      size: int | None = None) -> ObjectRef:
+        """The cache reference of ``name`` at ``version`` in the store (always immutable),
+        with the pin's ``sha256`` and ``size`` when it has them."""
         if self.store is None:
             manifest = self.require_manifest()
             raise ManifestError(f"{manifest.path.name}:1: no `store:`: add `store: s3://bucket` to find {name}")
         key = self.prefix + versioned_key(name, version)
-        return ObjectRef(self.store, key, True, sha256, label=f"{name}@{version}")
+        return ObjectRef(self.store, key, True, sha256, label=f"{name}@{version}", size=size)
 
     def pin_ref(self, pin: Pin) -> ObjectRef | Path:
         """What a pin points at: a cache reference, or a local file used as is."""
@@ -161,7 +163,7 @@ class Project:
                 f"{pin.name} is declared in {self.require_manifest().path.name} but not published: "
                 f"run `doit publish:{pin.name}`"
             )
-        return self.versioned_ref(pin.name, pin.version, pin.sha256)
+        return self.versioned_ref(pin.name, pin.version, pin.sha256, pin.size)
 
     def ref(self, name: str, version: str | Version | None = None) -> ObjectRef | Path:
         """The reference for a name (pinned, or at an explicit version) or an S3 URL."""
@@ -171,8 +173,9 @@ class Project:
             parsed = version if isinstance(version, Version) else parse_version(str(version))
             clean = normalise_name(name)
             pin = self.manifest.assets.get(clean) if self.manifest else None
-            sha = pin.sha256 if pin is not None and pin.version == parsed else None
-            return self.versioned_ref(clean, parsed, sha)
+            if pin is not None and pin.version == parsed:
+                return self.versioned_ref(clean, parsed, pin.sha256, pin.size)
+            return self.versioned_ref(clean, parsed)
         return self.pin_ref(self.require_manifest().pin(name))
 
     def pinned_files(self) -> set[str]:

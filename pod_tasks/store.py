@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Callable, Iterator, Mapping, Protocol
 from urllib.parse import unquote, urlparse
 
+from .bounds import watch
 from .digests import Checksum, is_md5_etag
 from .errors import AssetNotFound, IntegrityError, OfflineError, PodError, PublishConflict, StoreError, TransferError
 from .names import check_relative_key
@@ -159,22 +160,28 @@ def get_headers(first: int, last: int | None, etag: str | None) -> dict[str, str
 def pump(reply: Reply, sink: Sink, url: str) -> bool:
     """Feed ``sink`` the body of ``reply`` (the object at ``url``) until it ends (True) or
     the sink raises `Enough` (False); a cut body raises `TransferError`. The sink's own
-    errors (a full disk) pass through as they are."""
+    errors (a full disk) pass through as they are. A `pod_tasks.bounds.Bounded` sink's
+    deadline cuts the connection when it passes (its `~Bounded.late` error is raised),
+    however slowly the body comes."""
     from botocore.exceptions import BotoCoreError
 
     chunks = reply.chunks(CHUNK)
-    while True:
-        try:
-            chunk = next(chunks, b"")
-        except (BotoCoreError, OSError, ValueError) as exc:
-            # urllib3's protocol errors are OSErrors; a cut connection is an incomplete body.
-            raise TransferError(f"the download of {url} was cut short ({type(exc).__name__})") from None
-        if not chunk:
-            return True
-        try:
-            sink(chunk)
-        except Enough:
-            return False
+    deadline = getattr(sink, "deadline", None)
+    with watch(deadline, reply.cut) as watched:
+        while True:
+            try:
+                chunk = next(chunks, b"")
+            except (BotoCoreError, OSError, ValueError) as exc:
+                if watched.fired:
+                    raise sink.late() from None
+                # urllib3's protocol errors are OSErrors; a cut connection is an incomplete body.
+                raise TransferError(f"the download of {url} was cut short ({type(exc).__name__})") from None
+            if not chunk:
+                return not watched.fired  # a connection cut at the deadline is never reused
+            try:
+                sink(chunk)
+            except Enough:
+                return False
 
 
 # --- S3 -----------------------------------------------------------------------------
@@ -196,6 +203,8 @@ SINGLE_PUT_LIMIT = 5 * (1 << 30)
 #: The part size of those uploads (more when 10,000 parts would not hold the file).
 PART_SIZE = 64 << 20
 _MAX_PARTS = 10_000
+#: Pages of a listing after which it is taken for one that never ends (10 million keys).
+MAX_PAGES = 10_000
 
 
 def default_endpoint() -> str | None:
@@ -269,6 +278,10 @@ def _head_of(reply: dict, url: str) -> Head:
     opaque = reply.get("ServerSideEncryption") in ("aws:kms", "aws:kms:dsse") or bool(reply.get("SSECustomerAlgorithm"))
     modified = reply.get("LastModified")
     whole = str(reply.get("ContentRange", "")).rpartition("/")[2]  # "bytes A-B/SIZE" for a range
+    whole = whole if whole.isascii() else ""
+    if not whole.isdigit() and reply.get("ContentLength") is None:
+        raise StoreError(f"{url}: the store did not say the object's length (no Content-Length): "
+                         f"a broken S3 server? check `endpoint:` / AWS_ENDPOINT_URL")
     size = int(whole) if whole.isdigit() else int(reply["ContentLength"])
     metadata = {str(name).lower(): str(value) for name, value in (reply.get("Metadata") or {}).items()}
     return Head(etag, size, _checksum(reply), opaque, modified.timestamp() if modified is not None else None, metadata)
@@ -486,13 +499,26 @@ class S3Store:
         self._call(key, lambda c: c.delete_object(Bucket=self.bucket, Key=key), write=True)
 
     def list_keys(self, prefix: str) -> Iterator[str]:
+        """Every key under ``prefix``, a page at a time; a listing that does not end (a
+        continuation token seen before, or more than `MAX_PAGES` pages) raises
+        `StoreError` rather than loop."""
         pages = self._call(prefix, lambda c: c.list_objects_v2(Bucket=self.bucket, Prefix=prefix))
+        seen: set[bytes] = set()  # digests of the tokens: a server's tokens may be long
         while True:
             for item in pages.get("Contents", ()):
                 yield item["Key"]
             token = pages.get("NextContinuationToken")
             if not pages.get("IsTruncated") or not token:
                 return
+            digest = hashlib.sha256(str(token).encode()).digest()
+            if digest in seen or len(seen) + 1 >= MAX_PAGES:
+                why = f"repeated a continuation token at page {len(seen) + 1}" if digest in seen \
+                    else f"had more than {MAX_PAGES} pages"
+                raise StoreError(
+                    f"{self.url(prefix)}: the store's listing {why}, so it was stopped: a broken or hostile S3 "
+                    f"server; check `endpoint:` / AWS_ENDPOINT_URL"
+                )
+            seen.add(digest)
             pages = self._call(prefix, lambda c: c.list_objects_v2(
                 Bucket=self.bucket, Prefix=prefix, ContinuationToken=token))
 

@@ -340,7 +340,7 @@ def _publish(name: str, asked: bool, major: bool, minor: bool, patch: bool, vers
         pinned = manifest.pin(result.name).version
         if pinned != result.version:  # e.g. a publish killed after its upload: say how to use it
             say(f"{result.name}: {manifest.path.name} pins {pinned or 'no version'}; to use {result.version}, "
-                f"pin it as {{version: {result.version}, sha256: {result.sha256}}}")
+                f"pin it as {{version: {result.version}, sha256: {result.sha256}, size: {result.size}}}")
         return
     was = f" (was {result.previous})" if result.previous else " (new)"
     verb = "would publish" if dry_run else "published"

@@ -7,7 +7,8 @@
   checksum proves the bytes are the ones it holds (asking again cannot help).
 - `mismatch` says what is wrong with bytes against a cache record and a pin.
 - `blame` ends the line of a download that failed every attempt: the network (a
-  `TransferError`), the store's proven bytes against the pin, or unknown.
+  `TransferError`), a declared size refused, the store's proven bytes against the pin,
+  or unknown.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Callable
 
+from .bounds import SizeRefused
 from .digests import STRENGTH, Digester, is_md5_etag
 from .errors import IntegrityError, TransferError
 from .records import Record
@@ -103,6 +105,9 @@ def blame(error: IntegrityError, attempts: int) -> tuple[type[IntegrityError], s
     if isinstance(error, TransferError):
         return TransferError, (f"the network cut it short {attempts} time(s): check the connection "
                                f"(or a proxy in the way) and run it again")
+    if isinstance(error, SizeRefused):
+        return IntegrityError, ("its declared size alone refuses it: if the pin's `size:` is wrong, fix it in "
+                                "assets.yaml (doit lock writes it), else the store holds another object: tell its owner")
     if isinstance(error, PinMismatch):
         return IntegrityError, ("the store's own ETag or checksum shows these are its bytes: if assets.yaml "
                                 "pins the right sha256, the stored copy is damaged: tell the store's owner; "

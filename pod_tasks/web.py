@@ -80,6 +80,7 @@ class WebMirror:
         etag = headers.get("ETag")
         whole = str(headers.get("Content-Range", "")).rpartition("/")[2]
         length = str(headers.get("Content-Length", ""))
+        whole, length = (text if text.isascii() else "" for text in (whole, length))
         if not whole.isdigit() and not length.isdigit():
             raise StoreError(f"{self.url(key)}: the mirror did not say the file's length (no Content-Length)")
         size = int(whole) if whole.isdigit() else int(length)

@@ -20,6 +20,7 @@ region is followed there, as boto3 does. Writes, listings and multipart stay wit
 
 from __future__ import annotations
 
+import contextlib
 import email.utils
 import os
 import threading
@@ -64,6 +65,14 @@ class Reply:
             yield from self._response.stream(size)
         except HTTPError as exc:
             raise bx.ConnectionClosedError(endpoint_url=self._response.geturl() or "", error=exc) from None
+
+    def cut(self) -> None:
+        """End the body's reads now, from any thread (a download past its deadline): a
+        read under way returns at once, and the connection is not reused. Where urllib3
+        cannot (before 2.3), nothing happens: the sink's own deadline ends the download
+        at its next chunk."""
+        with contextlib.suppress(AttributeError, ValueError, RuntimeError, OSError):
+            self._response.shutdown()
 
     def close(self, reuse: bool = True) -> None:
         """Done with the answer; ``reuse`` False when its body was not read to the end
@@ -181,8 +190,10 @@ class Wire:
 
 def _fields(headers) -> dict:
     fields = {name: headers[header] for header, name in _FIELDS.items() if header in headers}
-    if "ContentLength" in fields:
-        fields["ContentLength"] = int(fields["ContentLength"])
+    if "ContentLength" in fields:  # a length that is not one is none (`pod_tasks.store` refuses it)
+        length = fields.pop("ContentLength")
+        if length.isascii() and length.isdigit():
+            fields["ContentLength"] = int(length)
     if "last-modified" in headers:
         fields["LastModified"] = email.utils.parsedate_to_datetime(headers["last-modified"])
     metadata = {name[len(_META):].lower(): value for name, value in headers.items() if name.lower().startswith(_META)}

@@ -145,7 +145,7 @@ def _check_manifest(project: Path, before: bytes, client, tmp_path: Path) -> byt
     assert stored[f"foo/bar.{pin.version}.csv"] == NEW
     expected = tmp_path / "expected.yaml"
     expected.write_bytes(before)
-    set_pin(expected, "foo/bar.csv", pin.version, pin.sha256)
+    set_pin(expected, "foo/bar.csv", pin.version, pin.sha256, pin.size)
     assert now == expected.read_bytes(), "assets.yaml changed beyond the one pin"
     return now
 

@@ -57,7 +57,7 @@ def object_gets(backend) -> dict[str, int]:
 
 
 def locked(version: str, data: bytes) -> str:
-    return f"{{version: {version}, sha256: {sha256(data)}}}"
+    return f"{{version: {version}, sha256: {sha256(data)}, size: {len(data)}}}"
 
 
 # --- doit update -----------------------------------------------------------------------
@@ -144,7 +144,7 @@ def test_update_of_an_override_and_a_failure(backend):
 LOCK_HEAD = "assets:\n"
 
 
-def test_lock_gives_every_pin_its_sha256(backend, cache_dir):
+def test_lock_gives_every_pin_its_sha256_and_size(backend, cache_dir):
     for key, data in {"a/short.1.0.0.csv": b"short", "a/long.2.0.0-rc.1.bin": b"long", "a/done.1.0.0.csv": b"done"}.items():
         backend.put(key, data)
     (backend.project / "mine.csv").write_bytes(b"mine")
@@ -162,14 +162,16 @@ def test_lock_gives_every_pin_its_sha256(backend, cache_dir):
     assert result.returncode == 0, output(result)
     assert f"a/short.csv: sha256 {sha256(b'short')}\n" in result.stdout
     assert f"a/long.bin: sha256 {sha256(b'long')}\n" in result.stdout
-    assert ("lock: 2 locked, 1 already locked, 0 failed, 2 override(s) or unpublished name(s) left as they are; "
+    assert f"a/done.csv: sha256 {sha256(b'done')}\n" in result.stdout  # it had its sha256, not its size
+    assert ("lock: 3 locked, 0 already locked, 0 failed, 2 override(s) or unpublished name(s) left as they are; "
             "assets.yaml updated") in result.stdout
     assert changed_lines(backend, before) == {
         3: f"  a/short.csv: {locked('1.0.0', b'short')}   # short\n",
-        4: f"  a/long.bin: {{version: 2.0.0-rc.1, sha256: {sha256(b'long')}, source: data/long.bin}}\n",
+        4: f"  a/long.bin: {{version: 2.0.0-rc.1, sha256: {sha256(b'long')}, size: 4, source: data/long.bin}}\n",
+        5: f"  a/done.csv: {locked('1.0.0', b'done')}\n",
     }
     if backend.s3:
-        assert object_gets(backend) == {"a/short.1.0.0.csv": 1, "a/long.2.0.0-rc.1.bin": 1}  # the unlocked ones
+        assert object_gets(backend) == {"a/short.1.0.0.csv": 1, "a/long.2.0.0-rc.1.bin": 1, "a/done.1.0.0.csv": 1}
     assert cached(backend, cache_dir, "a/long.2.0.0-rc.1.bin").read_bytes() == b"long"
 
     again = doit(backend, "lock")  # nothing left to lock
@@ -189,9 +191,9 @@ def test_a_locked_pin_checks_every_later_fetch(backend, cache_dir):
 
     copy.unlink()
     if backend.s3:
-        backend.client.put_object(Bucket="assets", Key="a/x.1.0.0.csv", Body=b"replaced\n")
+        backend.client.put_object(Bucket="assets", Key="a/x.1.0.0.csv", Body=b"replaced!\n")  # the same size
     else:
-        (backend.project / "store" / "a" / "x.1.0.0.csv").write_bytes(b"replaced\n")
+        (backend.project / "store" / "a" / "x.1.0.0.csv").write_bytes(b"replaced!\n")
     refused = doit(backend, "fetch")  # the store's object changed: refused by the pin
     assert_clean_failure(refused, "a/x.csv", "does not match the pin")
     assert not copy.exists()

@@ -33,7 +33,7 @@ def test_a_failed_rewrite_after_the_upload_says_what_to_pin(project, monkeypatch
     assert str(caught.value) == (
         f"publish:foo/bar.csv: 1.0.1 is in the store ({(project / 'store' / 'foo' / 'bar.1.0.1.csv').as_uri()}) "
         f"but assets.yaml was not updated ([Errno 28] No space left on device): "
-        f"pin it by hand as {{version: 1.0.1, sha256: {sha}}}"
+        f"pin it by hand as {{version: 1.0.1, sha256: {sha}, size: 4}}"
     )
     assert (project / "store" / "foo" / "bar.1.0.1.csv").read_bytes() == b"new\n"
     assert manifest.read_bytes() == before

@@ -55,7 +55,7 @@ def assert_pinned(backend, before: bytes, version: str, data: bytes) -> None:
     changed = [i for i, (a, b) in enumerate(zip(old, after)) if a != b]
     assert len(changed) == 1, after
     line = after[changed[0]]
-    assert line == f"  foo/bar.csv: {{version: {version}, sha256: {sha256(data)}}}    # the bar table\n"
+    assert line == f"  foo/bar.csv: {{version: {version}, sha256: {sha256(data)}, size: {len(data)}}}    # the bar table\n"
 
 
 BUMPS = [
@@ -101,7 +101,7 @@ def test_publish_a_source_only_asset(backend, args, version):
     assert f"foo/new.csv: published {version} (new)" in result.stdout
     assert backend.get(f"foo/new.{version}.csv") == b"fresh\n"
     expected = text.replace(
-        "{source: data/new.csv}", f"{{version: {version}, sha256: {sha256(b'fresh' + bytes([10]))}, source: data/new.csv}}"
+        "{source: data/new.csv}", f"{{version: {version}, sha256: {sha256(b'fresh' + bytes([10]))}, size: 6, source: data/new.csv}}"
     )
     assert (backend.project / "assets.yaml").read_text() == f"store: {backend.spec}\n" + expected
 
@@ -246,8 +246,8 @@ def test_rewrite_keeps_every_other_byte(dir_backend, pin, expected, newline):
     path.write_bytes((top + pin + bottom).replace("\n", newline).encode())
     result = doit(backend, "publish:foo/bar.csv", "--file", "data/bar.csv", "--patch")
     assert result.returncode == 0, output(result)
-    new = f"{{version: 1.2.6, sha256: {sha256(NEW)}}}"
-    new_with_source = f"{{version: 1.2.6, sha256: {sha256(NEW)}, source: data/bar.csv}}"
+    new = f"{{version: 1.2.6, sha256: {sha256(NEW)}, size: {len(NEW)}}}"
+    new_with_source = f"{{version: 1.2.6, sha256: {sha256(NEW)}, size: {len(NEW)}, source: data/bar.csv}}"
     line = expected.format(new=new, new_with_source=new_with_source)
     assert path.read_bytes() == (top + line + bottom).replace("\n", newline).encode()
     assert backend.get("foo/bar.1.2.6.csv") == NEW
@@ -334,7 +334,7 @@ def test_identical_bytes_are_not_published_again_unless_forced(backend):
     assert result.returncode == 0, output(result)
     assert "foo/bar.csv: identical to 1.3.0 in the store; nothing published" in result.stdout.splitlines()
     newer = sha256(b"newer" + bytes([10]))
-    assert f"foo/bar.csv: assets.yaml pins 1.2.5; to use 1.3.0, pin it as {{version: 1.3.0, sha256: {newer}}}" \
+    assert f"foo/bar.csv: assets.yaml pins 1.2.5; to use 1.3.0, pin it as {{version: 1.3.0, sha256: {newer}, size: 6}}" \
         in result.stdout.splitlines()  # the pin is not 1.3.0: say how to use it
     assert backend.keys() == keys
     assert (backend.project / "assets.yaml").read_bytes() == before
