@@ -318,7 +318,7 @@ def test_publish_through_a_symlinked_assets_yaml_rewrites_its_target_and_keeps_t
     assert {p.name for p in backend.project.iterdir()} - around <= {".doit.db"}
     again = doit(backend, "publish:foo/bar.csv", "--file", "data/bar.csv", "--force", "--patch")
     assert again.returncode == 0, output(again)
-    assert link.is_symlink() and f"foo/bar.csv: {{version: 1.4.1, sha256: {sha256(NEW)}}}" in shared.read_text()
+    assert link.is_symlink() and f"foo/bar.csv: {{version: 1.4.1, sha256: {sha256(NEW)}, size: {len(NEW)}}}" in shared.read_text()
 
 
 # --- publish helps: identical bytes, the cache, who and why ----------------------------------

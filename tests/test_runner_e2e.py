@@ -34,7 +34,7 @@ def test_every_task_runs_from_a_subfolder_with_no_dodo_py(backend, cache_dir):
     published = pod(sub, "publish", "labels.csv", "--minor", "-m", "first labels")
     assert published.returncode == 0, published.stdout + published.stderr
     pin = yaml.safe_load((project / "assets.yaml").read_text())["assets"]["labels.csv"]
-    assert pin == {"version": "1.0.0", "sha256": sha256(BYTES), "source": "data/labels.csv"}  # a first version is 1.0.0
+    assert pin == {"version": "1.0.0", "sha256": sha256(BYTES), "size": len(BYTES), "source": "data/labels.csv"}  # first: 1.0.0
     assert backend.get("labels.1.0.0.csv") == BYTES
     cached = cache_dir / backend.cache_folder / "labels.1.0.0.csv"
     cached.unlink()
