@@ -12,7 +12,11 @@ accept the condition and overwrite anyway. `append` therefore:
    so one left by a killed publish is known by its age and removed. Whether a server
    honours conditions is learnt from the first claim (written twice, the second time
    conditionally) and remembered per endpoint and bucket in the cache dir; claims are
-   always removed;
+   always removed. A claim's name is a fresh uuid, so a conflict on it is the client
+   retrying a write whose reply was lost and meeting its own claim: the claim is in
+   place (and, on the second write, the server honours conditions). A claim write
+   that gets no answer at all stops the publish before anything is uploaded, and
+   teaches nothing;
 3. uploads conditionally; when the upload's outcome is unknown (its replies lost, the
    connection cut after the body went, a server error), asks the store whether ``key``
    now holds these bytes (then the upload happened), other bytes (a conflict), or
@@ -158,13 +162,11 @@ def _claimed_upload(store: Store, key: str, upload: _Upload, notes: Notes, claim
     while True:
         attempt += 1
         mine = f"{claims}{uuid.uuid4().hex}"
-        store.put_bytes(mine, _CLAIM_TEXT)
         try:
+            _write_claim(store, mine)
             if learn:
                 learn = False
-                try:
-                    store.put_bytes(mine, _CLAIM_TEXT)
-                except PublishConflict:
+                if _honours_conditions(store, mine):
                     notes.note("conditional-writes", store.identity, True)
                     return upload()
                 notes.note("conditional-writes", store.identity, False)
@@ -190,6 +192,39 @@ def _claimed_upload(store: Store, key: str, upload: _Upload, notes: Notes, claim
             )
         time.sleep(random.uniform(0.05, 0.3) * min(attempt, 8))  # another publisher holds it: step back
         _ensure_free(store, key)
+
+
+def _put_claim(store: Store, claim: str) -> None:
+    """Write ``claim`` conditionally. `PublishConflict` means it is there; a failure
+    that does not say whether it was written (every reply lost, the store out of reach)
+    stops the publish before its upload, saying that nothing was published (the claim,
+    if it landed, is removed on the way out)."""
+    try:
+        store.put_bytes(claim, _CLAIM_TEXT)
+    except PublishConflict:
+        raise
+    except PodError as exc:
+        raise type(exc)(f"{exc}; this was publish's claim on the version, before its upload: nothing was "
+                        f"published") from None
+
+
+def _write_claim(store: Store, claim: str) -> None:
+    """Write our claim ``claim``, a name no other publisher uses (a fresh uuid): a
+    conflict on it is the client's retry of this very write, whose reply was lost,
+    meeting the claim it wrote, so the claim is in place."""
+    with contextlib.suppress(PublishConflict):
+        _put_claim(store, claim)
+
+
+def _honours_conditions(store: Store, claim: str) -> bool:
+    """Whether the store refuses a conditional write onto our own (existing) ``claim``.
+    Only an answer decides: a refusal (met again by a retry if a reply was lost) says
+    yes, a write accepted says no; no answer at all raises, and nothing is learnt."""
+    try:
+        _put_claim(store, claim)
+    except PublishConflict:
+        return True
+    return False
 
 
 def _live_claims(store: Store, claims: str, mine: str) -> list[str]:

@@ -2,14 +2,16 @@
 
 The sequence is what makes it safe: choose the version from the store's versions
 (`pod_tasks.versions.next_version`), hash the file (sha256 and MD5 in one pass), refuse
-bytes identical to the latest version (unless forced), append it to the store without ever replacing an object, on
+bytes identical to the version it follows (unless forced), append it to the store without ever replacing an object, on
 any server (`pod_tasks.append`: a racing publisher of the same version gets
 `PublishConflict`; an upload whose replies were lost is settled by asking the store),
 with its sha256, publisher and message for the store to keep (`pod_tasks.provenance`),
 and only then rewrite the one pin in assets.yaml; last, the file goes into the cache,
 so that the next fetch downloads nothing. A failed upload leaves assets.yaml untouched.
 
-Whether the file is identical to the latest version is told without a download: the
+The version a new one follows is the highest below it in the store: the latest, unless
+the new one stays below a pre-release (1.2.7 after 1.2.6, with 2.0.0-rc.1 there too).
+Whether the file is identical to it is told without a download: the
 sizes first, then the sha256 a pin of that version carries, the store's checksum, MD5
 ETag or sha256 metadata, the cache's record of it, and, for a folder store, its bytes
 read in place. A remote version that none of these can tell about counts as different.
@@ -73,11 +75,12 @@ def publish(
     version of ``name``, with ``message`` and who published it, then pin it as
     ``{version, sha256, size}`` and put it into the cache.
 
-    Bytes identical to the latest version in the store are not published (the result
-    says ``identical``; assets.yaml is not touched) unless ``force``.
+    Bytes identical to the version it follows (the highest below it in the store: the
+    latest, unless it stays below a pre-release) are not published (the result says
+    ``identical``; assets.yaml is not touched) unless ``force``.
 
     Raises `AssetNotFound` (name not in assets.yaml), `VersionError` (no bump, or a
-    version that does not increase), `PublishConflict` (lost a race), `PodError`
+    version not above every release, or already in the store), `PublishConflict` (lost a race), `PodError`
     (no file, a message too long to keep; the upload failed, saying whether anything
     was published; or the upload went through but assets.yaml could not be rewritten:
     the message gives the pin to write by hand).
@@ -95,12 +98,12 @@ def publish(
     if not source.is_file():
         raise PodError(f"publish:{pin.name}: {source} is not a file: fix --file or `source:`")
     versions = store_versions(project, pin.name)
-    previous = versions[-1] if versions else None
     try:
         new = next_version(versions, bump, version, min_version)
         key = project.prefix + check_versioned(pin.name, new)
     except VersionError as exc:
         raise VersionError(f"publish:{pin.name}: {exc}") from None
+    previous = max((v for v in versions if v < new), default=None)  # what the new version follows
     hashed = os.stat(source)  # the cached copy is trusted only if the file still has this size and mtime
     digest = Digester.of_file(source, sha256=True)
     sha256 = digest.sha256.hexdigest()

@@ -374,17 +374,19 @@ def task_publish() -> Iterator[dict]:
 
 def _versions(name: str) -> None:
     from .provenance import history
+    from .versions import latest_release
 
     project = current_project()
     pin = project.require_manifest().pin(name)
-    versions = history(project, name)
+    versions = history(project, name)  # in semver precedence
     if not versions:
         say(f"{name}: no version in the store yet (publish one: doit publish:{name})")
         return
+    latest = latest_release(info.version for info in versions)  # a pre-release is never "latest"
     rows = [("asset", "version", "published", "size", "publisher", "message")]
     for info in versions:
         v = info.version
-        marks = [m for m, on in (("pinned", v == pin.version), ("latest", v == versions[-1].version)) if on]
+        marks = [m for m, on in (("pinned", v == pin.version), ("latest", v == latest)) if on]
         when = "-" if info.modified is None else time.strftime("%Y-%m-%d %H:%M", time.localtime(info.modified))
         message = " ".join((info.provenance.message or "-").split())  # one row: newlines and tabs as spaces
         rows.append((name, f"{v}" + (f" ({', '.join(marks)})" if marks else ""), when, human_size(info.size),

@@ -8,9 +8,10 @@ sort by semver precedence: ``1.0.0-alpha < 1.0.0-alpha.1 < 1.0.0-beta.2 < 1.0.0-
 < 1.0.0-rc.1 < 1.0.0``.
 
 The next version is computed from the versions present in the store, never from a
-manifest pin: a bump applies to the latest *release*, and whatever is published must
-be greater than every version there. `update_target` is the rule ``doit update``
-moves a pin by.
+manifest pin: a bump applies to the latest *release*; whatever is published, release
+or pre-release, must be greater than every release there and not there already, but
+need not exceed a newer pre-release (1.2.7 may follow 2.0.0-rc.1, as npm, cargo and
+PyPI allow). `update_target` is the rule ``doit update`` moves a pin by.
 """
 
 from __future__ import annotations
@@ -75,41 +76,50 @@ def next_version(
       must be at least ``minimum``.
     - Otherwise, with nothing published yet, ``1.0.0``; else ``bump`` is required and
       applied to the latest release, pre-releases skipped (with 1.4.0 and 2.0.0-rc.1 in
-      the store, ``major`` gives 2.0.0; with pre-releases only, to ``0.0.0``).
+      the store, ``major`` gives 2.0.0 and ``patch`` 1.4.1; with pre-releases only, to
+      ``0.0.0``).
     - The result is ``max(result, minimum)`` (``minimum`` padded).
-    - It must be greater than every version in the store (semver precedence): versions
-      strictly increase.
+    - It must be greater than every release in the store (semver precedence) and not
+      in the store already; it may be below a pre-release there. `VersionError` says
+      which rule it breaks and a version that passes.
     """
     floor = pad_version(minimum) if minimum is not None else None
-    latest = max(versions, default=None)
+    release = latest_release(versions)
     if explicit is not None:
         result = pad_version(explicit)
         if floor is not None and result < floor:
             raise VersionError(f"version {result} is below the minimum {floor}")
     else:
-        release = latest_release(versions) or Version(0, 0, 0)
-        if latest is None:
+        if not versions:
             result = Version(1, 0, 0)
         elif bump is None:
             raise VersionError(
-                f"the latest version is {latest}: say --major, --minor, --patch or --version X.Y.Z"
+                f"the latest version is {max(versions)}: say --major, --minor, --patch or --version X.Y.Z"
             )
         else:
-            result = {"major": release.bump_major, "minor": release.bump_minor, "patch": release.bump_patch}[bump]()
+            base = release or Version(0, 0, 0)
+            result = {"major": base.bump_major, "minor": base.bump_minor, "patch": base.bump_patch}[bump]()
         result = max(result, floor) if floor is not None else result
-    if latest is not None and result <= latest:
-        how = "" if explicit is not None or not latest.prerelease else f" ({bump} applies to the latest release)"
+    if release is not None and result <= release:
         raise VersionError(
-            f"version {result}{how} is not greater than {latest}, the latest in the store: "
-            f"versions must strictly increase (try --version {_above(latest)})"
+            f"version {result} is not greater than {release}, the latest release in the store: "
+            f"versions must increase (try --version {release.bump_patch()})"
+        )
+    if result in versions:
+        raise VersionError(
+            f"version {result} is already in the store: a version is published once "
+            f"(try --version {_free_prerelease(result, versions)})"
         )
     return result
 
 
-def _above(version: Version) -> Version:
-    """The release just above ``version``: its own X.Y.Z for a pre-release (which comes
-    before it), else the next patch."""
-    return version.finalize_version() if version.prerelease else version.bump_patch()
+def _free_prerelease(taken: Version, versions: Sequence[Version]) -> Version:
+    """The first pre-release after ``taken`` (``2.0.0-rc.1`` -> ``2.0.0-rc.2``) that is
+    not among ``versions``."""
+    candidate = taken.bump_prerelease()
+    while candidate in versions:
+        candidate = candidate.bump_prerelease()
+    return candidate
 
 
 def update_target(pin: Version, versions: Iterable[Version], major: bool = False) -> Version | None:

@@ -41,6 +41,10 @@ applies its fault to the first ``times`` matching requests (``None``: every one)
 - ``refuse``: reset the connection without forwarding or answering (a store that
   cannot be reached: each attempt to reach it is counted as injected).
 
+With ``mute=True``, once the rule has fired, every later request to the proxy, whatever
+its method and path, gets the rule's fault too (``lost``: a network that goes silent
+after the request went), until `FaultProxy.clear`.
+
 Only loopback is used, every socket has a timeout, and `stop` ends it; the faults
 injected are counted for the tests to assert on.
 """
@@ -351,6 +355,7 @@ class Rule:
     keep_checksums: bool = False
     after: bool = False
     gather: int = 0
+    mute: bool = False
     injected: int = 0
     hit: threading.Event = field(default_factory=threading.Event)
 
@@ -390,6 +395,7 @@ class FaultProxy(_Threaded):
         self.upstream_port = upstream_port
         self.log = log
         self.rules: list[Rule] = []
+        self._muted: Rule | None = None
         self._lock = threading.Lock()
 
     # --- control ------------------------------------------------------------------
@@ -414,6 +420,12 @@ class FaultProxy(_Threaded):
             self.rules.append(rule)
         return rule
 
+    def clear(self) -> None:
+        """No rule any more, and no mute: every request is forwarded as it is."""
+        with self._lock:
+            self.rules.clear()
+            self._muted = None
+
     @property
     def injected(self) -> int:
         with self._lock:
@@ -423,8 +435,11 @@ class FaultProxy(_Threaded):
         with self._lock:
             for rule in self.rules:
                 if rule.claims(method, path):
+                    self._muted = rule if rule.mute else self._muted
                     return rule
-        return None
+            if self._muted is not None:
+                self._muted.injected += 1
+            return self._muted
 
 
 class _Handler(BaseHTTPRequestHandler):

@@ -17,6 +17,7 @@ from pod_tasks.config import Settings
 from pod_tasks.digests import Digester
 from pod_tasks.errors import PublishConflict
 from pod_tasks.store import S3Store
+from tests.faults import Rule, proxy  # noqa: F401 - proxy is a fixture
 
 BUCKET = "versions"
 MIB = 1 << 20
@@ -129,3 +130,23 @@ def test_a_refused_multipart_completion_is_aborted(s3, bucket, cache, tmp_path, 
         store.put_if_absent("big.1.0.0.bin", path, b"", b"")
     assert bucket.list_multipart_uploads(Bucket=BUCKET).get("Uploads", []) == []
     assert bucket.get_object(Bucket=BUCKET, Key="big.1.0.0.bin")["Body"].read() == b"someone else's"
+
+
+@pytest.mark.parametrize("times", [1, None])
+def test_a_multipart_completion_whose_reply_is_lost_is_this_publishs_success(s3, bucket, cache, proxy, tmp_path,
+                                                                           monkeypatch, times):
+    """The completion went through and its reply was lost (once: the client's retry
+    meets the finished upload, which moto completes again and rclone no longer knows;
+    always: publish asks the store): these bytes are there, never a conflict, and no
+    part is left behind."""
+    monkeypatch.setattr(store_module, "SINGLE_PUT_LIMIT", 6 * MIB)
+    monkeypatch.setattr(store_module, "PART_SIZE", 5 * MIB)
+    data = os.urandom(7 * MIB)
+    path, digest = source(tmp_path, "big", data)
+    lost = proxy.add(Rule("POST", rf"^/{BUCKET}/big\.1\.0\.0\.bin\?uploadId=", "lost", times=times))
+    appended = append(S3Store(BUCKET), "big.1.0.0.bin", path, digest, cache)
+    assert lost.injected == (6 if times is None else 1)  # botocore's 1 + 5 retries, or the one
+    assert appended.recovered or times == 1  # every reply lost: the store was asked, and holds these bytes
+    assert bucket.get_object(Bucket=BUCKET, Key="big.1.0.0.bin")["Body"].read() == data
+    assert keys(bucket) == ["big.1.0.0.bin"]
+    assert bucket.list_multipart_uploads(Bucket=BUCKET).get("Uploads", []) == []

@@ -254,18 +254,47 @@ def test_publish_fetch_and_list_pre_releases(backend, cache_dir):
     backend.put("foo/bar.2.0.0-rc.2.csv", b"rc2")
     backend.put("foo/bar.2.0.0-rc.1.csv.bak", b"not a version")
     listed = doit(backend, "versions:foo/bar.csv")
-    assert [row[1] for row in table_rows(listed, "asset")] == [
-        "1.3.0", "2.0.0-rc.1 (pinned)", "2.0.0-rc.2", "2.0.0-rc.10 (latest)",
+    assert [row[1] for row in table_rows(listed, "asset")] == [  # semver precedence; "latest" is a release
+        "1.3.0 (latest)", "2.0.0-rc.1 (pinned)", "2.0.0-rc.2", "2.0.0-rc.10",
     ]
     fetched = doit(backend, "fetch")
     assert fetched.returncode == 0, output(fetched)
     assert cached(backend, cache_dir, "foo/bar.2.0.0-rc.1.csv").read_bytes() == b"rc\n"
 
-    minor = doit(backend, "publish:foo/bar.csv", "--minor", "--file", "new.csv")  # 1.4.0 < 2.0.0-rc.10
-    assert_clean_failure(minor, "1.4.0 (minor applies to the latest release) is not greater than 2.0.0-rc.10")
-    major = doit(backend, "publish:foo/bar.csv", "--major", "--file", "new.csv")  # from 1.3.0, the latest release
+    minor = doit(backend, "publish:foo/bar.csv", "--minor", "--file", "new.csv")  # 1.4.0 may follow 2.0.0-rc.10
+    assert minor.returncode == 0, output(minor)
+    assert "foo/bar.csv: published 1.4.0 (was 1.3.0)" in minor.stdout
+    major = doit(backend, "publish:foo/bar.csv", "--major", "--file", "new.csv")  # from 1.4.0, the latest release
     assert major.returncode == 0, output(major)
     assert "foo/bar.csv: published 2.0.0 (was 2.0.0-rc.10)" in major.stdout
+
+
+def test_a_bump_after_a_pre_release_applies_to_the_latest_release(backend):
+    """Issue 21: with 1.2.5, 1.2.6 and 2.0.0-rc.1 in the store, --patch publishes 1.2.7
+    (below the pre-release, above every release) and pins it; nothing in the store is
+    written again, and a version below a release is refused, assets.yaml untouched."""
+    store = {"foo/bar.1.2.5.csv": b"a\n", "foo/bar.1.2.6.csv": b"b\n", "foo/bar.2.0.0-rc.1.csv": b"rc\n"}
+    for key, data in store.items():
+        backend.put(key, data)
+    (backend.project / "new.csv").write_bytes(b"fix\n")
+    path = manifest(backend, "assets:\n  foo/bar.csv: 1.2.6   # bar\n")
+    before = path.read_bytes()
+    for args, says in ((["--version", "2.0.0-rc.1"], "version 2.0.0-rc.1 is already in the store: a version is "
+                                                     "published once (try --version 2.0.0-rc.2)"),
+                       (["--version", "1.2.6"], "version 1.2.6 is not greater than 1.2.6, the latest release in the "
+                                                "store: versions must increase (try --version 1.2.7)"),
+                       (["--version", "1.2.6-rc.1"], "version 1.2.6-rc.1 is not greater than 1.2.6")):
+        refused = doit(backend, "publish:foo/bar.csv", *args, "--file", "new.csv")
+        assert_clean_failure(refused, f"publish:foo/bar.csv: {says}")
+        assert path.read_bytes() == before
+    patch = doit(backend, "publish:foo/bar.csv", "--patch", "--file", "new.csv")
+    assert patch.returncode == 0, output(patch)
+    assert "foo/bar.csv: published 1.2.7 (was 1.2.6), 4 B -> " in patch.stdout
+    assert path.read_text() == f"store: {backend.spec}\nassets:\n  foo/bar.csv: {locked('1.2.7', b'fix' + bytes([10]))}   # bar\n"
+    assert backend.keys() == sorted([*store, "foo/bar.1.2.7.csv"])
+    assert {key: backend.get(key) for key in store} == store and backend.get("foo/bar.1.2.7.csv") == b"fix\n"
+    listed = doit(backend, "versions:foo/bar.csv")
+    assert [row[1] for row in table_rows(listed, "asset")] == ["1.2.5", "1.2.6", "1.2.7 (pinned, latest)", "2.0.0-rc.1"]
 
 
 def test_a_version_that_would_read_back_otherwise_is_not_published(backend):

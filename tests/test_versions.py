@@ -136,34 +136,75 @@ def versions(*texts: str) -> list[Version]:
     return sorted(parse_version(t) for t in texts)
 
 
-@pytest.mark.parametrize("have, bump, explicit, expected", [
-    # a bump applies to the latest release, never to a pre-release
-    (["1.4.0", "2.0.0-rc.1"], "major", None, "2.0.0"),
-    (["1.4.0", "1.5.0-rc.2"], "minor", None, "1.5.0"),
-    (["1.4.0", "1.4.1-rc.1"], "patch", None, "1.4.1"),
-    (["1.0.0-rc.1"], "major", None, "1.0.0"),              # pre-releases only: from 0.0.0
-    (["0.1.0-rc.1"], "minor", None, "0.1.0"),
-    # an explicit pre-release, above everything in the store
-    (["1.4.0"], None, "2.0.0-rc.1", "2.0.0-rc.1"),
-    (["1.4.0", "2.0.0-rc.1"], "patch", "2.0.0-rc.2", "2.0.0-rc.2"),
-    (["1.4.0", "2.0.0-rc.9"], None, "2.0.0-rc.10", "2.0.0-rc.10"),
-    (["2.0.0-alpha"], None, "2.0.0-alpha.1", "2.0.0-alpha.1"),
-    ([], None, "0.1.6-foo", "0.1.6-foo"),
-    (["1.4.0", "2.0.0-rc.1"], None, "2", "2.0.0"),
-])
-def test_next_version_with_pre_releases(have, bump, explicit, expected):
-    assert str(next_version(versions(*have), bump, explicit=explicit)) == expected
+#: issue 21's store: two releases and a pre-release of the next major.
+ISSUE_21 = ["1.2.5", "1.2.6", "2.0.0-rc.1"]
 
 
-@pytest.mark.parametrize("have, bump, explicit, match", [
-    (["1.4.0", "2.0.0-rc.2"], None, "2.0.0-rc.1", r"2\.0\.0-rc\.1 is not greater than 2\.0\.0-rc\.2.*--version 2\.0\.0\b"),
-    (["2.0.0"], None, "2.0.0-rc.1", r"not greater than 2\.0\.0,.*--version 2\.0\.1"),
-    (["1.4.0", "2.0.0-rc.1"], "minor", None, r"1\.5\.0 \(minor applies to the latest release\) is not greater than 2\.0\.0-rc\.1"),
-    (["1.0.0-rc.1"], None, None, "the latest version is 1.0.0-rc.1: say --major"),
+@pytest.mark.parametrize("have, bump, explicit, minimum, expected", [
+    # a bump applies to the latest release, never to a pre-release, and may stay below one
+    (ISSUE_21, "patch", None, None, "1.2.7"),
+    (ISSUE_21, "minor", None, None, "1.3.0"),
+    (ISSUE_21, "major", None, None, "2.0.0"),
+    (ISSUE_21, "patch", None, "1.5", "1.5.0"),
+    (ISSUE_21, "patch", None, "2.0.0-rc.2", "2.0.0-rc.2"),
+    (["1.4.0", "2.0.0-rc.1"], "major", None, None, "2.0.0"),
+    (["1.4.0", "1.5.0-rc.2"], "minor", None, None, "1.5.0"),
+    (["1.4.0", "1.4.1-rc.1"], "patch", None, None, "1.4.1"),
+    (["1.4.0", "2.0.0-rc.1", "3.0.0-beta"], "minor", None, None, "1.5.0"),
+    (["1.0.0-rc.1"], "major", None, None, "1.0.0"),              # pre-releases only: from 0.0.0
+    (["0.1.0-rc.1"], "minor", None, None, "0.1.0"),
+    (["2.0.0-rc.1"], "patch", None, None, "0.0.1"),
+    # an explicit version: above every release, not in the store; a newer pre-release does not matter
+    (["1.4.0"], None, "2.0.0-rc.1", None, "2.0.0-rc.1"),
+    (["1.4.0", "2.0.0-rc.1"], "patch", "2.0.0-rc.2", None, "2.0.0-rc.2"),
+    (["1.4.0", "2.0.0-rc.9"], None, "2.0.0-rc.10", None, "2.0.0-rc.10"),
+    (["1.4.0", "2.0.0-rc.2"], None, "2.0.0-rc.1", None, "2.0.0-rc.1"),  # a pre-release below a newer one
+    (ISSUE_21, None, "2.0.0-beta", None, "2.0.0-beta"),
+    (ISSUE_21, None, "1.2.7-rc.1", None, "1.2.7-rc.1"),
+    (ISSUE_21, None, "1.2.7", None, "1.2.7"),
+    (ISSUE_21, None, "1.9", None, "1.9.0"),
+    (["2.0.0-alpha"], None, "2.0.0-alpha.1", None, "2.0.0-alpha.1"),
+    ([], None, "0.1.6-foo", None, "0.1.6-foo"),
+    (["1.4.0", "2.0.0-rc.1"], None, "2", None, "2.0.0"),
 ])
-def test_next_version_with_pre_releases_refused(have, bump, explicit, match):
+def test_next_version_with_pre_releases(have, bump, explicit, minimum, expected):
+    assert str(next_version(versions(*have), bump, explicit=explicit, minimum=minimum)) == expected
+
+
+@pytest.mark.parametrize("have, bump, explicit, minimum, match", [
+    # not greater than every release
+    (ISSUE_21, None, "1.2.6", None, r"^version 1\.2\.6 is not greater than 1\.2\.6, the latest release in the store: "
+                                    r"versions must increase \(try --version 1\.2\.7\)$"),
+    (ISSUE_21, None, "1.2.6-rc.1", None, r"^version 1\.2\.6-rc\.1 is not greater than 1\.2\.6, the latest release"),
+    (ISSUE_21, None, "1.0", None, r"^version 1\.0\.0 is not greater than 1\.2\.6,"),
+    (["2.0.0"], None, "2.0.0-rc.1", None, r"not greater than 2\.0\.0,.*--version 2\.0\.1"),
+    # already in the store: never written twice
+    (ISSUE_21, None, "2.0.0-rc.1", None, r"^version 2\.0\.0-rc\.1 is already in the store: a version is published "
+                                         r"once \(try --version 2\.0\.0-rc\.2\)$"),
+    (["2.0.0-rc.1", "2.0.0-rc.2"], None, "2.0.0-rc.1", None, r"already in the store.*--version 2\.0\.0-rc\.3\)"),
+    (ISSUE_21, "patch", None, "2.0.0-rc.1", r"^version 2\.0\.0-rc\.1 is already in the store"),
+    # no bump said
+    (["1.0.0-rc.1"], None, None, None, "the latest version is 1.0.0-rc.1: say --major"),
+    (ISSUE_21, None, None, None, "the latest version is 2.0.0-rc.1: say --major"),
+])
+def test_next_version_with_pre_releases_refused(have, bump, explicit, minimum, match):
     with pytest.raises(VersionError, match=match):
-        next_version(versions(*have), bump, explicit=explicit)
+        next_version(versions(*have), bump, explicit=explicit, minimum=minimum)
+
+
+def test_nothing_in_the_store_is_ever_chosen_again():
+    """Whatever the flags, the version chosen is never one the store holds, and is
+    greater than each of its releases."""
+    for have in (ISSUE_21, STORE, ["1.0.0-rc.1", "1.0.0-rc.2"], ["0.0.1"]):
+        held = versions(*have)
+        for bump in ("major", "minor", "patch"):
+            for minimum in (None, "1", "2.0.0-rc.1", "2.0.0-rc.2", "3"):
+                try:
+                    chosen = next_version(held, bump, minimum=minimum)
+                except VersionError as exc:  # only a minimum that is itself in the store is refused
+                    assert parse_version(minimum) in held and "already in the store" in str(exc), (have, bump, minimum)
+                    continue
+                assert chosen not in held and all(chosen > v for v in held if not v.prerelease), (have, bump, minimum)
 
 
 @pytest.mark.parametrize("have, expected", [
