@@ -57,6 +57,9 @@ class Published:
     uncompared: bool = False
     #: The upload's replies were lost: the store was asked, and holds these bytes.
     recovered: bool = False
+    #: With ``identical``: the pin was another version, and now is ``version``
+    #: (with ``dry_run``: would be).
+    repinned: bool = False
 
 
 def publish(
@@ -77,7 +80,8 @@ def publish(
 
     Bytes identical to the version it follows (the highest below it in the store: the
     latest, unless it stays below a pre-release) are not published (the result says
-    ``identical``; assets.yaml is not touched) unless ``force``.
+    ``identical``) unless ``force``; the pin becomes that version when it is another
+    (a publish whose replies were lost, killed after its upload: the next one ends pinned).
 
     Raises `AssetNotFound` (name not in assets.yaml), `VersionError` (no bump, or a
     version not above every release, or already in the store), `PublishConflict` (lost a race), `PodError`
@@ -112,7 +116,11 @@ def publish(
     same = None if previous is None or force else _identical(project, pin, previous, source, digest)
     if same:
         url = project.store.url(project.prefix + versioned_key(pin.name, previous))
-        return Published(pin.name, previous, previous, url, digest.size, sha256, dry_run, identical=True)
+        repinned = pin.version != previous
+        if repinned and not dry_run:
+            _pin(manifest.path, pin.name, previous, sha256, digest.size, url)
+        return Published(pin.name, previous, previous, url, digest.size, sha256, dry_run, identical=True,
+                         repinned=repinned)
     result = Published(pin.name, new, previous, project.store.url(key), digest.size, sha256, dry_run,
                        uncompared=previous is not None and same is None and not force)
     pinned_text(manifest.path, pin.name, new, sha256, digest.size)  # a pin that cannot be rewritten stops us here
@@ -125,13 +133,7 @@ def publish(
             f"publish:{pin.name}: {new} was not published: {exc}; {manifest.path.name} is unchanged: "
             f"run the publish again for the next version"
         ) from None
-    try:
-        set_pin(manifest.path, pin.name, new, sha256, digest.size)
-    except (PodError, OSError) as exc:
-        raise PodError(
-            f"publish:{pin.name}: {new} is in the store ({result.url}) but {manifest.path.name} was not "
-            f"updated ({exc}): pin it by hand as {{version: {new}, sha256: {sha256}, size: {digest.size}}}"
-        ) from None
+    _pin(manifest.path, pin.name, new, sha256, digest.size, result.url)
     try:
         project.cache.adopt_upload(project.versioned_ref(pin.name, new, sha256), source, appended.head, digest,
                                    hashed)
@@ -164,3 +166,15 @@ def _identical(project: Project, pin: Pin, version: Version, source: Path, diges
     theirs = Digester()
     store.download_to(ref.key, lambda _head: theirs.update)  # a folder: read in place
     return theirs.md5.digest() == digest.md5.digest()
+
+
+def _pin(manifest: Path, name: str, version: Version, sha256: str, size: int, url: str) -> None:
+    """Pin ``name`` to ``version`` (in the store at ``url``); a failure says the pin to
+    write by hand."""
+    try:
+        set_pin(manifest, name, version, sha256, size)
+    except (PodError, OSError) as exc:
+        raise PodError(
+            f"publish:{name}: {version} is in the store ({url}) but {manifest.name} was not "
+            f"updated ({exc}): pin it by hand as {{version: {version}, sha256: {sha256}, size: {size}}}"
+        ) from None

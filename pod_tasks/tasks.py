@@ -336,11 +336,8 @@ def _publish(name: str, asked: bool, major: bool, minor: bool, patch: bool, vers
     )
     if result.identical:  # not a failure: a CI job that publishes on every run goes on
         say(f"{result.name}: identical to {result.version} in the store; nothing published")
-        manifest = current_project().require_manifest()
-        pinned = manifest.pin(result.name).version
-        if pinned != result.version:  # e.g. a publish killed after its upload: say how to use it
-            say(f"{result.name}: {manifest.path.name} pins {pinned or 'no version'}; to use {result.version}, "
-                f"pin it as {{version: {result.version}, sha256: {result.sha256}, size: {result.size}}}")
+        if result.repinned:  # e.g. the replies of the publish that put it there were lost
+            say(f"{result.name}: {'would pin' if dry_run else 'pinned'} {result.version}, which holds these bytes")
         return
     was = f" (was {result.previous})" if result.previous else " (new)"
     verb = "would publish" if dry_run else "published"
