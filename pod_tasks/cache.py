@@ -1,28 +1,15 @@
 """The local cache: the only module that writes into the cache dir.
 
-Layout (the old tool's, so old caches stay usable)::
-
-    <cache_dir>/<bucket>/<key>                 the bytes (``<bucket>`` is ``_endpoint-HOST-PORT/<bucket>``
-                                               for an S3 server other than AWS, ``_dir-HASH`` for a folder)
-    <cache_dir>/.pod/<bucket>/<key>.json       the record: etag, size, mtime_ns, md5, sha256, checked;
-                                               its mtime is when the file was last used (`used`)
-    <cache_dir>/.pod/<bucket>/<key>.lock       the inter-process lock
-    <cache_dir>/.pod/<bucket>/<key>.partial    an interrupted big download, kept to resume (+ .partial.json)
-    <cache_dir>/.pod/_notes/<topic>.json       what was learnt about servers (`note`), the projects
-                                               (assets.yaml paths) that use this cache (`projects`), and
-                                               what each one pins (``pins-HASH``: `recorded_pins`)
-    <cache_dir>/.pod/_unreachable/<hash>.json  a store that could not be reached lately (`pod_tasks.outage`;
-                                               "_": no bucket has such a name)
-    <cache_dir>/.timestamps/<bucket>/<key>     the old tool's "last checked" marks (read only)
-    <cache_dir>/missing_assets.yaml            URLs wanted while the store was out of reach, until
-                                               fetched or installed (gone when none is left)
+The layout on disk (the old tool's ``<cache_dir>/<bucket>/<key>``, so old caches stay
+usable, with records, locks and temporary files under ``.pod/``) is `pod_tasks.layout`'s.
 
 Contracts:
 
 - A file at a final path is always complete and verified, by the strongest check the
   store allows (`pod_tasks.verify.check`: the pinned sha256, else the store's own checksum
   and MD5 ETag, else the length; the record says which): downloads stream to a
-  temporary file in the same folder, hashing as they go, and are renamed into place.
+  temporary file in ``.pod/_tmp/`` (a short name, where no S3 key lands), hashing as
+  they go, and are renamed into place.
   They are not fsynced: their record names the boot they were written in, and a file
   used on a later boot (after a crash, the disk may not hold what was renamed) is hashed
   and checked against its record first.
@@ -38,9 +25,12 @@ Contracts:
   bytes can be proved (`pod_tasks.mirrors`); what reaches a final path is checked
   against the same proof either way.
 - No write ever lands outside the cache dir: keys are checked and symlinks inside the
-  cache are refused on the way to a write.
-- Files leave the cache only when asked: `delete` (``doit cache --delete``, ``doit clean``)
-  or `drop`, which `pod_tasks.gc` calls for what it chose, under each object's lock.
+  cache are refused on the way to a write. The first write claims the cache dir
+  (`Layout.claim`): a non-empty folder that is not a pod-tasks cache is refused.
+- Only the cache's own files (`Layout.owns`: a record, or an old mark) are listed,
+  deleted or overwritten, and files leave the cache only when asked: `delete` (``doit
+  cache --delete``, ``doit clean``) or `drop` and `drop_leftover`, which `pod_tasks.gc`
+  calls for what it chose, under each object's lock.
 """
 
 from __future__ import annotations
@@ -64,6 +54,7 @@ from .config import Settings
 from .digests import Digester
 from .errors import AssetNotFound, CacheError, IntegrityError, OfflineError, TransferError, UnsafePathError
 from .mirrors import Mirrors, Source
+from .layout import META, NOTES, PARTIAL_META, UNREACHABLE, Layout, object_id
 from .names import check_relative_key
 from .outage import Outage, Outages
 from .pipeline import Pipeline
@@ -79,13 +70,6 @@ __all__ = [
 
 log = logging.getLogger("pod_tasks")
 
-META = ".pod"
-OLD_MARKS = ".timestamps"
-MISSING = "missing_assets.yaml"
-UNREACHABLE = "_unreachable"
-#: What the cache learnt (servers, the projects that use it), by topic; no bucket name
-#: starts with ``_``, so a bucket's records never share this folder.
-NOTES = "_notes"
 _ATTEMPTS = 3
 _PIPELINE_FROM = 16 << 20
 #: From this size an object comes as several ranged GETs at once (`pod_tasks.parts`).
@@ -160,9 +144,10 @@ class Entry:
 
 @dataclass(frozen=True)
 class Leftover:
-    """What an interrupted download left: ``path`` (a kept ``.partial``, or a temporary
-    ``.part`` file of a writer that died), the cache-relative path of the object ``of``,
-    its size and mtime."""
+    """What an interrupted write left in ``.pod/_tmp/``: ``path`` (the bytes of a download
+    that died or were kept to resume it, or a small temporary file), the cache-relative
+    path of the object ``of`` (the leftover's own when it is not known: no project pins
+    that), its size and mtime."""
 
     path: Path
     of: str
@@ -185,9 +170,9 @@ class AssetCache:
         self._remembered = project is None
         self._remember_lock = threading.Lock()
         self.root = Path(os.path.realpath(settings.cache_dir))
-        self._parts: dict[Path, dict[str, list[Path]]] = {}
+        self.layout = Layout(self.root)
         self._safe: set[Path] = set()
-        self._parts_lock = threading.Lock()
+        self._claimed = False
         self._outages = Outages(self.root / META / UNREACHABLE, self._write_note)
 
     # --- layout -------------------------------------------------------------------
@@ -195,40 +180,42 @@ class AssetCache:
     def path_for(self, ref: ObjectRef) -> Path:
         """Where ``ref`` lives in the cache (whether or not it is there)."""
         check_relative_key(ref.key, "key")
-        return Path(f"{self.root}/{ref.store.name}/{ref.key}")  # one parse, not one per part: a no-op
-                                                                # `doit fetch` asks this of every asset
+        return self.layout.data(self._rel(ref))
 
-    def _meta(self, ref: ObjectRef, suffix: str) -> Path:
-        return self._meta_at(f"{ref.store.name}/{ref.key}", suffix)
-
-    def _meta_at(self, rel: str, suffix: str) -> Path:
-        """The ``suffix`` file in ``.pod/`` of the cache-relative path ``rel``."""
-        return Path(f"{self.root}/{META}/{rel}{suffix}")
+    @staticmethod
+    def _rel(ref: ObjectRef) -> str:
+        """The cache-relative path of ``ref`` (its key unchecked: `path_for` checks it)."""
+        return f"{ref.store.name}/{ref.key}"
 
     def _lock(self, ref: ObjectRef):
-        return self._lock_at(f"{ref.store.name}/{ref.key}")
+        return self._lock_at(self._rel(ref))
 
     def _lock_at(self, rel: str):
-        """The inter-process lock of the object at ``rel`` (created with the umask's permissions,
-        so a group-shared cache stays lockable by every member of the group)."""
+        """The inter-process lock of the object at ``rel``."""
+        return self._lock_file(self.layout.lock(rel))
+
+    def _lock_file(self, lock_path: Path):
+        """A lock at ``lock_path`` (created with the umask's permissions, so a group-shared
+        cache stays lockable by every member of the group)."""
         from filelock import FileLock
 
-        lock_path = self._meta_at(rel, ".lock")
         self._safe_dir(lock_path.parent)
         # The lock file stays when released: a cold fetch then creates one file per object,
         # not a file and a probe of the folder on every acquire (2 ms each here).
         return FileLock(str(lock_path), preserve_lock_file=True)
 
     def _safe_dir(self, folder: Path, create: bool = True) -> Path:
-        """``folder`` under the root, created unless ``create`` is False; any symlink on
+        """``folder`` under the root, created unless ``create`` is False (the first creation
+        claims the cache dir: `Layout.claim`, which may raise `CacheError`); any symlink on
         the way (``folder`` included) raises `UnsafePathError`. A folder this process
         created and checked is not checked again."""
         if folder in self._safe:
             return folder
         rel = folder.relative_to(self.root)
         current = self.root
-        if create:
-            current.mkdir(parents=True, exist_ok=True)
+        if create and not self._claimed:
+            self.layout.claim()
+            self._claimed = True
         for part in rel.parts:
             current = current / part
             if current.is_symlink():
@@ -245,23 +232,29 @@ class AssetCache:
 
     def record(self, ref: ObjectRef) -> Record | None:
         """The stored record of ``ref``, or None."""
+        return self._record_at(self._rel(ref))
+
+    def _record_at(self, rel: str) -> Record | None:
         try:
-            data = json.loads(self._meta(ref, ".json").read_bytes())
-            return Record(**data)
+            return Record(**json.loads(self.layout.record(rel).read_bytes()))
         except (OSError, ValueError, TypeError):
             return None
 
     def _save(self, ref: ObjectRef, record: Record) -> None:
-        path = self._meta(ref, ".json")
+        self._write(self.layout.record(self._rel(ref)), json.dumps(asdict(record), sort_keys=True).encode())
+
+    def _write(self, path: Path, data: bytes, durable: bool = False) -> None:
+        """Replace the small file ``path`` in the cache dir with ``data``, through a temporary
+        file in ``.pod/_tmp/``. No fsync unless ``durable``: a record or note lost or garbled
+        by a crash only costs a re-hash or a request, as any that does not parse does."""
         self._safe_dir(path.parent)
-        # No fsync: a record lost or garbled by a crash only costs a re-hash and a check
-        # with the store, as any record that does not parse or match the file does.
-        write_atomic(path, json.dumps(asdict(record), sort_keys=True).encode(), durable=False)
+        self._safe_dir(self.layout.tmp)
+        write_atomic(path, data, durable=durable, temp=self.layout.temp())
 
     def _old_mark(self, rel: str) -> float | None:
         """When the old tool last checked the cache-relative ``rel`` (its empty mark file)."""
         try:
-            return (self.root / OLD_MARKS / rel).stat().st_mtime
+            return self.layout.old_mark(rel).stat().st_mtime
         except OSError:
             return None
 
@@ -292,7 +285,7 @@ class AssetCache:
         else:
             fresh = Record(
                 url=ref.url, size=st.st_size, mtime_ns=st.st_mtime_ns, md5=digest.md5.hexdigest(),
-                etag=None, sha256=sha, checked=self._old_mark(f"{ref.store.name}/{ref.key}"),
+                etag=None, sha256=sha, checked=self._old_mark(self._rel(ref)),
                 immutable=ref.immutable,
             )
         self._save(ref, fresh)
@@ -484,9 +477,8 @@ class AssetCache:
             ) from None
 
     def _download(self, ref: ObjectRef, path: Path, progress: Progress | None) -> None:
+        self._fits(ref)
         self._safe_dir(path.parent)
-        for stale in self._stale_parts(path):
-            stale.unlink(missing_ok=True)  # we hold the lock: its writer is dead
         for source in self.mirrors.sources(ref.store, ref.key, ref.sha256, str(ref)):
             with self.mirrors.attempt(source, str(ref)):  # a failure here goes on to the next source
                 self._download_once(ref, path, progress, source)
@@ -506,23 +498,22 @@ class AssetCache:
         kind, why = blame(error, attempt)
         raise kind(f"{ref}: {error}; nothing was kept at {path}: {why}")
 
-    def _stale_parts(self, path: Path) -> list[Path]:
-        """Temporary files (``.NAME.HEX.part``) that writers of ``path`` left behind.
+    def _fits(self, ref: ObjectRef) -> None:
+        """Raise `CacheError` when the file system cannot hold ``ref``'s file name."""
+        why = self.layout.too_long(self._rel(ref))
+        if why is not None:
+            raise CacheError(f"{ref}: cannot be cached in {self.root}: {why}; use a cache dir on a file system "
+                             f"that holds longer names (POD_CACHE_DIR), or a shorter name")
 
-        Each folder is listed once per process, not once per download: listing a folder
-        of N files for each of its N downloads would make a cold fetch quadratic. A part
-        listed earlier is stale once we hold the object's lock (its writer finished and
-        removed it, or died); one left by a writer dying later is swept by a later process.
-        """
-        with self._parts_lock:
-            parts = self._parts.get(path.parent)
-            if parts is None:
-                parts = self._parts[path.parent] = {}
-                for entry in os.scandir(path.parent):
-                    name = _part_of(entry.name)
-                    if name is not None:
-                        parts.setdefault(name, []).append(Path(entry.path))
-            return parts.pop(path.name, [])
+    def _fresh_temp(self, ref: ObjectRef) -> Path:
+        """The temporary file of ``ref``'s bytes, with nothing left there (hold its lock:
+        what is there was left by a writer that died, or kept for a resume no longer wanted)."""
+        rel = self._rel(ref)
+        temp = self.layout.partial(rel)
+        self._safe_dir(temp.parent)
+        temp.unlink(missing_ok=True)
+        self.layout.partial_meta(rel).unlink(missing_ok=True)
+        return temp
 
     @staticmethod
     def _new_record(ref: ObjectRef, st: os.stat_result, head: Head, digester: Digester, verified: str,
@@ -548,25 +539,27 @@ class AssetCache:
             # the new file also sees its record, and never adopts it as unchecked.
             self._save(ref, self._new_record(ref, st, head, digester, verified, boot_id()))
 
-        offset, etag, kept, kept_meta = self._resumable(ref, url)
+        rel = self._rel(ref)
+        offset, etag, kept_meta = self._resumable(ref, url)
         parted: Parted | None = None
         keepable = True  # the bytes so far are the store's (not yet found wrong)
 
-        def keep(temp: Path) -> None:
+        def keep(temp: Path) -> bool:
             """After a failure: keep what a big download has so far, for the next one (or,
             when this source failed before its first byte, what an earlier one had)."""
             if parted is not None and keepable and parted.contiguous >= _KEEP_FROM:
-                record = {"url": ref.url, "etag": parted.head.etag, "size": parted.head.size,
+                record = {"of": rel, "url": ref.url, "etag": parted.head.etag, "size": parted.head.size,
                           "have": parted.contiguous, "source": url}
             elif parted is None and keepable and kept_meta is not None:
                 record = kept_meta  # as it was: the next source resumes from it
             else:
-                return
-            os.replace(temp, self._meta(ref, ".partial"))
-            write_atomic(self._meta(ref, ".partial.json"), json.dumps(record).encode(), durable=False)
+                return False
+            self._write(self.layout.partial_meta(rel), json.dumps(record).encode())
+            return True
 
         # No fsync (a disk-speed wait on every download): the record says so instead.
-        with staged(path, before_replace=save, durable=False, resume_from=kept, keep=keep) as out, \
+        with staged(path, before_replace=save, durable=False, temp=self.layout.partial(rel), resume=bool(offset),
+                    keep=keep) as out, \
                 contextlib.ExitStack() as threads:
             digester = Digester()
             received = offset
@@ -625,35 +618,39 @@ class AssetCache:
             verified = check(Path(out.name), head, digester, ref.sha256,
                              functools.cache(lambda: ref.store.part_size(ref.key)))  # one HEAD at most
 
-    def _resumable(self, ref: ObjectRef, origin: str) -> tuple[int, str | None, Path | None, dict | None]:
-        """What an earlier, interrupted download of ``ref`` left: (bytes to resume from,
-        the ETag they belong to when they came from ``origin``, the source about to be
-        read, else None, the file holding them, its record); (0, None, None, None) when
-        nothing usable is kept (anything half-kept is removed). Bytes of another source
-        (a mirror, the store) are resumed too: the whole file is checked against the
-        same proof."""
-        data, meta = self._meta(ref, ".partial"), self._meta(ref, ".partial.json")
+    def _resumable(self, ref: ObjectRef, origin: str) -> tuple[int, str | None, dict | None]:
+        """What an earlier, interrupted download of ``ref`` kept in its temporary file
+        (`Layout.partial`; hold the object's lock): (bytes to resume from, the ETag they
+        belong to when they came from ``origin``, the source about to be read, else None,
+        what the kept bytes are); (0, None, None) when nothing usable is kept, and then
+        nothing is left there (a download killed in flight leaves bytes without their
+        JSON: they are removed). Bytes of another source (a mirror, the store) are resumed
+        too: the whole file is checked against the same proof."""
+        rel = self._rel(ref)
+        data, meta = self.layout.partial(rel), self.layout.partial_meta(rel)
+        self._safe_dir(data.parent)
         try:
             text = meta.read_bytes()
         except FileNotFoundError:  # the usual case: nothing kept
-            return 0, None, None, None
+            data.unlink(missing_ok=True)
+            return 0, None, None
         meta.unlink()
         try:
             kept = json.loads(text)
             have = int(kept["have"])
-            if kept["url"] == ref.url and kept["etag"] and 0 < have <= data.stat().st_size:
-                return have, str(kept["etag"]) if kept.get("source", ref.url) == origin else None, data, kept
+            if kept["of"] == rel and kept["url"] == ref.url and kept["etag"] and 0 < have <= data.stat().st_size:
+                return have, str(kept["etag"]) if kept.get("source", ref.url) == origin else None, kept
         except (OSError, ValueError, KeyError, TypeError):
             pass
         data.unlink(missing_ok=True)
-        return 0, None, None, None
+        return 0, None, None
 
     def _missing(self, ref: ObjectRef, path: Path, cause: OfflineError) -> OfflineError:
         """The error for a file that is not cached and cannot be fetched; remembers its URL."""
         self.remember_missing([ref.url])
         return OfflineError(
             f"{ref}: not in the cache and {cause}; expected {ref.url} at {path} "
-            f"(listed in {self.root / MISSING})",
+            f"(listed in {self.layout.missing_list()})",
             no_credentials=cause.no_credentials,
         )
 
@@ -664,18 +661,16 @@ class AssetCache:
     def _found(self, url: str) -> None:
         """``url`` is in the cache now: it leaves ``missing_assets.yaml`` (a stat when
         there is no such file, the usual case)."""
-        if (self.root / MISSING).exists():
+        if self.layout.missing_list().exists():
             self._edit_missing(lambda known: known - {url})
 
     def _edit_missing(self, change: Callable[[set[str]], set[str]]) -> None:
         """Replace the URLs of ``missing_assets.yaml`` with ``change(URLs)``, under a lock and
         atomically; the file goes when no URL is left."""
         import yaml
-        from filelock import FileLock
 
-        target = self.root / MISSING
-        self._safe_dir(self.root / META)
-        with FileLock(str(self.root / META / "missing.lock")):
+        target = self.layout.missing_list()
+        with self._lock_file(self.layout.missing_lock()):
             try:
                 known = yaml.safe_load(target.read_text(encoding="utf-8"))
             except (OSError, yaml.YAMLError):
@@ -685,21 +680,20 @@ class AssetCache:
             if not after:
                 target.unlink(missing_ok=True)
             elif after != before or not isinstance(known, list):
-                write_atomic(target, yaml.safe_dump(sorted(after), default_flow_style=False).encode())
+                self._write(target, yaml.safe_dump(sorted(after), default_flow_style=False).encode(), durable=True)
 
     # --- what was learnt about servers, and who uses this cache ------------------------
 
     def _notes(self, topic: str) -> dict:
         try:
-            known = json.loads((self.root / META / NOTES / f"{topic}.json").read_bytes())
+            known = json.loads((self.layout.meta / NOTES / f"{topic}.json").read_bytes())
         except (OSError, ValueError):
             return {}
         return known if isinstance(known, dict) else {}
 
     def _write_note(self, path: Path, data: bytes) -> None:
         """Replace a small note under the cache dir (no fsync: a lost note costs a request)."""
-        self._safe_dir(path.parent)
-        write_atomic(path, data, durable=False)
+        self._write(path, data)
 
     def noted(self, topic: str, key: str) -> object | None:
         """What `note` kept for ``key`` under ``topic``, or None."""
@@ -712,10 +706,8 @@ class AssetCache:
 
     def _edit_notes(self, topic: str, change: Callable[[dict], object]) -> None:
         """Apply ``change`` to the notes of ``topic``, under their lock, and replace them atomically."""
-        from filelock import FileLock
-
-        folder = self._safe_dir(self.root / META / NOTES)
-        with FileLock(str(folder / f"{topic}.lock")):
+        folder = self.layout.meta / NOTES
+        with self._lock_file(folder / f"{topic}.lock"):
             known = self._notes(topic)
             change(known)
             self._write_note(folder / f"{topic}.json", json.dumps(known, sort_keys=True, indent=1).encode())
@@ -785,7 +777,7 @@ class AssetCache:
         resolved): its record's mtime becomes now, which `doit gc` orders files by. Once per
         file per process (then a set lookup, never a write); best effort, like `_remember`."""
         self._remember()
-        path = self._meta(ref, ".json")
+        path = self.layout.record(self._rel(ref))
         key = str(path)
         if key in _USED:
             return
@@ -798,16 +790,16 @@ class AssetCache:
         """When the file at the cache-relative ``rel`` (``st``: its stat) was last used: its
         record's mtime (see `used`), else (no record) its own."""
         try:
-            return self._meta_at(rel, ".json").stat().st_mtime
+            return self.layout.record(rel).stat().st_mtime
         except OSError:
             return st.st_mtime
 
     @contextlib.contextmanager
-    def _unless_locked(self, rel: str) -> Iterator[bool]:
-        """Hold the lock of the object at ``rel`` when it is free (True); never wait (False)."""
+    def _unless_locked(self, lock_path: Path) -> Iterator[bool]:
+        """Hold the lock at ``lock_path`` when it is free (True); never wait (False)."""
         from filelock import Timeout
 
-        lock = self._lock_at(rel)
+        lock = self._lock_file(lock_path)
         try:
             lock.acquire(timeout=0)
         except Timeout:
@@ -822,9 +814,10 @@ class AssetCache:
         """Remove the cached file at the cache-relative ``rel`` with its record, kept partial
         download and old mark, holding its lock. False (nothing removed) when a fetch holds
         the lock, or the file was used after ``seen`` (its last use when gc looked). Raises
-        `UnsafePathError` for a symlink on the way, OSError when the disk refuses."""
+        `UnsafePathError` for a symlink on the way or a file that is not the cache's own
+        (`Layout.owns`), OSError when the disk refuses."""
         path = self.root / check_relative_key(rel, "cache path")
-        with self._unless_locked(rel) as mine:
+        with self._unless_locked(self.layout.lock(rel)) as mine:
             if not mine:
                 return False
             self._safe_dir(path, create=False)
@@ -834,25 +827,38 @@ class AssetCache:
                 return True  # another gc was first
             if self._last_used(rel, st) > seen:
                 return False
-            path.unlink()
-            mark = self.root / OLD_MARKS / rel
-            self._safe_dir(mark.parent, create=False)
-            for extra in (self._meta_at(rel, ".json"), self._meta_at(rel, ".partial"),
-                          self._meta_at(rel, ".partial.json"), mark):
-                extra.unlink(missing_ok=True)
+            self._remove(rel)
         return True
 
-    def drop_leftover(self, rel: str, of: str) -> bool:
-        """Remove the leftover (see `leftovers`) at the cache-relative ``rel`` of the object
-        at ``of``, holding that object's lock; False (nothing removed) when a fetch holds it."""
-        path = self.root / check_relative_key(rel, "cache path")
-        with self._unless_locked(of) as mine:
+    def _remove(self, rel: str) -> None:
+        """Remove the cache's own file at ``rel`` and all it has in ``.pod/`` and ``.timestamps/``;
+        `UnsafePathError` (nothing removed) when it is not the cache's own, or a link is on the way."""
+        if not self.layout.owns(rel):
+            raise UnsafePathError(f"{self.root / rel} has no record in {self.layout.meta}: it is not the cache's "
+                                  f"own, so pod-tasks leaves it alone")
+        mark = self.layout.old_mark(rel)
+        self._safe_dir(mark.parent, create=False)
+        self.layout.data(rel).unlink()
+        for extra in (self.layout.record(rel), self.layout.partial(rel), self.layout.partial_meta(rel), mark):
+            extra.unlink(missing_ok=True)
+
+    def drop_leftover(self, rel: str) -> bool:
+        """Remove the leftover (see `leftovers`) at the cache-relative ``rel``, holding the
+        lock of the object it was a download of; False (nothing removed) when a fetch holds
+        it, or, for a small temporary file, when it was written lately. Raises
+        `UnsafePathError` for anything else."""
+        path = self.layout.data(check_relative_key(rel, "cache path"))
+        if path not in {p for p, _ in self.layout.leftovers()}:
+            raise UnsafePathError(f"{path} is not a leftover of the cache (see `doit gc --dry-run`)")
+        lock = self.layout.lock_of_leftover(path)
+        if lock is None:
+            path.unlink(missing_ok=True)  # listed: not written to for long
+            return True
+        with self._unless_locked(lock) as mine:
             if not mine:
                 return False
-            self._safe_dir(path, create=False)
             path.unlink(missing_ok=True)
-            if path.name.endswith(".partial"):
-                path.with_name(path.name + ".json").unlink(missing_ok=True)
+            path.with_name(path.name.split(".", 1)[0] + PARTIAL_META).unlink(missing_ok=True)
         return True
 
     # --- adopting bytes from elsewhere (asset packs) ----------------------------------
@@ -863,17 +869,19 @@ class AssetCache:
         With a ``record`` (another cache's, e.g. from an asset pack) the bytes must match
         its size, MD5, ETag and sha256 (and ``ref``'s sha256 pin); it is saved with the new
         file's ``mtime_ns``, keeping its ETag and ``checked`` mark, so the file is then
-        used with no re-hash and no request. Without one the file is kept as an old
-        cache's would be (hashed, and checked with the store, on first use). The bytes
-        go to a temporary file renamed into place under the object's lock: a failure
-        leaves the final path as it was. Raises `IntegrityError`.
+        used with no re-hash and no request. Without one the file gets a record of its
+        hashes that says it was never checked (it is checked with the store on first
+        use). The bytes go to a temporary file renamed into place under the object's
+        lock: a failure leaves the final path as it was. Raises `IntegrityError`, and
+        `CacheError` for a name the file system cannot hold.
         """
         if record is not None and record.url != ref.url:
             raise IntegrityError(f"{ref}: the record is for {record.url}, not {ref.url}")
         path = self.path_for(ref)
+        self._fits(ref)
         with self._lock(ref):
             self._safe_dir(path.parent)
-            with staged(path) as out:
+            with staged(path, temp=self._fresh_temp(ref)) as out:
                 digester = Digester(sha256=bool(ref.sha256 or (record and record.sha256)))
                 while chunk := source.read(CHUNK):
                     out.write(chunk)
@@ -882,12 +890,12 @@ class AssetCache:
                 problem = mismatch(digester, sha, record, ref.sha256)
                 if problem:
                     raise IntegrityError(f"{ref}: {problem}; nothing was kept at {path}")
+            st = path.stat()
             if record is None:
-                self._meta(ref, ".json").unlink(missing_ok=True)
-            else:
-                st = path.stat()
-                self._save(ref, replace(record, size=st.st_size, mtime_ns=st.st_mtime_ns, sha256=sha or record.sha256,
-                                           unsynced=None))  # `staged` synced it
+                record = Record(url=ref.url, size=st.st_size, mtime_ns=st.st_mtime_ns, md5=digester.md5.hexdigest(),
+                                immutable=ref.immutable)
+            self._save(ref, replace(record, size=st.st_size, mtime_ns=st.st_mtime_ns, sha256=sha or record.sha256,
+                                    unsynced=None))  # `staged` synced it
         self._found(ref.url)
         return path
 
@@ -909,9 +917,11 @@ class AssetCache:
                 raise IntegrityError(f"{ref}: {path} changed while it was published: it was not cached")
             self._save(ref, self._new_record(ref, st, head, digester, "sha256", boot_id()))
 
+        self._fits(ref)
         with self._lock(ref):
             self._safe_dir(target.parent)
-            with open(path, "rb") as source, staged(target, before_replace=save, durable=False) as out:
+            with open(path, "rb") as source, \
+                    staged(target, before_replace=save, durable=False, temp=self._fresh_temp(ref)) as out:
                 shutil.copyfileobj(source, out, CHUNK)
         self._found(ref.url)
         return target
@@ -938,29 +948,19 @@ class AssetCache:
     def _relative_of_url(self, url: str) -> str:
         """Where the object (or folder of objects) at ``url`` is cached, found by the URL
         its records keep (a folder store's cache folder is named by a hash of its path)."""
-        for record_path, data_path in self._records_under(""):
-            try:
-                known = json.loads(record_path.read_bytes()).get("url")
-            except (OSError, ValueError, AttributeError):
-                continue
+        for rel in self.layout.own_files():
+            record = self._record_at(rel)
+            known = record.url if record is not None else None
             if isinstance(known, str) and (known == url or known.startswith(url + "/")):
-                rel = data_path.relative_to(self.root).as_posix()
                 return rel[: len(rel) - (len(known) - len(url))]
         raise UnsafePathError(f"{url} is not in the cache dir {self.root}: give a URL or path that `doit cache` lists")
 
-    def _records_under(self, rel: str) -> Iterator[tuple[Path, Path]]:
-        """(record file, data file) pairs at or below the cache-relative ``rel`` (not the
-        notes, the outage notes, nor what a kept partial download says of itself)."""
-        meta = self.root / META
-        base = self._safe_dir(meta / rel if rel else meta, create=False)
-        candidates = [base.with_name(base.name + ".json")] if rel else []
-        if base.is_dir():
-            candidates += list(base.rglob("*.json"))
-        notes = (meta / NOTES, meta / UNREACHABLE)
-        for record_path in candidates:
-            if record_path.parent not in notes and not record_path.name.endswith(".partial.json") and record_path.is_file():
-                data_rel = record_path.relative_to(meta).as_posix()[: -len(".json")]
-                yield record_path, self.root / data_rel
+    def _own_under(self, rel: str) -> list[str]:
+        """The cache's own files at or below the cache-relative ``rel`` (all when empty);
+        `UnsafePathError` for a link on the way to ``rel``."""
+        if rel:
+            self._safe_dir(self.root / rel, create=False)
+        return list(self.layout.own_files(rel))
 
     def invalidate(self, target: str | os.PathLike[str] | None = None) -> int:
         """Force a check with the store on next use, for a file, a tree, or everything
@@ -968,102 +968,74 @@ class AssetCache:
         Returns how many records were marked."""
         self._outages.forget()
         count = 0
-        for record_path, _ in self._records_under(self.relative(target) if target is not None else ""):
+        for rel in self._own_under(self.relative(target) if target is not None else ""):
+            record_path = self.layout.record(rel)
             try:
                 data = json.loads(record_path.read_bytes())
                 st = record_path.stat()
             except (OSError, ValueError):
                 continue
             data["checked"] = None
-            write_atomic(record_path, json.dumps(data, sort_keys=True).encode())
+            self._write(record_path, json.dumps(data, sort_keys=True).encode(), durable=True)
             os.utime(record_path, ns=(st.st_atime_ns, st.st_mtime_ns))  # not a use: the last use stays
             count += 1
         return count
 
     def delete(self, target: str | os.PathLike[str]) -> int:
-        """Remove a cached file or tree and its records. Returns how many files went."""
+        """Remove a cached file or tree of the cache's own files, with their records (other
+        files there stay). Returns how many files went."""
         rel = self.relative(target)
         if not rel:
             raise UnsafePathError("refusing to delete the whole cache: name a file or folder in it")
-        data = self._safe_dir(self.root / rel, create=False)
         count = 0
-        for record_path, data_path in list(self._records_under(rel)):
-            self._safe_dir(data_path, create=False)
-            record_path.unlink(missing_ok=True)
-            if data_path.is_file():
-                data_path.unlink()
-                count += 1
-        if data.is_file():
-            data.unlink()
+        for own in self._own_under(rel):
+            self._remove(own)
             count += 1
-        elif data.is_dir():
-            for path in sorted(data.rglob("*"), reverse=True):
-                if path.is_file() or path.is_symlink():
-                    path.unlink()
-                    count += 1
         return count
 
-    def _data_tops(self) -> list[Path]:
-        """The top-level files and folders of cached bytes (not ``.pod``, ``.timestamps``,
-        ``missing_assets.yaml``), sorted."""
-        if not self.root.is_dir():
-            return []
-        skip = {META, OLD_MARKS, MISSING}
-        return [top for top in sorted(self.root.iterdir()) if top.name not in skip and not top.name.startswith(".")]
-
     def leftovers(self) -> Iterator[Leftover]:
-        """What interrupted downloads left, sorted by path: the bytes kept to resume a big
-        download (``.pod/<bucket>/<key>.partial``) and the temporary files of writers that
-        died (``.NAME.HEX.part`` beside the files). Links are not followed."""
-        found: list[tuple[Path, str]] = []
-        meta = self.root / META
-        if meta.is_dir():
-            found += [(p, p.relative_to(meta).as_posix()[: -len(".partial")]) for p in meta.rglob("*.partial")]
-        for top in self._data_tops():
-            for path in top.rglob("*.part") if top.is_dir() else ():
-                name = _part_of(path.name)
-                if name:
-                    found.append((path, f"{path.parent.relative_to(self.root).as_posix()}/{name}"))
-        for path, of in sorted(found):
-            if not path.is_symlink() and path.is_file():
+        """What interrupted writes left in ``.pod/_tmp/`` (`Layout.leftovers`), sorted by path:
+        the bytes of a download that died or were kept to resume it, and small temporary
+        files written long ago. Nothing outside the cache's own folder is a leftover."""
+        for path, ident in self.layout.leftovers():
+            try:
                 st = path.stat()
-                yield Leftover(path, of, st.st_size, st.st_mtime)
+            except OSError:
+                continue
+            of = self._leftover_of(path) if ident is not None else None
+            yield Leftover(path, of or path.relative_to(self.root).as_posix(), st.st_size, st.st_mtime)
+
+    def _leftover_of(self, path: Path) -> str | None:
+        """The cache-relative path of the object whose kept bytes ``path`` holds, as their
+        JSON says (when it is the object whose `object_id` names them), else None."""
+        meta = path if path.name.endswith(PARTIAL_META) else path.with_name(path.name + ".json")
+        try:
+            of = json.loads(meta.read_bytes())["of"]
+            return of if isinstance(of, str) and object_id(of) == path.name.split(".", 1)[0] else None
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
 
     def entries(self) -> Iterator[Entry]:
-        """Every cached file (old-cache files without a record included), sorted by path."""
-        for top in self._data_tops():
-            paths = [top] if top.is_file() else sorted(p for p in top.rglob("*") if p.is_file())
-            for path in paths:
-                if _part_of(path.name) is not None:
-                    continue
-                rel = path.relative_to(self.root).as_posix()
-                try:
-                    record = Record(**json.loads((self.root / META / (rel + ".json")).read_bytes()))
-                except (OSError, ValueError, TypeError):
-                    record = None
-                first, _, rest = rel.partition("/")
-                s3_rel = rest if first.startswith("_endpoint-") else None if first.startswith("_dir-") else rel
-                bucket = s3_rel.split("/", 1)[0] if s3_rel else first
-                immutable = record.immutable if record else bucket in self.settings.immutable
-                checked = record.checked if record else self._old_mark(rel)
-                due = checked is None or (
-                    not immutable and self.settings.timeout != math.inf
-                    and time.time() - checked >= self.settings.timeout
-                )
-                url = record.url if record else (f"s3://{s3_rel}" if s3_rel else None)
-                st = path.stat()
-                yield Entry(path, url, st.st_size, checked, due, self._last_used(rel, st),
-                            record.endpoint if record else None)
+        """Every file of the cache's own (old-cache files marked by the old tool included),
+        sorted by path."""
+        for rel in self.layout.own_files():
+            path = self.layout.data(rel)
+            record = self._record_at(rel)
+            first, _, rest = rel.partition("/")
+            s3_rel = rest if first.startswith("_endpoint-") else None if first.startswith("_dir-") else rel
+            bucket = s3_rel.split("/", 1)[0] if s3_rel else first
+            immutable = record.immutable if record else bucket in self.settings.immutable
+            checked = record.checked if record else self._old_mark(rel)
+            due = checked is None or (
+                not immutable and self.settings.timeout != math.inf
+                and time.time() - checked >= self.settings.timeout
+            )
+            url = record.url if record else (f"s3://{s3_rel}" if s3_rel else None)
+            st = path.stat()
+            yield Entry(path, url, st.st_size, checked, due, self._last_used(rel, st),
+                        record.endpoint if record else None)
 
 
 def _pins_topic(project: str) -> str:
     """The `note` topic of what the project at the real path ``project`` pins."""
     return "pins-" + hashlib.sha1(project.encode()).hexdigest()[:16]
-
-
-def _part_of(name: str) -> str | None:
-    """The name of the file whose temporary file (`staged`: ``.NAME.HEX.part``) ``name``
-    is; None when it is not one."""
-    if name.startswith(".") and name.endswith(".part"):
-        return name[1:-5].rpartition(".")[0]
-    return None

@@ -43,7 +43,7 @@ from pathlib import Path
 from typing import Sequence
 
 from .config import NEVER, parse_size, parse_timeout
-from .errors import PodError, UnsafePathError
+from .errors import CacheError, PodError, UnsafePathError
 from .meter import human_size
 from .resolver import Project
 
@@ -226,7 +226,11 @@ class Collected:
 def collect(project: Project, max_size: int | None = None, older_than: float | None = None,
             dry_run: bool = False) -> Collected:
     """Remove from ``project``'s cache dir what `choose` picks, and forget the projects
-    whose assets.yaml is gone (see the module's contracts)."""
+    whose assets.yaml is gone (see the module's contracts). Raises `CacheError` when the
+    cache dir holds files and is not a pod-tasks cache (`pod_tasks.layout`): none is its own."""
+    foreign = project.cache.layout.foreign()
+    if foreign is not None:
+        raise CacheError(f"gc: {foreign}; nothing was removed")
     found = survey(project)
     choice = choose(found.files, time.time(), max_size, older_than)
     removed: list[Drop] = []
@@ -234,7 +238,7 @@ def collect(project: Project, max_size: int | None = None, older_than: float | N
     for drop in choice.drops:
         f = drop.file
         try:
-            done = dry_run or (project.cache.drop(f.rel, f.used) if f.of is None else project.cache.drop_leftover(f.rel, f.of))
+            done = dry_run or (project.cache.drop(f.rel, f.used) if f.of is None else project.cache.drop_leftover(f.rel))
         except (OSError, UnsafePathError) as exc:
             spared.append((drop, str(exc)))
             continue

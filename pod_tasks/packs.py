@@ -33,8 +33,9 @@ from typing import BinaryIO, Callable, Iterable, Sequence
 from urllib.parse import urlparse
 from urllib.request import url2pathname
 
-from .cache import META, MISSING, ObjectRef
+from .cache import ObjectRef
 from .errors import IntegrityError, PodError, UnsafePathError
+from .layout import META, MISSING
 from .names import check_relative_key
 from .prefill import FAILED, LOCAL, MISSING as MISSING_ITEM, Outcome, manifest_items, prefill
 from .records import Record, staged

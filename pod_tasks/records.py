@@ -5,7 +5,8 @@
   and ``mtime_ns`` match its record, and that was not written on another boot without
   an fsync (`boot_id`), is the file that was hashed: it is never hashed again.
 - `staged` and `write_atomic`: a file appears at its final path whole or not at all
-  (a temporary file in the same folder, renamed into place), never half-written.
+  (a temporary file in the same folder, or at a ``temp`` path on the same file system,
+  renamed into place), never half-written.
 
 No I/O beyond the files named; no knowledge of stores or of the cache's layout.
 """
@@ -62,18 +63,17 @@ class Record:
 @contextlib.contextmanager
 def staged(
     path: Path, before_replace: Callable[[os.stat_result], None] | None = None, durable: bool = True,
-    resume_from: Path | None = None, keep: Callable[[Path], None] | None = None,
+    temp: Path | None = None, resume: bool = False, keep: Callable[[Path], bool] | None = None,
 ) -> Iterator[BinaryIO]:
-    """A new temporary file in ``path``'s folder (``resume_from``'s bytes, moved there,
-    when given); when the block ends without an error it is fsynced (if ``durable``),
-    ``before_replace`` is called with its stat, and it is renamed onto ``path``;
-    otherwise ``keep`` may move it elsewhere, and what is left is removed."""
-    temp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.part")
+    """A new temporary file at ``temp`` (default: a new name in ``path``'s folder; with
+    ``resume``, the file already there, opened for writing over); when the block ends
+    without an error it is fsynced (if ``durable``), ``before_replace`` is called with its
+    stat, and it is renamed onto ``path``; otherwise it is removed, unless ``keep(temp)``
+    says it kept it."""
+    temp = temp or path.with_name(f".{path.name}.{uuid.uuid4().hex}.part")
     done = False
     try:
-        if resume_from is not None:
-            os.replace(resume_from, temp)
-        with open(temp, "r+b" if resume_from is not None else "xb") as out:
+        with open(temp, "r+b" if resume else "xb") as out:
             yield out
             out.flush()
             if durable:
@@ -84,9 +84,7 @@ def staged(
         os.replace(temp, path)
         done = True
     finally:
-        if not done:
-            if keep is not None and temp.exists():
-                keep(temp)
+        if not done and not (keep is not None and temp.exists() and keep(temp)):
             temp.unlink(missing_ok=True)
 
 
@@ -100,7 +98,8 @@ def boot_id() -> str:
         return f"booted-{round((time.time() - time.monotonic()) / 60)}"
 
 
-def write_atomic(path: Path, data: bytes, durable: bool = True) -> None:
-    """Replace ``path`` with ``data``: temp file in the same folder, fsync, rename."""
-    with staged(path, durable=durable) as out:
+def write_atomic(path: Path, data: bytes, durable: bool = True, temp: Path | None = None) -> None:
+    """Replace ``path`` with ``data``: a temporary file (``temp``, else one in the same
+    folder), fsync (if ``durable``), rename."""
+    with staged(path, durable=durable, temp=temp) as out:
         out.write(data)

@@ -18,7 +18,7 @@ from pod_tasks.digests import Digester
 from pod_tasks.config import NEVER, Settings
 from pod_tasks.errors import AssetNotFound, CacheError, IntegrityError, OfflineError, UnsafePathError
 from pod_tasks.store import S3Store
-from tests.conftest import cache_folder
+from tests.conftest import cache_folder, write
 
 BUCKET = "cache-bucket"
 DAY = 86400.0
@@ -348,6 +348,10 @@ def test_entries(s3, bucket, cache_dir):
     age(cache, ref("old.txt"), 7200)
     (cache.root / "legacy-bucket").mkdir()
     (cache.root / "legacy-bucket" / "x.bin").write_bytes(b"1234567")
+    (cache.root / ".timestamps" / "legacy-bucket").mkdir(parents=True)
+    (cache.root / ".timestamps" / "legacy-bucket" / "x.bin").touch()  # the old tool's: listed
+    os.utime(cache.root / ".timestamps" / "legacy-bucket" / "x.bin", (time.time() - 7200,) * 2)
+    (cache.root / "legacy-bucket" / "mine.txt").write_bytes(b"not the cache's")  # no record, no mark: never listed
     rows = [(e.path.relative_to(cache.root).as_posix(), e.url, e.size, e.due) for e in cache.entries()]
     assert rows == [
         (f"{cache_folder(BUCKET)}/fresh.txt", f"s3://{BUCKET}/fresh.txt", 5, False),
@@ -359,7 +363,7 @@ def test_entries(s3, bucket, cache_dir):
 
 
 @pytest.mark.parametrize("mark_age, expected", [
-    (None, {"HEAD": 1}),          # no mark: checked once, by its MD5
+    (None, {"HEAD": 1}),          # no mark for it (the old tool's .timestamps/ is there): checked once, by its MD5
     (3600, {}),                   # checked an hour ago by the old tool: used as is
     (2 * DAY, {"HEAD": 1}),       # checked long ago: one HEAD, still no GET
 ])
@@ -368,6 +372,7 @@ def test_old_layout_cache_is_reused(s3, bucket, cache_dir, mark_age, expected):
     bucket.put_object(Bucket=BUCKET, Key="legacy/file.csv", Body=data)
     (cache_dir / cache_folder(BUCKET) / "legacy").mkdir(parents=True)
     (cache_dir / cache_folder(BUCKET) / "legacy" / "file.csv").write_bytes(data)
+    (cache_dir / ".timestamps").mkdir()
     if mark_age is not None:
         mark = cache_dir / ".timestamps" / cache_folder(BUCKET) / "legacy" / "file.csv"
         mark.parent.mkdir(parents=True)
@@ -455,7 +460,8 @@ def test_symlink_inside_the_cache_is_refused_for_writes(s3, bucket, cache_dir, t
     outside = tmp_path / "outside"
     (outside / "dir").mkdir(parents=True)
     (outside / "dir" / "precious.txt").write_bytes(b"precious")
-    (cache_dir / cache_folder(BUCKET)).parent.mkdir(parents=True)
+    make_cache(cache_dir).layout.claim()  # a cache, in which a link then appears
+    (cache_dir / cache_folder(BUCKET)).parent.mkdir(parents=True, exist_ok=True)
     (cache_dir / cache_folder(BUCKET)).symlink_to(outside, target_is_directory=True)
     bucket.put_object(Bucket=BUCKET, Key="dir/new.txt", Body=b"new")
     cache = make_cache(cache_dir)
@@ -471,21 +477,26 @@ def test_symlink_inside_the_cache_is_refused_for_writes(s3, bucket, cache_dir, t
     (outside / "rec.json").write_text('{"checked": 1}')
     (cache.root / ".pod" / cache_folder("other")).parent.mkdir(parents=True, exist_ok=True)
     (cache.root / ".pod" / cache_folder("other")).symlink_to(outside, target_is_directory=True)
-    with pytest.raises(UnsafePathError, match="is a symlink inside the cache dir"):
-        cache.invalidate("s3://other/rec")
-    cache.invalidate(None)
+    write(cache.root / cache_folder("other") / "rec", "bytes whose record is behind the link")
+    for target in ("s3://other/rec", None):
+        with pytest.raises(UnsafePathError, match="is a symlink inside the cache dir"):
+            cache.invalidate(target)
     assert (outside / "rec.json").read_text() == '{"checked": 1}'
 
 
-def test_stale_temp_files_are_swept_whatever_the_name(s3, bucket, cache_dir):
+def test_what_a_killed_download_left_is_removed_and_a_key_named_like_a_temp_is_not(s3, bucket, cache_dir):
     key = "odd [1] *name?.csv"
+    lookalike = f".{key}.0123abcdef0123abcdef0123abcdef01.part"  # the temporary names of older versions
     bucket.put_object(Bucket=BUCKET, Key=key, Body=b"odd")
+    bucket.put_object(Bucket=BUCKET, Key=lookalike, Body=b"a key of its own")
     cache = make_cache(cache_dir)
-    stale = cache.root / cache_folder(BUCKET) / f".{key}.0123abcd.part"
-    stale.parent.mkdir(parents=True)
-    stale.write_bytes(b"left by a killed download")
+    assert cache.fetch(ref(lookalike)).path.read_bytes() == b"a key of its own"
+    killed = cache.layout.partial(f"{cache_folder(BUCKET)}/{key}")
+    killed.write_bytes(b"left by a download killed in flight (no JSON: not kept to resume)")
     assert cache.fetch(ref(key)).path.read_bytes() == b"odd"
-    assert sorted(p.name for p in stale.parent.iterdir()) == [key]
+    assert sorted(p.name for p in (cache.root / cache_folder(BUCKET)).iterdir()) == [lookalike, key]
+    assert list(cache.layout.tmp.iterdir()) == []
+    assert [e.path.name for e in cache.entries()] == [lookalike, key] and list(cache.leftovers()) == []
 
 
 @pytest.mark.parametrize("key", ["../escape.txt", "a/../../escape.txt", "/abs.txt"])
@@ -503,6 +514,7 @@ def test_a_full_disk_is_one_line_and_leaves_nothing(s3, bucket, cache_dir, monke
 
     bucket.put_object(Bucket=BUCKET, Key="k.txt", Body=b"data")
     cache = make_cache(cache_dir)
+    cache.layout.claim()
 
     class Full(io.FileIO):
         def write(self, data):
@@ -522,7 +534,7 @@ def test_a_full_disk_is_one_line_and_leaves_nothing(s3, bucket, cache_dir, monke
 def test_a_cache_dir_that_is_a_file_is_one_line(tmp_path):
     (tmp_path / "not-a-folder").write_bytes(b"")
     cache = make_cache(tmp_path / "not-a-folder")
-    with pytest.raises(CacheError, match="cannot use the cache dir .*not-a-folder: .*set POD_CACHE_DIR"):
+    with pytest.raises(CacheError, match="cache dir .*not-a-folder is not a folder: set cache_dir .* or POD_CACHE_DIR"):
         cache.fetch(ref("k.txt")).path
 
 

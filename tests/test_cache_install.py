@@ -24,7 +24,9 @@ SHA = hashlib.sha256(DATA).hexdigest()
 
 @pytest.fixture
 def cache(cache_dir) -> AssetCache:
-    return AssetCache(Settings.load(cache_dir=cache_dir))
+    made = AssetCache(Settings.load(cache_dir=cache_dir))
+    made.layout.claim()
+    return made
 
 
 def ref(sha256: str | None = None) -> ObjectRef:
@@ -58,11 +60,13 @@ def test_install_refuses_bytes_that_do_not_match(cache, rec, pin, message):
     with pytest.raises(IntegrityError, match=message):
         cache.install(ref(pin), io.BytesIO(DATA), rec)
     files = [p.name for p in Path(cache.root).rglob("*") if p.is_file() and not p.name.endswith(".lock")]
-    assert files == []  # no data, no record, no temp file
+    assert files == ["CACHEDIR.TAG"]  # no data, no record, no temp file
 
 
 def test_install_without_a_record_replaces_the_old_one(cache):
     cache.install(ref(), io.BytesIO(b"old"), record(size=3, md5=hashlib.md5(b"old").hexdigest(),
                                                       etag=None, sha256=None))
     path = cache.install(ref(), io.BytesIO(DATA), None)
-    assert path.read_bytes() == DATA and cache.record(ref()) is None
+    assert path.read_bytes() == DATA
+    assert cache.record(ref()) == Record(url="s3://assets/foo/a.1.0.0.csv", size=len(DATA),
+                                         mtime_ns=path.stat().st_mtime_ns, md5=MD5, immutable=True)  # never checked

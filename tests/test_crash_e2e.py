@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 from filelock import FileLock
 
+from pod_tasks.layout import Layout
 from pod_tasks.manifest import load_manifest, set_pin
 from pod_tasks.names import version_of_key
 from tests.conftest import cache_folder, run_doit, write
@@ -73,9 +74,16 @@ def test_sigkill_during_a_64mb_fetch_never_leaves_a_partial_file(s3, client, pro
           data/big.bin: {{version: 1.0.0, sha256: {digest}}}
     """)
     (project / "dodo.py").write_text("from pod_tasks.tasks import *  # noqa: F401,F403\n")
-    final = cache_dir / cache_folder("assets") / "data" / "big.1.0.0.bin"
-    lock = cache_dir / ".pod" / "assets" / "data" / "big.1.0.0.bin.lock"
-    parts = lambda: list(final.parent.glob(".big.1.0.0.bin.*.part")) if final.parent.is_dir() else []  # noqa: E731
+    rel = f"{cache_folder('assets')}/data/big.1.0.0.bin"
+    final, layout = cache_dir / rel, Layout(cache_dir)
+    lock = layout.lock(rel)
+    parts = lambda: [p for p in (layout.partial(rel),) if p.exists()]  # noqa: E731  (where a download writes)
+
+    def outside_pod() -> list[str]:
+        """Every file in the cache dir outside its own hidden folder, but the tag and the final file."""
+        return sorted(p.relative_to(cache_dir).as_posix() for p in cache_dir.rglob("*") if p.is_file()
+                      and ".pod" not in p.relative_to(cache_dir).parts and p not in (final, cache_dir / "CACHEDIR.TAG"))
+
     slow = proxy.add(Rule("GET", r"/assets/data/big\.1\.0\.0\.bin", "slow", times=None, seconds=0.002))
     seed = random.randrange(1 << 30)
     rng = random.Random(seed)
@@ -93,7 +101,8 @@ def test_sigkill_during_a_64mb_fetch_never_leaves_a_partial_file(s3, client, pro
             final.unlink()
         else:
             mid_download += 1
-        assert len(parts()) == 1, "the previous run's temporary file was not swept"
+        assert outside_pod() == [], "a killed download left a file outside .pod/"
+        assert [p.name for p in layout.tmp.iterdir()] == [p.name for p in parts()] and len(parts()) == 1
         with FileLock(str(lock), timeout=0):  # a dead process holds no lock
             pass
     slow.times = 0  # the last run at full speed
@@ -101,7 +110,7 @@ def test_sigkill_during_a_64mb_fetch_never_leaves_a_partial_file(s3, client, pro
     assert_clean(result)
     assert result.returncode == 0, result.stdout + result.stderr
     assert hashlib.sha256(final.read_bytes()).hexdigest() == digest
-    assert parts() == []
+    assert parts() == [] and list(layout.tmp.iterdir()) == [] and outside_pod() == []
     assert mid_download >= KILLS - 1, f"most kills must land mid-download (seed {seed})"
     record("kills survived", KILLS)
     record("kills mid-download", mid_download)

@@ -98,6 +98,7 @@ def test_aws_own_endpoint_keeps_the_old_layout(cache_dir, monkeypatch):
     old = cache_dir / "legacy-assets" / "a" / "old.csv"  # left by the old tool, no record
     old.parent.mkdir(parents=True)
     old.write_bytes(b"old\n")
+    (cache_dir / ".timestamps").mkdir()  # the old tool's marks (of other files): its cache, adopted
     cache = AssetCache(Settings(cache_dir=cache_dir, offline=True))
     store = S3Store("legacy-assets")
     assert store.name == "legacy-assets" and store.endpoint is None

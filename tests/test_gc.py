@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from pathlib import Path
 
 import pytest
@@ -251,9 +252,9 @@ def upgraded(tmp_path: Path, store: Path) -> tuple[Path, Path]:
 
 
 def cached_files(cache_root: Path) -> dict[str, int]:
-    """Every file under the cache dir but the locks and notes, with its size."""
+    """Every file under the cache dir but the locks, notes and tag, with its size."""
     return {p.relative_to(cache_root).as_posix(): p.stat().st_size for p in cache_root.rglob("*")
-            if p.is_file() and not p.name.endswith(".lock") and "_notes" not in p.parts}
+            if p.is_file() and not p.name.endswith(".lock") and "_notes" not in p.parts and p.name != "CACHEDIR.TAG"}
 
 
 def test_collect_removes_the_old_version_with_its_record(tmp_path, store):
@@ -313,20 +314,28 @@ def test_a_file_used_after_gc_looked_is_kept(tmp_path, store):
 def test_leftovers_of_unpinned_objects_go(tmp_path, store):
     a, _ = upgraded(tmp_path, store)
     project = Project.load(a)
-    root, folder = project.cache.root, project.ref("a.csv").store.name
+    layout, folder = project.cache.layout, project.ref("a.csv").store.name
+    unpinned, pinned = f"{folder}/a.1.0.0.csv", f"{folder}/b.1.0.0.csv"
+    killed = layout.partial(f"{folder}/never.1.0.0.csv")  # a download killed in flight: no JSON says whose
+    old_temp, new_temp = layout.temp(), layout.temp()
     planted = {
-        f".pod/{folder}/a.1.0.0.csv.partial": b"x" * 7,  # unpinned object: goes (with its .json)
-        f".pod/{folder}/a.1.0.0.csv.partial.json": b"{}",
-        f"{folder}/.b.1.0.0.csv.0123abcd.part": b"y" * 5,  # a dead writer's temp file, pinned object: stays
-        f"{folder}/.old.9.0.0.csv.0123abcd.part": b"z" * 3,  # unpinned object: goes
+        layout.partial(unpinned): b"x" * 7,  # kept bytes of an unpinned object: go, with their JSON
+        layout.partial_meta(unpinned): json.dumps({"of": unpinned}).encode(),
+        layout.partial(pinned): b"y" * 5,  # of a pinned object: stay, to resume
+        layout.partial_meta(pinned): json.dumps({"of": pinned}).encode(),
+        killed: b"k" * 4,
+        old_temp: b"{}", new_temp: b"{}",  # a record's temporary file: goes once it is old
+        project.cache.root / folder / ".old.9.0.0.csv.0123abcd.part": b"z" * 3,  # no record: not the cache's own
     }
-    for rel, data in planted.items():
-        write(root / rel, "").write_bytes(data)
+    for path, data in planted.items():
+        path.write_bytes(data)
+    os.utime(old_temp, (time.time() - 7200,) * 2)
     done = collect(project)
-    assert sorted((d.file.rel, d.why) for d in done.removed) == [
-        (f".pod/{folder}/a.1.0.0.csv.partial", LEFTOVER), (f"{folder}/.old.9.0.0.csv.0123abcd.part", LEFTOVER),
-        (f"{folder}/a.1.0.0.csv", UNPINNED)]
-    assert [rel for rel in planted if (root / rel).exists()] == [f"{folder}/.b.1.0.0.csv.0123abcd.part"]
+    gone = {layout.partial(unpinned), killed, old_temp}
+    assert sorted((d.file.rel, d.why) for d in done.removed) == sorted(
+        [(p.relative_to(layout.root).as_posix(), LEFTOVER) for p in gone] + [(unpinned, UNPINNED)])
+    assert [p for p in planted if p.exists()] == [p for p in planted if p not in gone | {layout.partial_meta(unpinned)}]
+    assert (layout.root / folder / ".old.9.0.0.csv.0123abcd.part").read_bytes() == b"z" * 3
 
 
 def test_local_overrides_and_links_are_never_touched(tmp_path, store):

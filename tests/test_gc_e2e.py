@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from pod_tasks.layout import Layout
 from pod_tasks.meter import human_size
 from pod_tasks.store import DirStore
 from tests.conftest import REPO, run_doit, run_python, write
@@ -256,7 +257,7 @@ def test_a_files_entry_no_longer_listed_goes(s3_backend, cache_dir):
 
 def test_a_file_a_fetch_holds_is_kept(dir_backend, cache_dir):
     pinned_in_turn(dir_backend, "1.0.0", "1.1.0")
-    lock = cache_dir / ".pod" / dir_backend.cache_folder / "a.1.0.0.csv.lock"
+    lock = Layout(cache_dir).lock(f"{dir_backend.cache_folder}/a.1.0.0.csv")
     holder = subprocess.Popen(  # another process in the middle of a fetch of that object
         [sys.executable, "-c", f"from filelock import FileLock\nwith FileLock({str(lock)!r}):\n"
                                f"    print('held', flush=True)\n    input()"],

@@ -22,6 +22,7 @@ from hypothesis import strategies as st
 from pod_tasks import ManifestError, PodError, UnsafePathError, resolve
 from pod_tasks.cache import AssetCache, ObjectRef
 from pod_tasks.config import Settings
+from pod_tasks.layout import Layout
 from pod_tasks.manifest import parse_manifest
 from pod_tasks.names import normalise_name, versioned_key
 from pod_tasks.resolver import Project
@@ -323,6 +324,8 @@ def test_a_symlinked_folder_in_the_cache_is_never_written_through(project, cache
     outside = tmp_path / "outside"
     outside.mkdir()
     link = {"bucket": cache_dir / bucket, "folder": cache_dir / bucket / "foo", "meta": cache_dir / ".pod"}[planted]
+    if planted != "meta":
+        Layout(cache_dir).claim()  # a cache, in which a link then appears
     link.parent.mkdir(parents=True, exist_ok=True)
     link.symlink_to(outside, target_is_directory=True)
     with pytest.raises(UnsafePathError) as caught:
@@ -337,6 +340,7 @@ def test_a_symlink_at_the_final_path_is_replaced_not_followed(project, cache_dir
     precious = tmp_path / "precious.csv"
     precious.write_bytes(b"do not overwrite me\n")
     final = cache_dir / DirStore(project / "store").name / "foo" / "bar.1.0.0.csv"
+    Layout(cache_dir).claim()
     final.parent.mkdir(parents=True)
     final.symlink_to(precious)
     path = Path(resolve("foo/bar.csv", manifest=manifest))

@@ -71,7 +71,7 @@ def test_ctrl_c_during_doit_fetch(slow_project, cache_dir):
     assert seconds < 1.5, seconds
     assert "run doit fetch again to continue" in result.stderr and "not fetched" in result.stderr
     assert not final.exists()  # never a partial file at the final path
-    assert not list(final.parent.glob(".big.1.0.0.bin.*.part"))
+    assert not list((cache_dir / ".pod" / "_tmp").iterdir())
     rule.times = 0  # the next run goes at full speed
     again = run_doit(["fetch"], project)  # no lock left held: the next run finishes the job
     assert again.returncode == 0, again.stdout + again.stderr
@@ -87,7 +87,7 @@ def test_ctrl_c_during_python_m_pod_tasks_path(slow_project, cache_dir):
     _no_traceback(result)
     assert seconds < 1.5, seconds
     assert result.stdout == "" and "data/big.bin@1.0.0 was not fetched" in result.stderr
-    assert not final.exists() and not list(final.parent.glob(".big.1.0.0.bin.*.part"))
+    assert not final.exists() and not list((cache_dir / ".pod" / "_tmp").iterdir())
 
 
 def test_ctrl_c_during_doit_publish_leaves_assets_yaml_as_it_was(s3, client, proxy, project, tmp_path):

@@ -31,6 +31,11 @@ MD5 = "9e107d9d372bb6826bd81d3542a419d6"
 KIB = 1024
 
 
+def rel_of(cache, target) -> str:
+    """The cache-relative path of ``target`` (what names its kept bytes in ``.pod/_tmp/``)."""
+    return cache.path_for(target).relative_to(cache.root).as_posix()
+
+
 # --- the pure rules -----------------------------------------------------------------
 
 @pytest.mark.parametrize("head, proof", [
@@ -380,12 +385,12 @@ def test_an_interrupted_mirror_download_resumes_from_the_bytes_on_disk(dir_store
     with pytest.raises(Cancelled):
         cache.fetch(target, progress=_stop_after(2 * 1024 * KIB))
     assert not cache.path_for(target).exists()
-    kept = json.loads(cache._meta(target, ".partial.json").read_bytes())
+    kept = json.loads(cache.layout.partial_meta(rel_of(cache, target)).read_bytes())
     assert kept["source"] == f"{web.endpoint}/big.1.0.0.bin" and 256 * KIB <= kept["have"] < len(body)
     web.clear()
     assert cache.fetch(target).path.read_bytes() == body and cache.record(target).verified == "sha256"
     assert web.ranges[0] == f"bytes={kept['have']}-"  # on from there
-    assert not cache._meta(target, ".partial").exists()
+    assert not cache.layout.partial(rel_of(cache, target)).exists()
 
 
 def test_bytes_kept_from_a_mirror_are_resumed_by_the_store(dir_store, web, folder, tmp_path, small_parts, monkeypatch):
@@ -396,7 +401,7 @@ def test_bytes_kept_from_a_mirror_are_resumed_by_the_store(dir_store, web, folde
     target = ObjectRef(dir_store, "big.1.0.0.bin", True, sha(body))
     with pytest.raises(Cancelled):
         cache.fetch(target, progress=_stop_after(2 * 1024 * KIB))
-    have = json.loads(cache._meta(target, ".partial.json").read_bytes())["have"]
+    have = json.loads(cache.layout.partial_meta(rel_of(cache, target)).read_bytes())["have"]
     # The next run's mirror fails before its first byte: what the first one gave is kept for the store.
     cache = mirrored(tmp_path, dir_store, [f"http://127.0.0.1:{closed_port()}"])
     reads: list[int] = []
@@ -409,7 +414,7 @@ def test_bytes_kept_from_a_mirror_are_resumed_by_the_store(dir_store, web, folde
     monkeypatch.setattr(DirStore, "download_to", spy)
     assert cache.fetch(target).path.read_bytes() == body and cache.record(target).verified == "sha256"
     assert reads[0] == have and min(reads) == have  # on from the mirror's bytes, checked whole
-    assert not cache._meta(target, ".partial").exists()
+    assert not cache.layout.partial(rel_of(cache, target)).exists()
 
 
 def test_export_drops_the_stores_prefix_and_a_file_mirror_serves_it(s3, client, tmp_path, monkeypatch):

@@ -124,8 +124,10 @@ def link(name: str, target: str) -> tuple[zipfile.ZipInfo, bytes]:
 
 
 def cache_files(proj: Project) -> list[str]:
+    """Every file in the cache dir but the locks and the cache's tag."""
     root = proj.cache.root
-    return sorted(p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file()) if root.exists() else []
+    return sorted(p.relative_to(root).as_posix() for p in root.rglob("*")
+                  if p.is_file() and p.suffix != ".lock" and p.name != "CACHEDIR.TAG") if root.exists() else []
 
 
 @pytest.mark.parametrize("bad, why", [
@@ -162,9 +164,7 @@ def test_damaged_bytes_leave_nothing_at_the_final_path(proj, tmp_path):
     with pytest.raises(IntegrityError, match="z-bad.txt: the bytes do not match the record's MD5"):
         unpack(proj, [make_zip(tmp_path / "p.zip", entries)])
     # the verified file went in with its record; the damaged one left no file, no temp file
-    assert cache_files(proj) == [
-        ".pod/assets/a-ok.txt.json", ".pod/assets/a-ok.txt.lock", ".pod/assets/z-bad.txt.lock", "assets/a-ok.txt",
-    ]
+    assert cache_files(proj) == [".pod/assets/a-ok.txt.json", "assets/a-ok.txt"]
 
 
 @pytest.mark.parametrize("record, message", [
@@ -201,7 +201,9 @@ def test_old_pack_without_records_is_adopted_like_an_old_cache(proj, tmp_path):
     pack = make_zip(tmp_path / "old.zip", [("assets/foo/old.1.0.0.csv", b"old bytes")])
     [entry] = unpack(proj, [pack])
     assert entry.record is None and entry.ref.url == "s3://assets/foo/old.1.0.0.csv"
-    assert cache_files(proj) == [".pod/assets/foo/old.1.0.0.csv.lock", "assets/foo/old.1.0.0.csv"]
+    assert cache_files(proj) == [".pod/assets/foo/old.1.0.0.csv.json", "assets/foo/old.1.0.0.csv"]
+    record = proj.cache.record(entry.ref)
+    assert (record.md5, record.checked) == (hashlib.md5(b"old bytes").hexdigest(), None)  # checked on first use
 
 
 def test_not_a_zip_is_one_clear_error(proj, tmp_path):
@@ -226,7 +228,7 @@ def test_a_pack_puts_each_file_back_under_the_server_it_came_from(proj, tmp_path
     assert [(e.ref.url, e.ref.store.name) for e in entries] == [
         ("s3://assets/foo/a.1.0.0.csv", "_endpoint-minio.example-9000/assets")]
     assert (proj.cache.root / rel).read_bytes() == data
-    assert cache_files(proj) == sorted([rel, f".pod/{rel}.json", f".pod/{rel}.lock"])
+    assert cache_files(proj) == sorted([rel, f".pod/{rel}.json"])
 
 
 def test_a_record_that_puts_a_file_under_another_server_is_refused(proj, tmp_path):

@@ -20,6 +20,11 @@ BUCKET = "parts-bucket"
 KIB = 1024
 
 
+def rel_of(cache, target) -> str:
+    """The cache-relative path of ``target`` (what names its kept bytes in ``.pod/_tmp/``)."""
+    return cache.path_for(target).relative_to(cache.root).as_posix()
+
+
 @pytest.fixture
 def small_parts(monkeypatch):
     monkeypatch.setattr(cache_module, "_PARTS_FROM", 1024 * KIB)
@@ -78,7 +83,7 @@ def test_an_interrupted_download_resumes_from_the_bytes_on_disk(s3, client, smal
         cache.fetch(target, progress=_stop_after(2 * 1024 * KIB))
     path = cache.path_for(target)
     assert not path.exists()  # nothing at the final path
-    kept = json.loads(cache._meta(target, ".partial.json").read_bytes())
+    kept = json.loads(cache.layout.partial_meta(rel_of(cache, target)).read_bytes())
     assert kept["etag"] == hashlib.md5(body).hexdigest() and kept["size"] == len(body)
     assert 256 * KIB <= kept["have"] < len(body)
     calls.clear()
@@ -86,7 +91,7 @@ def test_an_interrupted_download_resumes_from_the_bytes_on_disk(s3, client, smal
     assert fetched.path.read_bytes() == body and cache.record(target).verified == "sha256"
     assert calls[0] == (kept["have"], None, kept["etag"])  # on from there, only if still the same object
     assert all(first >= kept["have"] for first, _, _ in calls)
-    assert not cache._meta(target, ".partial").exists() and not cache._meta(target, ".partial.json").exists()
+    assert not cache.layout.partial(rel_of(cache, target)).exists() and not cache.layout.partial_meta(rel_of(cache, target)).exists()
 
 
 def test_a_changed_object_starts_over(s3, client, small_parts, calls):
@@ -95,11 +100,11 @@ def test_a_changed_object_starts_over(s3, client, small_parts, calls):
     target = ObjectRef(S3Store(BUCKET), "live.bin", immutable=False)
     with pytest.raises(Cancelled):
         cache.fetch(target, progress=_stop_after(2 * 1024 * KIB))
-    assert cache._meta(target, ".partial").exists()
+    assert cache.layout.partial(rel_of(cache, target)).exists()
     new = os.urandom(3 * 1024 * KIB)
     client.put_object(Bucket=BUCKET, Key="live.bin", Body=new)
     calls.clear()
     assert cache.fetch(target).path.read_bytes() == new
     assert calls[0][0] > 0 and calls[0][2] == hashlib.md5(old).hexdigest()  # tried to resume: refused
     assert (0, None, None) in calls  # then from the start
-    assert not cache._meta(target, ".partial").exists()
+    assert not cache.layout.partial(rel_of(cache, target)).exists()

@@ -10,6 +10,7 @@ import sys
 
 import pytest
 
+from pod_tasks.layout import Layout
 from tests.conftest import cache_folder, run_python, write
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="POSIX permissions")
@@ -31,9 +32,12 @@ def test_created_files_follow_the_umask(s3, client, project, cache_dir, umask, f
     created = {
         f"{folder}/foo/bar.1.0.0.csv": file_mode,
         f".pod/{folder}/foo/bar.1.0.0.csv.json": file_mode,
-        f".pod/{folder}/foo/bar.1.0.0.csv.lock": file_mode,
+        Layout(cache_dir).lock(f"{folder}/foo/bar.1.0.0.csv").relative_to(cache_dir).as_posix(): file_mode,
+        "CACHEDIR.TAG": file_mode,
         f"{folder}/foo": dir_mode,
         f".pod/{folder}/foo": dir_mode,
+        ".pod/_locks": dir_mode,
+        ".pod/_tmp": dir_mode,
     }
     modes = {rel: stat.S_IMODE(os.stat(cache_dir / rel).st_mode) for rel in created}
     assert modes == created

@@ -193,7 +193,7 @@ def test_overrides(s3_backend, cache_dir):
     assert remote.returncode == 0, output(remote)
     assert (cache_dir / cache_folder("other") / "x.bin").read_bytes() == b"\x00\x01"
     assert store.s3.counts() == {"GET": 1}
-    assert [p.name for p in cache_dir.rglob("*") if p.is_file() and ".pod" not in p.parts] == ["x.bin"]
+    assert [p.name for p in cache_dir.rglob("*") if p.is_file() and ".pod" not in p.parts] == ["CACHEDIR.TAG", "x.bin"]
 
 
 def test_clean_fetch_removes_exactly_the_pinned_files(backend, cache_dir):
