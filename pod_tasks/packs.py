@@ -28,6 +28,7 @@ from urllib.parse import urlparse
 from urllib.request import url2pathname
 
 from .cache import META, MISSING, ObjectRef
+from .endpoints import server_of
 from .errors import IntegrityError, PodError, UnsafePathError
 from .names import check_relative_key
 from .prefill import FAILED, LOCAL, MISSING as MISSING_ITEM, Outcome, manifest_items, prefill
@@ -217,9 +218,18 @@ def _parse_record(data: bytes) -> Record | None:
         and isinstance(record.md5, str) and _MD5.match(record.md5) is not None
         and isinstance(record.mtime_ns, int)
         and (record.checked is None or isinstance(record.checked, (int, float)))
-        and (record.endpoint is None or isinstance(record.endpoint, str))
+        and (record.endpoint is None or isinstance(record.endpoint, str) and _names_server(record.endpoint))
     )
     return record if ok else None
+
+
+def _names_server(url: str) -> bool:
+    """A record's endpoint is a server URL (a pack from elsewhere may say anything)."""
+    try:
+        server_of(url)
+    except ValueError:
+        return False
+    return True
 
 
 def read_pack(project: Project, zip_path: Path) -> list[PackEntry]:
