@@ -173,8 +173,9 @@ def _heads(bucket: str, keys_file: str, concurrency: int) -> None:
 
 def _idle() -> None:
     from pod_tasks import store
+    from pod_tasks.endpoints import configured_endpoint
 
-    store._s3_client(store.default_endpoint())
+    store._s3_client(configured_endpoint())
     _emit(peak_rss=peak_rss_bytes())
 
 

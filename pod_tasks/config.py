@@ -3,7 +3,9 @@
 Environment: ``POD_CACHE_DIR``, ``POD_TIMEOUT``, ``POD_OFFLINE``, ``POD_ASSETS``,
 ``POD_ANONYMOUS``, ``POD_JOBS``, ``POD_MIRRORS`` (space-separated; set, even to nothing, it
 replaces ``mirrors:``), ``POD_MAX_SIZE`` and ``POD_MIN_RATE`` (the bounds of a download,
-`pod_tasks.bounds`), boto3's ``AWS_ENDPOINT_URL_S3`` / ``AWS_ENDPOINT_URL``, and the old
+`pod_tasks.bounds`), boto3's ``AWS_ENDPOINT_URL_S3`` / ``AWS_ENDPOINT_URL`` (then assets.yaml's
+``endpoint:``, then the AWS profile's ``endpoint_url``; which of them may get credentials,
+``POD_TRUSTED_ENDPOINTS`` included, is `pod_tasks.endpoints`'), and the old
 tool's ``STATIC_CACHE_DIR``, ``STATIC_CACHE_TIMEOUT``,
 ``STATIC_CACHE_IMMUTABLE_BUCKETS`` (colon-separated), which the ``POD_`` names beat.
 ``STATIC_CACHE_TIMEOUT`` keeps the old tool's meaning (`parse_old_timeout`: ``0``, or
@@ -22,6 +24,7 @@ from typing import Mapping
 from urllib.parse import urlparse
 
 from .bounds import DEFAULT_MAX_SIZE, DEFAULT_MIN_RATE, Limits
+from .endpoints import profile_endpoint, redact, server_of
 from .errors import shown
 
 __all__ = [
@@ -138,7 +141,7 @@ def parse_mirror(url: str) -> str:
     local = parsed.scheme == "file" and parsed.netloc in ("", "localhost") and parsed.path.startswith("/")
     if not clean or not (web or local) or parsed.query or parsed.fragment or url.endswith(("?", "#")):
         raise ValueError(
-            f"mirror {shown(url)} is not a base URL: write https://host/path, http://host:port/path "
+            f"mirror {shown(redact(url))} is not a base URL: write https://host/path, http://host:port/path "
             f"or file:///absolute/path (the mirror serves the store's keys under it)"
         )
     return url.rstrip("/")
@@ -162,6 +165,20 @@ def parse_flag(text: str) -> bool:
     if value in ("0", "false", "no", "off"):
         return False
     raise ValueError(f"{shown(str(text))} is not true or false")
+
+
+def _endpoint(env: Mapping[str, str], manifest_endpoint: str | None) -> str | None:
+    """The S3 server to use: ``AWS_ENDPOINT_URL_S3``, else ``AWS_ENDPOINT_URL`` (ValueError
+    naming the variable when it is no server URL), else assets.yaml's, else the AWS
+    profile's; None for AWS's own."""
+    for name in ("AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL"):
+        if env.get(name):
+            try:
+                server_of(env[name])
+            except ValueError as exc:
+                raise ValueError(f"${name}: {exc}") from None
+            return env[name]
+    return manifest_endpoint or profile_endpoint()
 
 
 @dataclass(frozen=True)
@@ -247,7 +264,7 @@ class Settings:
             timeout=seconds,
             offline=_truthy(env.get("POD_OFFLINE")) if offline is None else offline,
             immutable=frozenset(immutable or ()) | env_immutable | manifest_immutable,
-            endpoint=env.get("AWS_ENDPOINT_URL_S3") or env.get("AWS_ENDPOINT_URL") or manifest_endpoint or None,
+            endpoint=_endpoint(env, manifest_endpoint),
             anonymous=anonymous,
             jobs=jobs,
             mirrors=mirrors,

@@ -14,6 +14,7 @@ __all__ = [
     "TransferError",
     "VersionError",
     "OfflineError",
+    "UntrustedEndpoint",
     "StoreError",
     "PublishConflict",
     "UnsafePathError",
@@ -56,6 +57,15 @@ class OfflineError(PodError):
     def __init__(self, message: str, *, no_credentials: bool = False) -> None:
         super().__init__(message)
         self.no_credentials = no_credentials
+
+
+class UntrustedEndpoint(OfflineError):
+    """The store's server got no credentials (the user's own configuration does not trust
+    it, or it is plain http:// to another machine), and it refused, or a write needs them.
+    The message says how to trust it."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, no_credentials=True)
 
 
 class StoreError(PodError):

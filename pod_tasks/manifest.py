@@ -16,11 +16,11 @@ import uuid
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Iterator, Mapping
-from urllib.parse import urlparse
 
 import yaml
 
 from .config import parse_flag, parse_mirror, parse_timeout
+from .endpoints import redact, server_of
 from .errors import AssetNotFound, ManifestError, PodError, UnsafePathError, shown
 from .names import check_relative_key, normalise_name, versioned_key
 from .store import parse_s3_url
@@ -236,13 +236,10 @@ class _Reader:
 
     def endpoint(self, node: yaml.Node) -> str:
         url = self.scalar(node, "endpoint")
-        parsed = urlparse(url)
         try:
-            port_ok = parsed.port is None or parsed.port > 0
-        except ValueError:
-            port_ok = False
-        if parsed.scheme not in ("http", "https") or not parsed.hostname or not port_ok or url != url.strip():
-            raise self.fail(node, f"endpoint {shown(url)} is not a server URL: write e.g. https://minio.example.com:9000")
+            server_of(url)
+        except ValueError as exc:
+            raise self.fail(node, f"endpoint {exc}") from None
         return url
 
     def mirrors(self, node: yaml.Node) -> tuple[str, ...]:
@@ -253,7 +250,7 @@ class _Reader:
             except ValueError as exc:
                 raise self.fail(item, str(exc)) from None
             if base in bases:
-                raise self.fail(item, f"mirror {shown(url)} is listed twice (line {bases[base].start_mark.line + 1}): keep one")
+                raise self.fail(item, f"mirror {shown(redact(url))} is listed twice (line {bases[base].start_mark.line + 1}): keep one")
             bases[base] = item
         return tuple(bases)
 

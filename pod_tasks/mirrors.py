@@ -32,6 +32,7 @@ import threading
 from dataclasses import dataclass
 from typing import Iterator, Sequence
 
+from .endpoints import redact
 from .errors import AssetNotFound, IntegrityError, OfflineError, StoreError, UnsafePathError
 from .names import name_of_key
 from .store import DirStore, Head, Reader, Store, path_of_file_url
@@ -192,7 +193,7 @@ class Mirrors:
                 first, mirror.warned = not mirror.warned, True
             if first:
                 log.warning("mirror %s: %s: %s; trying the next source (a mirror that keeps failing is skipped "
-                            "for the rest of this run)", source.base, label, exc)
+                            "for the rest of this run)", redact(source.base), label, exc)
         else:
             with self._lock:
                 mirror.streak = next_streak(mirror.streak, mirror.served, SERVED)

@@ -34,6 +34,7 @@ from urllib.parse import urlparse
 from urllib.request import url2pathname
 
 from .cache import ObjectRef
+from .endpoints import server_of
 from .errors import IntegrityError, PodError, UnsafePathError
 from .layout import META, MISSING
 from .names import check_relative_key
@@ -232,7 +233,7 @@ def _parse_record(data: bytes) -> Record | None:
         and isinstance(record.md5, str) and _MD5.match(record.md5) is not None
         and isinstance(record.mtime_ns, int)
         and (record.checked is None or isinstance(record.checked, (int, float)))
-        and (record.endpoint is None or isinstance(record.endpoint, str))
+        and (record.endpoint is None or isinstance(record.endpoint, str) and _names_server(record.endpoint))
     )
     if ok and record.checked is not None and not record.checked <= time.time():
         record = replace(record, checked=None)
@@ -261,6 +262,15 @@ class _Capped:
             raise IntegrityError(f"{self.zip_path}: {self.info.filename!r} holds more than the {self.info.file_size} "
                                  f"bytes it declares; it was not unpacked")
         return chunk
+
+
+def _names_server(url: str) -> bool:
+    """A record's endpoint is a server URL (a pack from elsewhere may say anything)."""
+    try:
+        server_of(url)
+    except ValueError:
+        return False
+    return True
 
 
 def read_pack(project: Project, zip_path: Path) -> list[PackEntry]:

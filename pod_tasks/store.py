@@ -30,13 +30,15 @@ from urllib.parse import unquote, urlparse
 
 from .bounds import watch
 from .digests import Checksum, is_md5_etag
-from .errors import AssetNotFound, IntegrityError, OfflineError, PodError, PublishConflict, StoreError, TransferError
+from .endpoints import configured_endpoint, endpoint_folder, signing_refusal, strip_userinfo
+from .errors import (AssetNotFound, IntegrityError, OfflineError, PodError, PublishConflict, StoreError, TransferError,
+                     UntrustedEndpoint)
 from .names import check_relative_key
 from .uploads import upload
 from .wire import Reply, wire_for
 
 __all__ = [
-    "Head", "Reader", "Store", "S3Store", "DirStore", "open_store", "parse_s3_url", "default_endpoint", "endpoint_folder",
+    "Head", "Reader", "Store", "S3Store", "DirStore", "open_store", "parse_s3_url", "endpoint_folder",
     "path_of_file_url", "get_headers", "pump", "CHUNK", "SINGLE_PUT_LIMIT", "Enough", "Changed",
 ]
 
@@ -207,27 +209,6 @@ _MAX_PARTS = 10_000
 MAX_PAGES = 10_000
 
 
-def default_endpoint() -> str | None:
-    """The endpoint the environment names (``AWS_ENDPOINT_URL_S3``, else
-    ``AWS_ENDPOINT_URL``), as boto3 reads them; None for AWS's own."""
-    return os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL") or None
-
-
-def endpoint_folder(endpoint: str | None) -> str:
-    """The cache folder of an S3-compatible server: "" for AWS's own endpoint (the old
-    ``<bucket>/<key>`` layout), else ``_endpoint-HOST[-PORT]/`` (a name no bucket can
-    have, since bucket names never start with ``_``)."""
-    if not endpoint:
-        return ""
-    parsed = urlparse(endpoint if "://" in endpoint else f"https://{endpoint}")
-    host = (parsed.hostname or "").lower()
-    if host == "amazonaws.com" or host.endswith(".amazonaws.com"):
-        return ""
-    port = f"-{parsed.port}" if parsed.port else ""
-    extra = f"-{hashlib.sha1(parsed.path.encode()).hexdigest()[:8]}" if parsed.path.strip("/") else ""
-    return "_endpoint-" + re.sub(r"[^A-Za-z0-9.-]", "_", f"{host}{port}{extra}") + "/"
-
-
 def _s3_client(endpoint: str | None, signed: bool = True, region: str | None = None):
     """One boto3 client per process, endpoint, signing (and region, for a bucket found
     in another): thread-safe, standard retries, a connection pool large enough for
@@ -290,13 +271,23 @@ def _head_of(reply: dict, url: str) -> Head:
 class S3Store:
     """A bucket on AWS or any S3-compatible server, through the default boto3 credential
     chain; ``anonymous`` reads unsigned (public buckets). With no credentials at all,
-    reads are tried unsigned before failing; writes are always signed."""
+    reads are tried unsigned before failing; writes are always signed. A server the
+    user's own configuration does not trust (`pod_tasks.endpoints.signing_refusal`) gets
+    no credentials at all: reads go unsigned, writes raise `UntrustedEndpoint`."""
 
     def __init__(self, bucket: str, endpoint: str | None = None, anonymous: bool = False) -> None:
+        """``endpoint`` None: the one the user's configuration names, else AWS's own.
+        Raises `StoreError` for an endpoint that names no server, `pod_tasks.errors.ManifestError`
+        for a malformed trust list."""
         self.bucket = bucket
-        self.endpoint = endpoint or default_endpoint()
+        self.endpoint = strip_userinfo(endpoint or configured_endpoint() or "") or None
         self.anonymous = anonymous
-        self.name = endpoint_folder(self.endpoint) + bucket
+        try:
+            self.name = endpoint_folder(self.endpoint) + bucket
+        except ValueError as exc:
+            raise StoreError(f"s3://{bucket}: the S3 endpoint {exc}") from None
+        #: Why requests here go unsigned whatever the credentials (None: they may be signed).
+        self.refusal = signing_refusal(self.endpoint)
         #: Which server and bucket this is, for what publish learns about it.
         self.identity = f"{self.endpoint or 'aws'} {bucket}"
         self.atomic_create = None  # learnt by publish, per server and bucket
@@ -310,6 +301,10 @@ class S3Store:
 
     def _where(self) -> str:
         return f"at {self.endpoint}" if self.endpoint else "on AWS"
+
+    def _untrusted(self, url: str, what: str) -> UntrustedEndpoint:
+        """The error of a request that needed the credentials ``self.refusal`` kept back."""
+        return UntrustedEndpoint(f"{url}: {what}: {self.refusal}")
 
     def _translate(self, exc: Exception, url: str, signed: bool) -> PodError:
         """Map a botocore exception to the `PodError` a user can act on."""
@@ -325,6 +320,8 @@ class S3Store:
             headers = meta.get("HTTPHeaders", {})
             if not signed and (status in (400, 401, 403) or code == "NoSuchBucket"):
                 # refused, or a bucket the server will not show to strangers
+                if self.refusal and not self.anonymous:
+                    return self._untrusted(url, f"the store {self._where()} refused an unsigned read ({code or status})")
                 if self.anonymous:
                     return OfflineError(
                         f"{url}: the store refused an unsigned read ({code or status}) {self._where()}: the bucket "
@@ -376,7 +373,9 @@ class S3Store:
         before any request is sent)."""
         from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
 
-        signed = write or not self.anonymous
+        if write and self.refusal:
+            raise self._untrusted(self.url(key), f"cannot write to the store {self._where()} without credentials")
+        signed = (write or not self.anonymous) and not self.refusal
         try:
             return fn(_s3_client(self.endpoint, signed))
         except NoCredentialsError as exc:

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from urllib.parse import quote
 
+from .endpoints import redact
 from .errors import AssetNotFound, IntegrityError, OfflineError, StoreError
 from .store import Changed, Head, Opener, get_headers, pump
 from .wire import Reply, pool_for
@@ -43,19 +44,23 @@ class WebMirror:
         self.base = base.rstrip("/")
 
     def __repr__(self) -> str:
-        return f"WebMirror({self.base!r})"
+        return f"WebMirror({redact(self.base)!r})"
 
     def url(self, key: str) -> str:
+        """``key``'s URL as messages show it: the base's userinfo redacted."""
+        return redact(self._address(key))
+
+    def _address(self, key: str) -> str:
         return f"{self.base}/{quote(key, safe='/~')}"
 
     def _request(self, method: str, key: str, headers: dict[str, str]):
         """The 2xx answer to ``method`` of ``key`` (its body unread), else the error."""
         import urllib3
 
-        url = self.url(key)
+        url, address = self.url(key), self._address(key)
         try:
-            response = pool_for(url).request(
-                method, url, headers=headers, preload_content=False, redirect=True,
+            response = pool_for(address).request(
+                method, address, headers=headers, preload_content=False, redirect=True,
                 retries=urllib3.Retry(total=None, connect=0, read=0, status=0, other=0, redirect=_REDIRECTS),
                 timeout=urllib3.Timeout(connect=CONNECT_TIMEOUT, read=READ_TIMEOUT),
             )

@@ -19,14 +19,17 @@ _ISOLATE = (
     "POD_CACHE_DIR", "POD_TIMEOUT", "POD_OFFLINE", "POD_ASSETS", "STATIC_CACHE_DIR",
     "STATIC_CACHE_TIMEOUT", "STATIC_CACHE_IMMUTABLE_BUCKETS", "AWS_PROFILE", "AWS_ENDPOINT_URL",
     "AWS_ENDPOINT_URL_S3", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "POD_ANONYMOUS", "POD_MIRRORS",
+    "POD_TRUSTED_ENDPOINTS", "AWS_DEFAULT_PROFILE", "AWS_IGNORE_CONFIGURED_ENDPOINT_URLS",
 )
 
 
 @pytest.fixture(autouse=True)
 def isolated(tmp_path, monkeypatch):
-    """No real AWS config, no inherited POD_ settings, a private cache dir."""
+    """No real AWS config, no inherited POD_ settings, no user config.yaml (its folder
+    `XDG_CONFIG_HOME`: platformdirs' on Linux), a private cache dir."""
     for var in _ISOLATE:
         monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "user-config"))
     monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-aws-config"))
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-aws-credentials"))
     monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")

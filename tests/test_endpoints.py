@@ -4,6 +4,7 @@ Tables, and moto's in-process mock for AWS's own endpoint (no HTTP server)."""
 
 from __future__ import annotations
 
+import hashlib
 
 import pytest
 
@@ -16,16 +17,60 @@ from pod_tasks.store import S3Store, endpoint_folder, open_store
 @pytest.mark.parametrize("endpoint, folder", [
     (None, ""),                                                   # AWS's own: the old layout
     ("", ""),
+    # the S3 hosts AWS documents for its global partition: one cache, AWS's own
     ("https://s3.amazonaws.com", ""),
+    ("https://S3.AmazonAWS.com/", ""),
+    ("https://s3.amazonaws.com:443", ""),
+    ("https://s3.amazonaws.com.", ""),
     ("https://s3.eu-west-1.amazonaws.com", ""),
-    ("http://127.0.0.1:9000", "_endpoint-127.0.0.1-9000/"),
+    ("https://s3-eu-west-1.amazonaws.com", ""),
+    ("https://s3-external-1.amazonaws.com", ""),
+    ("https://s3.dualstack.us-east-1.amazonaws.com", ""),
+    ("https://s3-fips.us-east-2.amazonaws.com", ""),
+    ("https://s3-fips.dualstack.us-east-2.amazonaws.com", ""),
+    ("https://s3-accelerate.amazonaws.com", ""),
+    ("https://s3-accelerate.dualstack.amazonaws.com", ""),
+    ("https://user:secret@s3.amazonaws.com", ""),               # userinfo is no part of a server
+    # hosts under .amazonaws.com that are not S3's, or not as itself: folders of their own
+    ("https://abc123.execute-api.us-east-1.amazonaws.com", "_endpoint-abc123.execute-api.us-east-1.amazonaws.com/"),
+    ("https://my-lb-1234.eu-west-1.elb.amazonaws.com", "_endpoint-my-lb-1234.eu-west-1.elb.amazonaws.com/"),
+    ("https://amazonaws.com", "_endpoint-amazonaws.com/"),
+    ("https://evil.s3.amazonaws.com", "_endpoint-evil.s3.amazonaws.com/"),   # asks bucket "evil" for key BUCKET/KEY
+    ("https://evil.s3.eu-west-1.amazonaws.com", "_endpoint-evil.s3.eu-west-1.amazonaws.com/"),
+    ("https://evil.s3-website-us-east-1.amazonaws.com", "_endpoint-evil.s3-website-us-east-1.amazonaws.com/"),
+    ("https://s3-website.eu-west-1.amazonaws.com", "_endpoint-s3-website.eu-west-1.amazonaws.com/"),
+    ("https://s3.amazonaws.com.evil.example", "_endpoint-s3.amazonaws.com.evil.example/"),
+    ("http://s3.amazonaws.com", "_endpoint-s3.amazonaws.com+http/"),         # in clear: anyone on the way may answer
+    ("https://s3.amazonaws.com:8443", "_endpoint-s3.amazonaws.com-8443+https/"),
+    ("https://s3.amazonaws.com/evil", f"_endpoint-s3.amazonaws.com-{hashlib.sha1(b'/evil').hexdigest()[:8]}/"),
+    # other partitions: another bucket namespace, so not AWS's folder (as before)
+    ("https://s3.cn-north-1.amazonaws.com.cn", "_endpoint-s3.cn-north-1.amazonaws.com.cn/"),
+    ("https://s3.us-gov-west-1.amazonaws.com", "_endpoint-s3.us-gov-west-1.amazonaws.com/"),
+    # any other server: scheme, host and port exactly, default ports dropped, host lowercased
+    ("http://127.0.0.1:9000", "_endpoint-127.0.0.1-9000/"),                 # as old caches named it
     ("http://127.0.0.1:9000/", "_endpoint-127.0.0.1-9000/"),
-    ("https://MinIO.Example.com", "_endpoint-minio.example.com/"),
-    ("https://minio.example.com:443", "_endpoint-minio.example.com-443/"),
-    ("http://[::1]:9000", "_endpoint-__1-9000/"),                 # no ':' in a Windows folder name
+    ("https://127.0.0.1:9000", "_endpoint-127.0.0.1-9000+https/"),
+    ("http://localhost:9000", "_endpoint-localhost-9000/"),                 # a name is not its address
+    ("https://MinIO.Example.com", "_endpoint-minio.example.com/"),          # as old caches named it
+    ("https://minio.example.com:443", "_endpoint-minio.example.com/"),
+    ("https://minio.example.com.", "_endpoint-minio.example.com/"),
+    ("http://minio.example.com", "_endpoint-minio.example.com+http/"),
+    ("http://minio.example.com:80", "_endpoint-minio.example.com+http/"),
+    ("http://minio.example.com:443", "_endpoint-minio.example.com-443+http/"),
+    ("https://minio.example.com:80", "_endpoint-minio.example.com-80+https/"),
+    ("https://u:p@minio.example.com", "_endpoint-minio.example.com/"),
+    ("http://[::1]:9000", "_endpoint-__1-9000/"),                           # no ':' in a Windows folder name
+    ("http://[0:0::1]:9000", "_endpoint-__1-9000/"),
+    ("https://bücher.example", "_endpoint-xn--bcher-kva.example/"),
 ])
 def test_endpoint_folder(endpoint, folder):
     assert endpoint_folder(endpoint) == folder
+
+
+@pytest.mark.parametrize("url", ["minio:9000", "ftp://minio", "http://", "http://host:99999", " http://h", "http://h\n"])
+def test_a_url_that_names_no_server_is_refused(url):
+    with pytest.raises(ValueError, match="is not a server URL"):
+        endpoint_folder(url)
 
 
 def test_endpoints_with_a_path_get_folders_of_their_own():

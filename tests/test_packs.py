@@ -172,6 +172,7 @@ def test_damaged_bytes_leave_nothing_at_the_final_path(proj, tmp_path):
     (json.dumps({"url": "s3://assets/r.txt", "size": 1}).encode(), "the record of 'assets/r.txt' is damaged"),
     (record_for("assets/r.txt", b"r", md5="xyz"), "the record of 'assets/r.txt' is damaged"),
     (record_for("assets/r.txt", b"r", size=99), "is 1 bytes but its record says 99"),
+    (record_for("assets/r.txt", b"r", endpoint="minio:9000"), "the record of 'assets/r.txt' is damaged"),  # no server
 ])
 def test_bad_records_refuse_the_zip(proj, tmp_path, record, message):
     pack = make_zip(tmp_path / "p.zip", [("assets/r.txt", b"r"), (".pod/assets/r.txt.json", record)])

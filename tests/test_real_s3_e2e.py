@@ -187,6 +187,7 @@ def test_same_bucket_on_two_servers_never_shares_a_cached_file(_s3_servers, proj
         s3_client(server).create_bucket(Bucket=BUCKET)
         s3_client(server).put_object(Bucket=BUCKET, Key="x.json", Body=data)
     monkeypatch.delenv("AWS_ENDPOINT_URL")
+    monkeypatch.setenv("POD_TRUSTED_ENDPOINTS", f"{moto.endpoint},{rclone.endpoint}")  # both the user's own
     shutil.copy(REPO / "dodo.py", project / "dodo.py")
     write(project / "assets.yaml", f"endpoint: {moto.endpoint}\nfiles:\n  - s3://{BUCKET}/x.json\n")
     code = "from pod_tasks import resolve; print(resolve('s3://assets/x.json'))"
@@ -257,13 +258,18 @@ def test_a_public_bucket_needs_no_account(public_server, project, cache_dir, no_
     assert prefilled.returncode == 0 and "0 missing" in prefilled.stdout, output(prefilled)
 
 
-def test_publish_is_never_unsigned(public_server, project, no_credentials):
+@pytest.mark.parametrize("env, cause", [
+    ({}, "cannot write to the store at http://127.0.0.1"),       # named only by assets.yaml: no credentials for it
+    ("trusted", "no AWS credentials"),
+])
+def test_publish_is_never_unsigned(public_server, project, no_credentials, env, cause):
     _public_project(public_server, project, "anonymous: true\n")
+    env = {"POD_TRUSTED_ENDPOINTS": public_server.endpoint} if env == "trusted" else env
     write(project / "new.csv", "new\n")
     before = (project / "assets.yaml").read_bytes()
     public_server.clear()
-    result = run_doit(["publish:foo/bar.csv", "--minor", "--file", "new.csv"], project)
-    assert_clean_failure(result, "publish:foo/bar.csv", "no AWS credentials")
+    result = run_doit(["publish:foo/bar.csv", "--minor", "--file", "new.csv"], project, env)
+    assert_clean_failure(result, "publish:foo/bar.csv", cause)
     assert (project / "assets.yaml").read_bytes() == before
     assert public_server.count("PUT") == 0 and not (public_server.root / "open-data" / "foo" / "bar.1.2.0.csv").exists()
 

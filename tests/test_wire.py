@@ -118,6 +118,7 @@ def test_a_bucket_in_another_region_is_followed_there(monkeypatch):
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _RegionStub)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     endpoint = f"http://127.0.0.1:{server.server_port}"
+    monkeypatch.setenv("POD_TRUSTED_ENDPOINTS", endpoint)  # signed: the region is in the signature's scope
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIAPODTESTKEY0000")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "pod-region-SECRET-0000")
     monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
