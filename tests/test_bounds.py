@@ -141,7 +141,8 @@ def test_a_mirror_that_fills_the_disk_falls_through_to_the_store_with_its_temp_f
     ref = ObjectRef(store, "a.1.0.0.bin", True, hashlib.sha256(b"12345678").hexdigest(), size=8)
     assert cache.fetch(ref).path.read_bytes() == b"12345678"
     assert [p.name for p in cache.path_for(ref).parent.iterdir()] == ["a.1.0.0.bin"]  # no temporary file left
-    assert not cache._meta(ref, ".partial").exists()
+    assert not cache.layout.partial(f"{store.name}/a.1.0.0.bin").exists()
+    assert list(cache.layout.tmp.iterdir()) == []
 
 
 def test_a_store_declaring_a_size_other_than_the_pins_is_asked_once_and_refused(tmp_path):
