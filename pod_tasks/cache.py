@@ -61,6 +61,7 @@ from .pipeline import Pipeline
 from .records import Record, boot_id, staged, write_atomic
 from .parts import Parted
 from .store import CHUNK, Changed, Head, Store, endpoint_folder
+from .tiers import ReadOnlyTier
 from .verify import PinMismatch, blame, check, etag_verdict, mismatch
 
 __all__ = [
@@ -171,6 +172,9 @@ class AssetCache:
         self._remember_lock = threading.Lock()
         self.root = Path(os.path.realpath(settings.cache_dir))
         self.layout = Layout(self.root)
+        #: Read-only folders of cached files, looked up when the cache has no fresh copy.
+        self.tiers = tuple(ReadOnlyTier(folder) for folder in settings.tiers
+                           if Path(os.path.realpath(folder)) != self.root)
         self._safe: set[Path] = set()
         self._claimed = False
         self._outages = Outages(self.root / META / UNREACHABLE, self._write_note)
@@ -181,6 +185,30 @@ class AssetCache:
         """Where ``ref`` lives in the cache (whether or not it is there)."""
         check_relative_key(ref.key, "key")
         return self.layout.data(self._rel(ref))
+
+    def located(self, ref: ObjectRef) -> Path:
+        """Where ``ref``'s file is: in the cache when it is there, else in the first
+        read-only tier that vouches for it, else where the cache would put it."""
+        path = self.path_for(ref)
+        if self.tiers and not path.exists():
+            return self._tiered(ref) or path
+        return path
+
+    def untouched(self) -> str:
+        """What a line about changing the cache adds when read-only tiers are set: that
+        they were left as they are (empty without tiers)."""
+        if not self.tiers:
+            return ""
+        return "; read-only tiers left as they are: " + ", ".join(str(tier.root) for tier in self.tiers)
+
+    def _tiered(self, ref: ObjectRef) -> Path | None:
+        """The file of ``ref`` in the first read-only tier that vouches for it (`pod_tasks.tiers`)."""
+        rel = self._rel(ref)
+        for tier in self.tiers:
+            found = tier.lookup(rel, ref.url, ref.sha256, lambda record: self._in_time(ref, record))
+            if found is not None:
+                return found
+        return None
 
     @staticmethod
     def _rel(ref: ObjectRef) -> str:
@@ -309,7 +337,9 @@ class AssetCache:
         cannot be reached or was not reached lately (`pod_tasks.outage`), a cached file
         counts as fresh, with one warning per store per process.
         """
-        return self._freshness(ref, network) is not None
+        if self._freshness(ref, network) is not None:
+            return True
+        return bool(self.tiers) and not self.path_for(ref).exists() and self._tiered(ref) is not None
 
     def _freshness(self, ref: ObjectRef, network: bool = True) -> str | None:
         """How `is_fresh` knows: `FRESH`, `CHECKED` or `UNCHECKED`; None when not fresh."""
@@ -393,6 +423,9 @@ class AssetCache:
         with self._local_errors(ref):
             # Most calls find the file fresh, or fresh after one HEAD: no lock for those.
             since, absent = time.time(), not path.exists()
+            tiered = self._tiered(ref) if self.tiers and absent and not force else None
+            if tiered is not None:  # a read-only tier's: never written, so not noted as used
+                return Fetched(tiered, FRESH)
             state = None if force or absent else self._freshness(ref)
             fetched = Fetched(path, state) if state is not None \
                 else self._fetch_locked(ref, path, force, progress, since, absent)

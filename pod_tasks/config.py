@@ -181,10 +181,39 @@ def _endpoint(env: Mapping[str, str], manifest_endpoint: str | None) -> str | No
     return manifest_endpoint or profile_endpoint()
 
 
+def writable(folder: Path) -> bool:
+    """This process may create files in ``folder`` (or create it: its nearest existing
+    parent is a folder it may write), and nobody made it read-only (no write bit at all,
+    ``chmod a-w``: read-only even for root, as a cache baked into an image often is)."""
+    current = folder
+    while not current.exists():
+        if current.parent == current:
+            return False
+        current = current.parent
+    try:
+        mode = current.stat().st_mode
+    except OSError:
+        return False
+    return current.is_dir() and bool(mode & 0o222) and os.access(current, os.W_OK | os.X_OK)
+
+
+def split_tiers(spec: str) -> tuple[Path, tuple[Path, ...]]:
+    """The writable cache dir and the read-only tiers (in order) that ``spec`` names: its
+    folders (``os.pathsep``-separated, ``~`` expanded, made absolute), the first one this
+    process may write being the cache dir; when none may be written, the first (writes
+    then fail with one line saying why)."""
+    folders = list(dict.fromkeys(Path(part).expanduser().absolute() for part in spec.split(os.pathsep) if part))
+    if not folders:
+        raise ValueError("names no folder")
+    main = next((folder for folder in folders if writable(folder)), folders[0])
+    return main, tuple(folder for folder in folders if folder != main)
+
+
 @dataclass(frozen=True)
 class Settings:
     """How the cache behaves. Build one with `Settings.load`."""
 
+    #: Where downloads go (the first writable folder of ``POD_CACHE_DIR`` / ``cache_dir:``).
     cache_dir: Path
     timeout: float = DEFAULT_TIMEOUT
     offline: bool = False
@@ -199,6 +228,8 @@ class Settings:
     mirrors: tuple[str, ...] = ()
     #: What one download may write and how long it may take (``POD_MAX_SIZE``, ``POD_MIN_RATE``).
     limits: Limits = field(default_factory=Limits)
+    #: The other folders named with the cache dir: read-only tiers, in order (`pod_tasks.tiers`).
+    tiers: tuple[Path, ...] = ()
 
     @classmethod
     def load(
@@ -232,6 +263,10 @@ class Settings:
             folder = manifest_cache_dir
         else:
             folder = _default_cache_dir()
+        try:
+            folder, tiers = split_tiers(str(folder))
+        except ValueError as exc:
+            raise ValueError(f"the cache dir {shown(str(folder))} {exc}") from None
 
         if timeout is None and env.get("POD_TIMEOUT"):
             try:
@@ -260,7 +295,8 @@ class Settings:
             except ValueError as exc:
                 raise ValueError(f"$POD_MIRRORS: {exc}") from None
         return cls(
-            cache_dir=folder.expanduser().absolute(),
+            cache_dir=folder,
+            tiers=tiers,
             timeout=seconds,
             offline=_truthy(env.get("POD_OFFLINE")) if offline is None else offline,
             immutable=frozenset(immutable or ()) | env_immutable | manifest_immutable,

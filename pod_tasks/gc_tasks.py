@@ -45,10 +45,12 @@ def _gc(max_size: str, older_than: str, dry_run: bool) -> None:
     count = len(done.removed)
     if dry_run:
         say(f"gc --dry-run: would remove {count} file(s), would free {human_size(done.freed)}; "
-            f"the cache would hold {done.files} file(s), {human_size(done.size)} ({project.cache.root})")
+            f"the cache would hold {done.files} file(s), {human_size(done.size)} ({project.cache.root})"
+            f"{project.cache.untouched()}")
     else:
         say(f"gc: removed {count} file(s), freed {human_size(done.freed)}; "
-            f"the cache holds {done.files} file(s), {human_size(done.size)} ({project.cache.root})")
+            f"the cache holds {done.files} file(s), {human_size(done.size)} ({project.cache.root})"
+            f"{project.cache.untouched()}")
     if done.over:
         pinned = project.manifest.path if project.manifest else "no project"
         say(f"gc: the cache is still {human_size(done.over)} over --max-size {max_size}: what is left is "

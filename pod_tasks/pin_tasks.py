@@ -7,6 +7,7 @@ lives in `pod_tasks.pins`; these only map it onto doit and print what happened.
 from __future__ import annotations
 
 import sys
+import threading
 from typing import Iterator
 
 from doit.exceptions import TaskFailed
@@ -27,12 +28,34 @@ UPDATE_PARAMS = [
 ]
 
 
-def _update(name: str, asked: bool, major: bool, dry_run: bool) -> None:
+class _Tally:
+    """What the subtasks of one ``doit update`` (every pin, none named) did, for its last
+    line: the subtask that completes the count says it."""
+
+    def __init__(self, total: int) -> None:
+        self.total, self.moved, self.done = total, 0, 0
+        self._lock = threading.Lock()
+
+    def add(self, moved: bool, dry_run: bool) -> None:
+        with self._lock:
+            self.moved += moved
+            self.done += 1
+            if self.done != self.total:
+                return
+        if not self.moved:
+            say("update: every pin is already the latest in the store")
+        else:
+            say(f"update: {self.moved} pin(s) {'would move' if dry_run else 'moved'}, "
+                f"{self.total - self.moved} already the latest")
+
+
+def _update(name: str, asked: bool, tally: _Tally, major: bool, dry_run: bool) -> None:
     from .pins import update
 
     given = group_options("update", UPDATE_PARAMS, sys.argv[1:])  # `doit update --major`: given to the group
     major, dry_run = major or bool(given.get("major")), dry_run or bool(given.get("dry_run"))
     result = update(current_project(), name, major=major, dry_run=dry_run)
+    tally.add(result is not None and result.to is not None, dry_run)
     if result is None:
         if asked:
             say(f"{name}: not pinned to a version (an override, or not published yet): nothing to update")
@@ -54,9 +77,10 @@ def task_update() -> Iterator[dict]:
         yield grouped
         if manifest is not None:
             asked = {normalise_name(n) for n in asked_names("update") if not n.startswith("s3://")}
+            tally = _Tally(0 if asked else len(manifest.assets))  # NAMEs asked each say their own line
             yield from subtasks("update", manifest, ({
                 "name": name,
-                "actions": [(guarded(_update), [name, name in asked])],
+                "actions": [(guarded(_update), [name, name in asked, tally])],
                 "params": UPDATE_PARAMS,
                 "uptodate": [False],
                 "doc": f"move {name} to the latest version in the store",

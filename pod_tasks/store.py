@@ -362,7 +362,8 @@ class S3Store:
                 return _not_s3(url, f"HTTP {status} with a web page")
             return StoreError(f"the store refused {url}: {code} {message}".strip())
         if isinstance(exc, (bx.EndpointConnectionError, bx.ConnectTimeoutError, bx.ConnectionClosedError, bx.ReadTimeoutError)):
-            return OfflineError(f"cannot reach the store for {url}: check the network (or `endpoint:` / AWS_ENDPOINT_URL)")
+            return OfflineError(f"cannot reach the store {self._where()} for {url}: check the network "
+                                f"(or `endpoint:` / AWS_ENDPOINT_URL)")
         if isinstance(exc, bx.BotoCoreError):
             return StoreError(f"talking to the store for {url} failed: {exc}")
         raise exc
@@ -501,7 +502,8 @@ class S3Store:
         """Every key under ``prefix``, a page at a time; a listing that does not end (a
         continuation token seen before, or more than `MAX_PAGES` pages) raises
         `StoreError` rather than loop."""
-        pages = self._call(prefix, lambda c: c.list_objects_v2(Bucket=self.bucket, Prefix=prefix))
+        shown = prefix + "*"  # what a message names: every key under the prefix, not a key
+        pages = self._call(shown, lambda c: c.list_objects_v2(Bucket=self.bucket, Prefix=prefix))
         seen: set[bytes] = set()  # digests of the tokens: a server's tokens may be long
         while True:
             for item in pages.get("Contents", ()):
@@ -514,11 +516,11 @@ class S3Store:
                 why = f"repeated a continuation token at page {len(seen) + 1}" if digest in seen \
                     else f"had more than {MAX_PAGES} pages"
                 raise StoreError(
-                    f"{self.url(prefix)}: the store's listing {why}, so it was stopped: a broken or hostile S3 "
+                    f"{self.url(shown)}: the store's listing {why}, so it was stopped: a broken or hostile S3 "
                     f"server; check `endpoint:` / AWS_ENDPOINT_URL"
                 )
             seen.add(digest)
-            pages = self._call(prefix, lambda c: c.list_objects_v2(
+            pages = self._call(shown, lambda c: c.list_objects_v2(
                 Bucket=self.bucket, Prefix=prefix, ContinuationToken=token))
 
 
@@ -561,7 +563,7 @@ class DirStore:
             check_relative_key(key.rstrip("/"), "store key")
         if not self.root.is_dir():
             raise OfflineError(
-                f"cannot reach {self.url(key)}: the {self.setting} folder {self.root} is not there: "
+                f"cannot reach the {self.setting} folder {self.root}: it is not there: "
                 f"mount it or fix `{self.setting}:` in assets.yaml"
             )
         return self.root / key

@@ -260,7 +260,7 @@ def _clean(name: str, path: Path) -> None:
 
 def _fetch_task(name: str, ref: ObjectRef) -> dict:
     cache = current_project().cache
-    path = cache.path_for(ref)
+    path = cache.located(ref)  # a read-only tier's file is the target while the cache has none
     _RUN.refs[f"fetch:{name}"] = ref
     return {
         "name": name,
@@ -409,6 +409,9 @@ def _status_row(project: Project, name: str, label: str, target: ObjectRef) -> t
     cache = project.cache
     path = cache.path_for(target)
     if not path.is_file():
+        tiered = cache.located(target)
+        if tiered != path:  # a read-only tier vouches for it: used as it is, nothing due
+            return (name, label, "read-only tier", human_size(tiered.stat().st_size), "-", "no", "-")
         return (name, label, "no", "-", "-", "-", "-")
     record = cache.record(target)
     age = "-" if record is None or record.checked is None else _age(time.time() - record.checked)
@@ -511,11 +514,11 @@ def _cache(invalidate: bool, delete: bool, location: bool, paths: list[str]) -> 
         say(str(cache.root))
     elif invalidate:
         count = cache.invalidate(None) if not paths else sum(cache.invalidate(p) for p in paths)
-        say(f"invalidated {count} cached file(s): each is checked with the store on next use")
+        say(f"invalidated {count} cached file(s): each is checked with the store on next use{cache.untouched()}")
     elif delete:
         if not paths:
             raise PodError("cache --delete: name the URLs or paths to delete (e.g. s3://bucket/key)")
-        say(f"deleted {sum(cache.delete(p) for p in paths)} cached file(s)")
+        say(f"deleted {sum(cache.delete(p) for p in paths)} cached file(s){cache.untouched()}")
     else:
         now = time.time()
         _table([("object", "size", "checked", "status", "path")] + [

@@ -73,7 +73,7 @@ def test_a_mirror_is_given_up_after_three_failures_in_a_row():
 def test_file_mirrors_are_folders_and_the_rest_web(tmp_path):
     folder = open_mirror((tmp_path / "m").as_uri())
     assert isinstance(folder, DirStore) and folder.root == tmp_path / "m"
-    with pytest.raises(OfflineError, match=r"the mirrors folder .* is not there: mount it or fix `mirrors:`"):
+    with pytest.raises(OfflineError, match=r"the mirrors folder .*: it is not there: mount it or fix `mirrors:`"):
         folder.head("a.1.0.0.csv")
     web = open_mirror("https://cdn.example.com/assets")
     assert isinstance(web, WebMirror) and web.url("a b/c.1.0.0.csv") == "https://cdn.example.com/assets/a%20b/c.1.0.0.csv"

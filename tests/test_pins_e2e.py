@@ -69,6 +69,7 @@ def test_update_moves_a_pin_within_its_major(backend, cache_dir):
     assert result.returncode == 0, output(result)
     assert "foo/bar.csv: 1.2.5 -> 1.4.0\n" in result.stdout  # 1.5.0-rc.1 and 2.0.0 skipped
     assert "other/x.json:" not in result.stdout  # at its latest: nothing to say
+    assert result.stdout.splitlines()[-1] == "update: 1 pin(s) moved, 2 already the latest"
     assert changed_lines(backend, before) == {4: BAR_LINE.format(pin=locked("1.4.0", BAR["1.4.0"]))}
     # the sha256 came from bytes fetched and verified into the cache
     assert cached(backend, cache_dir, "foo/bar.1.4.0.csv").read_bytes() == BAR["1.4.0"]
@@ -80,6 +81,7 @@ def test_update_moves_a_pin_within_its_major(backend, cache_dir):
     assert again.returncode == 0, output(again)
     assert "foo/bar.csv: 1.4.0 is the latest 1.x; 2.0.0 is in the store (doit update:foo/bar.csv --major)" in again.stdout
     assert " -> " not in again.stdout
+    assert again.stdout.splitlines()[-1] == "update: every pin is already the latest in the store"
     fetched = doit(backend, "fetch")
     assert fetched.returncode == 0, output(fetched)
     if backend.s3:

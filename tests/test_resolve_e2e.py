@@ -201,7 +201,7 @@ def test_store_folder_missing_is_offline(project):
     write(project / "assets.yaml", "store: not-mounted\nassets:\n  a.txt: 1.0.0\n")
     message = fail_in(project, "resolve('a.txt')")
     assert message.startswith("OfflineError: a.txt@1.0.0: not in the cache and cannot reach")
-    assert "not-mounted is not there: mount it" in message
+    assert "not-mounted: it is not there: mount it" in message
 
 
 def test_overrides(s3, client, project, cache_dir):
