@@ -20,6 +20,7 @@ from typing import Iterable, Iterator
 from doit.exceptions import TaskFailed, UnmetDependency
 from doit.reporter import ConsoleReporter
 
+from . import stdout
 from .actions import (
     JOBS_PARAM, asked_names, current_project, group, guarded, jobs_of, loading, options_checked, say, subtasks,
 )
@@ -184,7 +185,7 @@ class PodReporter(ConsoleReporter):
         if Meter.active is not None:
             Meter.active.write(text)
         else:
-            super().write(text)
+            stdout.write(text, self.outstream)  # quiet once the reader has gone (`| head`)
 
     def initialize(self, tasks, selected_tasks):
         super().initialize(tasks, selected_tasks)
@@ -193,6 +194,7 @@ class PodReporter(ConsoleReporter):
         _RUN.plan(names, max((j for j in asked if j), default=0))
         self.fetching = bool(names)
         self.running: str | None = None
+        stdout.quiet_on_closed_pipe()  # a closed stdout silences the run, which goes on to its end
         if threading.current_thread() is threading.main_thread():
             signal.signal(signal.SIGINT, self._interrupt)
 
