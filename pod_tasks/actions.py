@@ -14,6 +14,7 @@ from typing import Callable, Iterable, Iterator, Sequence
 
 from doit.exceptions import InvalidTask, TaskFailed
 
+from . import stdout
 from .config import parse_jobs
 from .errors import AssetNotFound, PodError
 from .manifest import Manifest
@@ -47,12 +48,12 @@ def current_project() -> Project:
 
 def say(line: str) -> None:
     """Print one line in one write, so lines from ``doit -n 8 -P thread`` never interleave
-    (above the live progress line, when one shows)."""
+    (above the live progress line, when one shows); nothing once stdout's reader has
+    gone (`pod_tasks.stdout`)."""
     if Meter.active is not None:
         Meter.active.write(line)
         return
-    sys.stdout.write(line + "\n")
-    sys.stdout.flush()
+    stdout.write(line + "\n")
 
 
 def guarded(action: Callable[..., object]) -> Callable[..., object]:
@@ -145,7 +146,10 @@ def loading() -> Iterator[None]:
     unreadable or invalid, an unusable name) stops every doit command, ``list`` and ``help``
     included, before anything runs: the one ``assets.yaml:LINE:`` line on stderr and
     exit code 3, no traceback. (`InvalidTask` rather than `InvalidDodoFile`: ``doit
-    help`` hides the latter behind its general usage text.)"""
+    help`` hides the latter behind its general usage text.) Until a run of tasks begins,
+    a closed stdout ends doit at once and silently (`stdout.end_on_closed_pipe`): what
+    prints then is doit's own ``list``, ``help`` or ``info``."""
+    stdout.end_on_closed_pipe()
     try:
         yield
     except PodError as exc:

@@ -548,6 +548,17 @@ class AssetCache:
         self.layout.partial_meta(rel).unlink(missing_ok=True)
         return temp
 
+    def abandon(self, ref: ObjectRef) -> None:
+        """Remove the bytes of ``ref``'s download in flight (`Layout.partial`), which a
+        thread of this process gives up while it holds ``ref``'s lock: a worker stuck past
+        Ctrl-C, which dies with the process and cannot remove them. No other process writes
+        them meanwhile: that takes the lock. Bytes kept to resume (with their JSON) stay;
+        what cannot go (open, on Windows) goes with the next download of ``ref``."""
+        rel = self._rel(ref)
+        if not self.layout.partial_meta(rel).exists():
+            with contextlib.suppress(OSError):
+                self.layout.partial(rel).unlink()
+
     @staticmethod
     def _new_record(ref: ObjectRef, st: os.stat_result, head: Head, digester: Digester, verified: str,
                     unsynced: str | None) -> Record:

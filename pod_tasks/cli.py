@@ -2,7 +2,10 @@
 
 ``path NAME [VERSION]``, ``cat NAME [VERSION]``, ``path-remote NAME [VERSION]``, ``loc``
 print only what they say: a failure prints one line to stderr and exits 1 (a usage
-mistake: argparse's usage text and exit 2); nothing but the answer goes to stdout.
+mistake: argparse's usage text and exit 2); nothing but the answer goes to stdout. When
+the reader of stdout goes away before the answer is all out (``pod-tasks cat NAME | head
+-c 10``), the command stops there silently with exit code 141, as a shell reports a
+writer ended by SIGPIPE (the file itself was fetched whole, or not at all).
 ``init [--store URL]`` starts a project. Any other first word is a pod-tasks doit task,
 run on the project at or above the current folder (`pod_tasks.runner`): ``pod-tasks
 fetch``, ``pod-tasks publish NAME --minor``, with doit's output and exit codes.
@@ -11,12 +14,12 @@ fetch``, ``pod-tasks publish NAME --minor``, with doit's output and exit codes.
 from __future__ import annotations
 
 import argparse
-import os
 import shutil
 import sys
 from pathlib import Path
 from typing import Sequence
 
+from . import stdout
 from .engine import INTERRUPTED
 from .errors import PodError
 from .resolver import Project
@@ -70,13 +73,11 @@ def main(argv: Sequence[str] | None = None, prog: str = "python -m pod_tasks") -
         elif args.command == "cat":
             with open(project.resolve(args.name, args.version), "rb") as handle:
                 shutil.copyfileobj(handle, sys.stdout.buffer)
-            sys.stdout.flush()
-    except BrokenPipeError:
-        # The reader went away (`... | head`): stop quietly, and keep Python from
-        # complaining again when it flushes stdout at exit.
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return 1
+        sys.stdout.flush()  # here, where a closed stdout is caught, not at exit
     except (PodError, OSError) as exc:
+        if stdout.reader_gone(exc):  # `| head`: the reader has all it wanted
+            stdout.silence()
+            return stdout.CLOSED
         print(f"pod-tasks: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:  # outside a download (one inside says more, in `resolve`)

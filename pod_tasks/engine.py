@@ -10,7 +10,8 @@ same pool, where a Ctrl-C interrupts it directly.
 
 Workers are daemon threads, and `Batch.cancel` stops each at its next chunk (its
 temporary file goes, its lock is released): an interrupted run never waits on a stalled
-socket, and nothing incomplete ever reaches a final path.
+socket (the temporary file of a worker left behind is removed for it), and nothing
+incomplete ever reaches a final path.
 """
 
 from __future__ import annotations
@@ -81,6 +82,7 @@ class Batch:
         self._wanted = set(self.refs)
         self._pending = deque(self.refs)
         self._done: dict[ObjectRef, Done] = {}
+        self._fetching: dict[int, ObjectRef] = {}  # by worker thread ident
         self._order: list[Done] = []
         self._changed = threading.Condition()
         self._cancelled = threading.Event()
@@ -114,13 +116,16 @@ class Batch:
             with self._changed:
                 if not self._pending:
                     return
-                ref = self._pending.popleft()
+                ref = self._fetching[threading.get_ident()] = self._pending.popleft()
             try:
                 done = Done(ref, fetched=self.cache.fetch(ref, progress=self._progress()))
             except Cancelled:
                 return
             except BaseException as exc:  # handed to whoever waits for this object
                 done = Done(ref, error=exc)
+            finally:
+                with self._changed:
+                    del self._fetching[threading.get_ident()]
             with self._changed:
                 self._done[ref] = done
                 self._order.append(done)
@@ -171,12 +176,18 @@ class Batch:
 
     def cancel(self, grace: float = 0.5) -> None:
         """Stop every worker at its next chunk and skip what has not started; wait up to
-        ``grace`` seconds for them to clean up (a worker stuck on a silent socket is
-        left behind: it is a daemon thread and holds nothing another process needs)."""
+        ``grace`` seconds for them to clean up. A worker still fetching then (a silent
+        socket, a busy machine) is left behind: it is a daemon thread, holding nothing
+        another process needs once the process ends, and its temporary file is removed
+        here (`AssetCache.abandon`)."""
         self._cancelled.set()
         with self._changed:
             self._changed.notify_all()
         deadline = time.monotonic() + grace
         for worker in self._workers:
             worker.join(max(0.0, deadline - time.monotonic()))
+        with self._changed:
+            behind = [self._fetching[w.ident] for w in self._workers if w.is_alive() and w.ident in self._fetching]
+        for ref in behind:
+            self.cache.abandon(ref)
 

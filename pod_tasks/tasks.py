@@ -9,6 +9,7 @@ These creators only map the manifest, the cache and the store onto doit (targets
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 import signal
 import sys
@@ -20,11 +21,12 @@ from typing import Iterable, Iterator
 from doit.exceptions import TaskFailed, UnmetDependency
 from doit.reporter import ConsoleReporter
 
+from . import stdout
 from .actions import (
     JOBS_PARAM, asked_names, current_project, group, guarded, jobs_of, loading, options_checked, say, subtasks,
 )
 from .cache import CHECKED, DOWNLOADED, FRESH, Fetched, ObjectRef
-from .engine import INTERRUPTED, Batch, interrupted
+from .engine import INTERRUPTED, Batch, Cancelled, Done, interrupted
 from .errors import AssetNotFound, PodError
 from .export_tasks import task_export
 from .fleet_tasks import task_import_manifest, task_pack, task_prefill, task_unpack
@@ -62,7 +64,11 @@ class _FetchRun:
     selected object that is not up to date, and each subtask then waits for its own
     object (its action, target, ``uptodate`` and failure stay its own). Which subtasks
     doit selected is told by `PodReporter.initialize`. In a child process of
-    ``doit -n N -P process`` (another pid) each subtask fetches its own object.
+    ``doit -n N -P process`` (another pid) each subtask fetches its own object, and
+    hands what it did to the parent as the task's values (`told`), which counts it.
+
+    Ctrl-C (`stop`) stops every download at its next chunk, in every process: its
+    temporary file goes, and a subtask that has not begun does not begin.
     """
 
     def __init__(self) -> None:
@@ -75,6 +81,8 @@ class _FetchRun:
         self.started = time.monotonic()
         self.downloaded = self.bytes = self.fresh = self.failed = 0
         self.stopped = False  # by Ctrl-C
+        #: The objects whose subtask doit has set going and not yet heard the end of.
+        self.under_way: set[ObjectRef] = set()
         #: A person watches: one live line, no line per task.
         self.terminal = sys.stdout.isatty()
         self.meter: Meter | None = None
@@ -91,11 +99,14 @@ class _FetchRun:
             return False
         cache = current_project().cache
         if not cache.is_fresh(ref, network=False):
+            self.under_way.add(ref)  # doit runs the subtask next
             return False
         cache.used(ref)  # an up-to-date fetch is a use too (once per file per process)
         return True
 
     def fetch(self, ref: ObjectRef) -> Fetched:
+        if self.stopped:
+            raise Cancelled(f"{ref}: interrupted")
         cache = current_project().cache
         with self.lock:
             if self.batch is None and ref in self.selected and os.getpid() == self.pid:
@@ -103,23 +114,61 @@ class _FetchRun:
                 if self.terminal:
                     self.meter = Meter(len(stale))
                 self.batch = Batch(cache, stale, jobs_of(self.jobs) or current_project().settings.jobs,
-                                   on_done=self.meter and (lambda done: self.meter.done()),
-                                   on_bytes=self.meter and self.meter.add)
+                                   on_done=self._done, on_bytes=self.meter and self.meter.add)
         if self.batch is not None and ref in self.batch:
             try:
-                fetched = self.batch.wait(ref)
+                return self.batch.wait(ref)  # counted as the batch finished it
             except KeyboardInterrupt:
                 self.batch.cancel()
                 raise
-        else:
-            fetched = cache.fetch(ref)
+        fetched = cache.fetch(ref, progress=self._going)
+        if os.getpid() == self.pid:
+            self.tally(fetched.action, fetched.size)
+        return fetched
+
+    def _going(self, done: int, total: int) -> None:
+        """A download's progress: after Ctrl-C, it stops there (its temporary file goes)."""
+        if self.stopped:
+            raise Cancelled("interrupted")
+
+    def _done(self, done: Done) -> None:
+        """An object of the batch finished (in a worker thread)."""
+        if done.fetched is not None:
+            self.tally(done.fetched.action, done.fetched.size)
+        if self.meter is not None:
+            self.meter.done()
+
+    def tally(self, action: str, size: int) -> None:
+        """Count one object fetched (``action`` DOWNLOADED, ``size`` bytes) or found fresh."""
         with self.lock:
-            if fetched.action == DOWNLOADED:
+            if action == DOWNLOADED:
                 self.downloaded += 1
-                self.bytes += fetched.size
+                self.bytes += size
             else:
                 self.fresh += 1
-        return fetched
+
+    def told(self, fetched: Fetched) -> dict | None:
+        """What the subtask returns: in a child process of ``doit -P process``, what it
+        did, as the task's values, which doit hands to the parent (`PodReporter.add_success`
+        counts it there); None in the process that counts."""
+        return None if os.getpid() == self.pid else {"fetched": fetched.action, "size": fetched.size}
+
+    def stop(self) -> None:
+        """Ctrl-C: stop the downloads at their next chunk and start no other (the batch's
+        workers are waited for a moment: each removes its temporary file)."""
+        self.stopped = True
+        if self.meter is not None:
+            self.meter.close()
+        if self.batch is not None:
+            self.batch.cancel()
+
+    def stopped_line(self) -> str:
+        """What a stopped run did: the files it fetched, in every process, and how many
+        selected objects the cache still lacks."""
+        cache = current_project().cache
+        left = sum(1 for ref in self.selected if not cache.is_fresh(ref, network=False))
+        return (f"fetched {self.downloaded} file(s), {human_size(self.bytes)}; {left} not fetched "
+                f"(nothing partial was kept in place): run doit fetch again to continue")
 
     def summary(self) -> str:
         """``fetched N files, X MiB in T s; M up to date; K failed`` (the live line goes)."""
@@ -155,8 +204,9 @@ class PodReporter(ConsoleReporter):
     desc = "pod-tasks: one line per failure, one summary line"
 
     def _quiet(self, task) -> bool:
-        """On a terminal the live line stands for the fetch subtasks: no line each."""
-        return _RUN.terminal and task.name in _RUN.refs
+        """On a terminal the live line stands for the fetch subtasks: no line each; after
+        Ctrl-C, none for those doit still hands out (each ends at once, fetching nothing)."""
+        return (_RUN.terminal or _RUN.stopped) and task.name in _RUN.refs
 
     def execute_task(self, task):
         self.running = task.name
@@ -165,26 +215,41 @@ class PodReporter(ConsoleReporter):
 
     def _interrupt(self, signum, frame) -> None:
         """Ctrl-C: stop the downloads at their next chunk and end the run with one line
-        and exit code 130 (doit still closes its database). A second Ctrl-C ends it at once."""
+        and exit code 130 (doit still closes its database). A second Ctrl-C ends it at once.
+
+        Under ``doit -P process`` the children (which get it too, from the terminal, or
+        from here) stop their downloads and say nothing; the run ends once every subtask
+        under way has told how it ended (`_ended`), so that the line counts what every
+        process fetched and no child is killed while it removes a temporary file."""
+        if os.getpid() != _RUN.pid:  # a child of doit -P process: the parent speaks
+            if not self.fetching:
+                raise KeyboardInterrupt  # the task's own Ctrl-C handling, then the child ends
+            _RUN.stop()
+            return
         signal.signal(signal.SIGINT, lambda *_: os._exit(INTERRUPTED))
-        if _RUN.meter is not None:
-            _RUN.meter.close()
-        _RUN.stopped = True
-        if _RUN.batch is not None:
-            _RUN.batch.cancel()
-            finished = _RUN.batch.finished()
-            fetched = [d.fetched for d in finished if d.fetched is not None and d.fetched.action == DOWNLOADED]
-            interrupted(f"fetched {len(fetched)} file(s), {human_size(sum(f.size for f in fetched))}; "
-                        f"{len(_RUN.batch.refs) - len(finished)} not fetched (nothing partial was kept in place): "
-                        f"run doit fetch again to continue")
-        where = f"{self.running} stopped" if self.running else "stopped before any task ran"
-        interrupted(f"{where}; nothing half-done was kept (assets.yaml is only ever replaced whole): run it again")
+        if not self.fetching:
+            where = f"{self.running} stopped" if self.running else "stopped before any task ran"
+            interrupted(f"{where}; nothing half-done was kept (assets.yaml is only ever replaced whole): run it again")
+        _RUN.stop()
+        for child in multiprocessing.active_children() if os.name != "nt" else ():
+            os.kill(child.pid, signal.SIGINT)  # sent to doit alone (kill -INT), not to its group
+        self.awaited = set() if _RUN.batch is not None else set(_RUN.under_way)
+        self._ended(None)
+
+    def _ended(self, task) -> None:
+        """The fetch subtask ``task`` ended (None: none did); after Ctrl-C, the last one
+        awaited ends the run."""
+        if task is not None:
+            _RUN.under_way.discard(_RUN.refs[task.name])
+            self.awaited.discard(_RUN.refs[task.name])
+        if _RUN.stopped and not self.awaited:
+            interrupted(_RUN.stopped_line())
 
     def write(self, text):
         if Meter.active is not None:
             Meter.active.write(text)
         else:
-            super().write(text)
+            stdout.write(text, self.outstream)  # quiet once the reader has gone (`| head`)
 
     def initialize(self, tasks, selected_tasks):
         super().initialize(tasks, selected_tasks)
@@ -193,6 +258,8 @@ class PodReporter(ConsoleReporter):
         _RUN.plan(names, max((j for j in asked if j), default=0))
         self.fetching = bool(names)
         self.running: str | None = None
+        self.awaited: set[ObjectRef] = set()  # after Ctrl-C: the subtasks under way
+        stdout.quiet_on_closed_pipe()  # a closed stdout silences the run, which goes on to its end
         if threading.current_thread() is threading.main_thread():
             signal.signal(signal.SIGINT, self._interrupt)
 
@@ -202,6 +269,13 @@ class PodReporter(ConsoleReporter):
         if task.name in _RUN.refs:
             _RUN.fresh += 1
 
+    def add_success(self, task):
+        super().add_success(task)
+        if task.name in _RUN.refs:
+            if "fetched" in task.values:  # fetched in a child process (`_FetchRun.told`)
+                _RUN.tally(task.values["fetched"], task.values["size"])
+            self._ended(task)
+
     def add_failure(self, task, fail):
         if isinstance(fail, UnmetDependency):  # its failed subtask has said why already
             # doit exits 2 for a task whose dependency failed (`doit fetch`, the group) but
@@ -209,6 +283,12 @@ class PodReporter(ConsoleReporter):
             # The runner reads the class right after this call.
             fail.__class__ = TaskFailed
             return
+        if fail.report:  # not a download stopped by Ctrl-C (the run's last line tells)
+            self._show_failure(task, fail)
+        if task.name in _RUN.refs:
+            self._ended(task)
+
+    def _show_failure(self, task, fail) -> None:
         message = fail.message if isinstance(fail, TaskFailed) else fail.get_msg()
         self.failures.append({"task": task, "exception": fail})
         if task.name in _RUN.refs:
@@ -235,13 +315,19 @@ DOIT_CONFIG = {
 }
 
 
-def _fetch(ref: ObjectRef) -> None:
+def _fetch(ref: ObjectRef) -> TaskFailed | dict | None:
     try:
         fetched = _RUN.fetch(ref)
     except AssetNotFound as exc:
         raise current_project().explained(ref, exc) from None
-    if _RUN.terminal:
-        return
+    except Cancelled as exc:  # Ctrl-C: not a failure to show, one line ends the run
+        return TaskFailed(str(exc), report=False)
+    if not _RUN.terminal:
+        _say_fetched(ref, fetched)
+    return _RUN.told(fetched)
+
+
+def _say_fetched(ref: ObjectRef, fetched: Fetched) -> None:
     if fetched.action == DOWNLOADED:
         seconds = max(fetched.seconds, 1e-6)
         say(f"{ref}: {human_size(fetched.size)} in {seconds:.2f}s ({human_size(fetched.size / seconds)}/s) "

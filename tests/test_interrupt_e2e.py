@@ -108,3 +108,55 @@ def test_ctrl_c_during_doit_publish_leaves_assets_yaml_as_it_was(s3, client, pro
     assert seconds < 1.5, seconds
     assert "publish:data/new.bin stopped" in result.stderr
     assert (project / "assets.yaml").read_bytes() == before
+
+
+def _cached_files(cache_dir: Path, folder: Path) -> tuple[list[Path], list[Path]]:
+    """(the files in the cache under ``folder``, every temporary file in the cache: the
+    bytes of a download in ``.pod/_tmp/``, a writer's ``.part``)."""
+    temporary = [p for p in cache_dir.rglob("*") if p.is_file() and (
+        p.relative_to(cache_dir).parts[:2] == (".pod", "_tmp") or p.name.endswith((".part", ".partial", ".tmp")))]
+    return [p for p in folder.rglob("*") if p.is_file()], temporary
+
+
+@pytest.mark.parametrize("parallel", ["process", "thread"])
+def test_ctrl_c_under_doit_n_4_parallel_fetch(s3, client, proxy, project, cache_dir, parallel):
+    """Ctrl-C as a terminal sends it (to the whole process group) under ``doit -n 4 -P
+    process|thread fetch``: one ``interrupted:`` line whose count is what the cache
+    holds, no temporary file left; the next run fetches the rest."""
+    client.create_bucket(Bucket="assets")
+    bodies = {f"data/{i:02d}.bin": os.urandom(256 << 10) for i in range(24)}
+    for name, body in bodies.items():
+        client.put_object(Bucket="assets", Key=name.replace(".bin", ".1.0.0.bin"), Body=body)
+    write(project / "assets.yaml", "store: s3://assets\nassets:\n"
+          + "".join(f"  {name}: 1.0.0\n" for name in bodies))
+    (project / "dodo.py").write_text("from pod_tasks.tasks import *  # noqa: F401,F403\n")
+    # the first 8 come at once; the rest trickle in, so that Ctrl-C finds downloads under way
+    rule = proxy.add(Rule("GET", r"/assets/data/(0[89]|1\d|2\d)\.1\.0\.0\.bin", "slow", times=None, seconds=0.25))
+    folder = cache_dir / cache_folder("assets") / "data"
+    args = [sys.executable, "-m", "doit", "-n", "4", "-P", parallel, "fetch"]
+    proc = subprocess.Popen(args, cwd=project, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)
+    deadline = time.monotonic() + 60
+    while not (rule.hit.is_set() and len(list(folder.glob("*.bin"))) >= 8):
+        assert proc.poll() is None, proc.communicate()
+        assert time.monotonic() < deadline, "the downloads never started"
+        time.sleep(0.01)
+    time.sleep(0.3)  # slow downloads under way in every worker
+    os.killpg(proc.pid, signal.SIGINT)
+    out, err = proc.communicate(timeout=30)
+    result = subprocess.CompletedProcess(args, proc.returncode, out, err)
+    _no_traceback(result)
+    complete, temporary = _cached_files(cache_dir, folder)
+    assert temporary == [], temporary
+    line = next(l for l in err.splitlines() if l.startswith("interrupted: "))
+    assert line.startswith(f"interrupted: fetched {len(complete)} file(s)"), (line, complete)
+    assert f"{len(bodies) - len(complete)} not fetched" in line, line
+    assert 8 <= len(complete) < len(bodies), complete
+    for path in complete:
+        assert path.read_bytes() == bodies["data/" + path.name.replace(".1.0.0", "")]
+    rule.times = 0
+    again = run_doit(args[3:], project)  # the same command: its summary counts every process's downloads
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert f"fetched {len(bodies) - len(complete)} files" in again.stdout, again.stdout
+    assert sorted(p.name for p in _cached_files(cache_dir, folder)[0]) == sorted(
+        n.replace("data/", "").replace(".bin", ".1.0.0.bin") for n in bodies)
