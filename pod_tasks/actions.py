@@ -198,7 +198,8 @@ def subtasks(basename: str, manifest: Manifest, subtasks: Iterable[dict]) -> Ite
         yield task
         if copy["name"] in asked:
             if "targets" in copy:
-                yield {"name": copy["name"], "actions": None, "task_dep": [f"{basename}:{name}"], "doc": copy["doc"]}
+                yield {"name": copy["name"], "actions": None, "task_dep": [f"{basename}:{name}"], "doc": copy["doc"],
+                       "params": copy.get("params", [])}
             else:
                 yield copy
     for name in sorted(asked - made):

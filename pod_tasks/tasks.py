@@ -57,6 +57,16 @@ __all__ = [
 ]
 
 
+QUIET, NORMAL, VERBOSE = 0, 1, 2
+#: ``doit fetch -q`` / ``-v``: how much a log shows of the fetch (`_FetchRun.level`).
+LOG_PARAMS = [
+    {"name": "quiet", "short": "q", "long": "quiet", "type": bool, "default": False,
+     "help": "show only errors and the summary"},
+    {"name": "verbose", "short": "v", "long": "verbose", "type": bool, "default": False,
+     "help": "show every object, up-to-date ones included (default: those downloaded or failed)"},
+]
+
+
 class _FetchRun:
     """The ``fetch:NAME`` subtasks of this doit run, fetched together on the engine.
 
@@ -86,6 +96,9 @@ class _FetchRun:
         #: A person watches: one live line, no line per task.
         self.terminal = sys.stdout.isatty()
         self.meter: Meter | None = None
+        #: How much a log shows (``fetch -q``/``-v``): QUIET errors and the summary, NORMAL a
+        #: line per object downloaded or failed too, VERBOSE a line per object.
+        self.level = NORMAL
 
     def plan(self, names: Iterable[str], jobs: int) -> None:
         self.selected = dict.fromkeys(self.refs[name] for name in names if name in self.refs)
@@ -204,9 +217,11 @@ class PodReporter(ConsoleReporter):
     desc = "pod-tasks: one line per failure, one summary line"
 
     def _quiet(self, task) -> bool:
-        """On a terminal the live line stands for the fetch subtasks: no line each; after
-        Ctrl-C, none for those doit still hands out (each ends at once, fetching nothing)."""
-        return (_RUN.terminal or _RUN.stopped) and task.name in _RUN.refs
+        """doit's own line of a fetch subtask (``.  fetch:NAME``, ``-- fetch:NAME``) shows
+        only in a verbose log: on a terminal the live line stands for them, in a log the
+        download's line (up-to-date ones are counted in the summary); after Ctrl-C, none
+        for those doit still hands out (each ends at once, fetching nothing)."""
+        return (_RUN.terminal or _RUN.stopped or _RUN.level < VERBOSE) and task.name in _RUN.refs
 
     def execute_task(self, task):
         self.running = task.name
@@ -253,9 +268,13 @@ class PodReporter(ConsoleReporter):
 
     def initialize(self, tasks, selected_tasks):
         super().initialize(tasks, selected_tasks)
-        names = [n for n in _selected(tasks, selected_tasks) if n in _RUN.refs]
-        asked = [tasks[n].options.get("jobs") for n in (*names, "fetch") if n in tasks and tasks[n].options]
-        _RUN.plan(names, max((j for j in asked if j), default=0))
+        selected = _selected(tasks, selected_tasks)
+        names = [n for n in selected if n in _RUN.refs]
+        given = [tasks[n].options for n in (*selected, "fetch") if n in tasks and tasks[n].options
+                 and n.split(":", 1)[0] == "fetch"]  # `fetch:/NAME -v`: its alias's options count too
+        _RUN.plan(names, max((j for o in given if (j := o.get("jobs"))), default=0))
+        _RUN.level = QUIET if any(o.get("quiet") for o in given) else \
+            VERBOSE if any(o.get("verbose") for o in given) else NORMAL
         self.fetching = bool(names)
         self.running: str | None = None
         self.awaited: set[ObjectRef] = set()  # after Ctrl-C: the subtasks under way
@@ -328,6 +347,10 @@ def _fetch(ref: ObjectRef) -> TaskFailed | dict | None:
 
 
 def _say_fetched(ref: ObjectRef, fetched: Fetched) -> None:
+    """The log's line of one fetched object: a download's, or a cached copy's that could
+    not be checked (not with ``-q``); with ``-v`` every object's."""
+    if _RUN.level == QUIET or (_RUN.level == NORMAL and fetched.action in (CHECKED, FRESH)):
+        return
     if fetched.action == DOWNLOADED:
         seconds = max(fetched.seconds, 1e-6)
         say(f"{ref}: {human_size(fetched.size)} in {seconds:.2f}s ({human_size(fetched.size / seconds)}/s) "
@@ -350,7 +373,7 @@ def _fetch_task(name: str, ref: ObjectRef) -> dict:
     _RUN.refs[f"fetch:{name}"] = ref
     return {
         "name": name,
-        "params": [JOBS_PARAM],
+        "params": [JOBS_PARAM, *LOG_PARAMS],
         "actions": [(guarded(_fetch), [ref])],
         "targets": [str(path)],
         "uptodate": [lambda: _RUN.is_fresh(ref)],
@@ -386,7 +409,7 @@ def task_fetch() -> Iterator[dict]:
     """Fetch every pinned asset and `files:` object into the cache."""
     with loading():
         manifest, grouped = group("fetch", "Fetch every pinned asset and `files:` object into the cache: "
-                                 "doit fetch [--jobs N].", params=[JOBS_PARAM])
+                                 "doit fetch [--jobs N] [-q|-v].", params=[JOBS_PARAM, *LOG_PARAMS])
         yield grouped
         if manifest is not None:
             yield from subtasks("fetch", manifest, _fetch_subtasks(current_project(), manifest))

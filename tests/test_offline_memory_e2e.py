@@ -179,7 +179,7 @@ def test_static_cache_timeout_keeps_its_old_meaning(s3_backend, env, checks):
     manifest(s3_backend, "timeout: 0\nfiles:\n  - s3://data/x.json\n")
     assert doit(s3_backend, "fetch").returncode == 0
     s3_backend.s3.clear()
-    fetched = doit(s3_backend, "fetch", env=env)
+    fetched = doit(s3_backend, "fetch", "-v", env=env)
     assert fetched.returncode == 0, output(fetched)
     assert ("-- fetch:s3://data/x.json" in fetched.stdout) != checks, fetched.stdout
     assert resolve_each(s3_backend.project, ["s3://data/x.json"], env) == ({"s3://data/x.json": "x\n"}, [])

@@ -87,7 +87,7 @@ def test_fetch_cache_and_cat_into_a_closed_pipe(backend, cache_dir):
     """``doit fetch | head -1`` fetches everything (verified, nothing temporary left);
     ``doit cache | head -1`` lists quietly; ``pod-tasks cat NAME | head -1`` stops at 141."""
     bodies = _pinned(backend)
-    code, line, err = _doit(["fetch"], backend.project)
+    code, line, err = _doit(["fetch", "-v"], backend.project)
     assert (code, err) == (0, ""), err
     assert line.startswith(b".  fetch:data/an-asset-with-a-name-long-enough-to-fill-pipes-0000.csv"), line
     _cache_holds(backend, cache_dir, bodies)

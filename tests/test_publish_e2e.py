@@ -264,7 +264,7 @@ def test_a_leading_slash_in_the_subtask_name(dir_backend, cache_dir):
     fetched = doit(dir_backend, "fetch:/foo/bar.csv")
     assert fetched.returncode == 0, output(fetched)
     assert (cache_dir / dir_backend.cache_folder / "foo" / "bar.1.3.1.csv").read_bytes() == NEW
-    assert "-- fetch:foo/bar.csv" in doit(dir_backend, "fetch:/foo/bar.csv").stdout
+    assert "-- fetch:foo/bar.csv" in doit(dir_backend, "fetch:/foo/bar.csv", "-v").stdout
     listed = doit(dir_backend, "list", "--all").stdout
     assert "publish:/foo/bar.csv" not in listed and "publish:foo/bar.csv" in listed
 
@@ -365,7 +365,7 @@ def test_a_published_file_is_in_the_cache_and_the_next_fetch_downloads_nothing(b
     stat = cached.stat()
     if backend.s3:
         backend.s3.clear()
-    fetched = doit(backend, "fetch:foo/bar.csv")
+    fetched = doit(backend, "fetch:foo/bar.csv", "-v")
     assert fetched.returncode == 0, output(fetched)
     assert "-- fetch:foo/bar.csv" in fetched.stdout.splitlines()  # up to date: not even run
     assert "fetched 0 files" in fetched.stdout

@@ -120,7 +120,7 @@ def test_revalidation_with_opaque_etags_is_one_head(opaque_backend, cache_dir):
     assert first.returncode == 0, output(first)
     store.s3.clear()
 
-    same = doit(store, "fetch", env={"POD_TIMEOUT": "0"})
+    same = doit(store, "fetch", "-v", env={"POD_TIMEOUT": "0"})
     assert same.returncode == 0, output(same)
     assert store.s3.counts() == {"HEAD": 1}  # same ETag: fresh, no download, no re-hash
     assert "checked with the store, unchanged" in same.stdout
@@ -202,7 +202,7 @@ def test_same_bucket_on_two_servers_never_shares_a_cached_file(_s3_servers, proj
     assert open(moto_path, "rb").read() == b"bytes on moto\n"
     assert open(rclone_path, "rb").read() == b"bytes on rclone\n"
     moto.clear()
-    fetched = run_doit(["fetch"], project)  # endpoint: from assets.yaml, the file already cached by resolve
+    fetched = run_doit(["fetch", "-v"], project)  # endpoint: from assets.yaml, the file already cached by resolve
     assert fetched.returncode == 0, output(fetched)
     assert "-- fetch:s3://assets/x.json" in fetched.stdout and moto.requests == []
 

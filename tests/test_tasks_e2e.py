@@ -96,7 +96,7 @@ def test_fetch_then_noop_fetch(backend, cache_dir):
     assert re.search(r"\b8 B\b.*\d+(\.\d+)? ?[KMG]?i?B/s", line), line
     mtimes = (csv.stat().st_mtime_ns, params.stat().st_mtime_ns)
 
-    second = doit(backend, "fetch")
+    second = doit(backend, "fetch", "-v")
     assert second.returncode == 0, output(second)
     assert "-- fetch:foo/bar.csv" in second.stdout and "-- fetch:cfg/params.json" in second.stdout
     assert (csv.stat().st_mtime_ns, params.stat().st_mtime_ns) == mtimes
@@ -138,7 +138,7 @@ def test_files_entries_are_mutable(s3_backend, cache_dir):
     assert store.s3.count("GET", "/other/raw/data.json") == 1
     store.s3.clear()
 
-    within = doit(store, "fetch")  # inside the timeout (one day): no request
+    within = doit(store, "fetch", "-v")  # inside the timeout (one day): no request
     assert "-- fetch:s3://other/raw/data.json" in within.stdout, output(within)
     assert store.s3.requests == []
 
@@ -169,7 +169,7 @@ def test_files_in_an_immutable_bucket_are_never_checked(s3_backend, cache_dir):
     assert doit(store, "fetch").returncode == 0
     assert store.s3.counts() == {"GET": 1}
     store.s3.clear()
-    again = doit(store, "fetch", env={"POD_TIMEOUT": "0"})
+    again = doit(store, "fetch", "-v", env={"POD_TIMEOUT": "0"})
     assert "-- fetch:s3://frozen/a/b.bin" in again.stdout, output(again)
     assert store.s3.requests == [] and (cache_dir / cache_folder("frozen") / "a" / "b.bin").read_bytes() == b"frozen"
 
@@ -209,7 +209,7 @@ def test_clean_fetch_removes_exactly_the_pinned_files(backend, cache_dir):
     assert not cached(backend, cache_dir, "foo/bar.1.2.5.csv").exists()
     assert not cached(backend, cache_dir, "cfg/params.2.0.0.json").exists()
     assert other.read_bytes() == b"newer\n" and unrelated.read_text() == "keep me"
-    again = doit(backend, "fetch")  # and the next fetch brings them back
+    again = doit(backend, "fetch", "-v")  # and the next fetch brings them back
     assert "-- fetch" not in again.stdout, output(again)
     assert cached(backend, cache_dir, "foo/bar.1.2.5.csv").read_bytes() == CSV
 
@@ -233,7 +233,7 @@ def test_parallel_fetch(s3_backend, cache_dir, count, mode):
     assert store.s3.counts() == {"GET": count}
     assert sum(1 for l in first.stdout.splitlines() if re.match(r"set/item\d{3}\.txt@1\.0\.0: ", l)) == count
     store.s3.clear()
-    second = doit(store, *mode, "fetch")
+    second = doit(store, *mode, "fetch", "-v")
     assert second.returncode == 0, output(second)
     assert store.s3.requests == []
     assert sum(1 for l in second.stdout.splitlines() if l.startswith("-- fetch:set/")) == count, second.stdout
@@ -440,7 +440,7 @@ def test_cache_list_invalidate_delete_location(s3_backend, cache_dir):
     store.s3.clear()
     invalidated = doit(store, "cache", "--invalidate", "s3://assets/foo/bar.1.2.5.csv")
     assert "invalidated 1 cached file(s)" in invalidated.stdout, output(invalidated)
-    refetch = doit(store, "fetch")  # the invalidated file is checked (HEAD), not downloaded
+    refetch = doit(store, "fetch", "-v")  # the invalidated file is checked (HEAD), not downloaded
     assert refetch.returncode == 0, output(refetch)
     assert store.s3.counts() == {"HEAD": 1}
     assert "foo/bar.csv@1.2.5: checked with the store, unchanged" in refetch.stdout
@@ -546,7 +546,7 @@ def test_a_cached_file_changed_locally_is_fetched_again(backend, cache_dir):
     csv.write_bytes(b"X" * len(CSV))  # same size, other bytes
     if backend.s3:
         backend.s3.clear()
-    result = doit(backend, "fetch")
+    result = doit(backend, "fetch", "-v")
     assert result.returncode == 0, output(result)
     assert "-- fetch:foo/bar.csv" not in result.stdout and "-- fetch:cfg/params.json" in result.stdout
     assert csv.read_bytes() == CSV
@@ -579,7 +579,7 @@ UNKNOWN_OPTIONS = [
                                         "(doit help publish lists its options)"),
     (["publish:foo/bar.csv", "--min", "2"], "publish:foo/bar.csv: option --min is ambiguous (--minor, --min-version): "
                                             "write it in full"),
-    (["fetch", "-n", "4"], "fetch: unknown option -n: it takes --jobs; doit's own options go before the task name "
+    (["fetch", "-n", "4"], "fetch: unknown option -n: it takes --jobs, --quiet, --verbose, -q, -v; doit's own options go before the task name "
                            "(doit -n 4 fetch)"),
     (["cache", "--delte", "x"], "cache: unknown option --delte: did you mean --delete?"),
     (["status", "--all"], "status: unknown option --all: it takes no options"),

@@ -66,7 +66,7 @@ def test_a_runner_fetches_only_what_its_image_lacks_and_never_touches_the_image(
     if backend.s3:
         assert backend.gets("foo/new.1.0.0.csv") == 1 and backend.gets("foo/baked.1.0.0.csv") == 0
         backend.s3.clear()
-    again = doit(backend, "fetch", env=env)
+    again = doit(backend, "fetch", "-v", env=env)
     assert again.returncode == 0 and "-- fetch:foo/baked.csv" in again.stdout.splitlines(), output(again)
     resolved = run_python("from pod_tasks import resolve\nprint(resolve('foo/baked.csv'))\nprint(resolve('foo/new.csv'))",
                           backend.project, env=env)
