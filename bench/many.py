@@ -46,6 +46,15 @@ def _many_project(ws: Workspace, count: int, size_kb: int) -> tuple[Path, str]:
     return ws.project(f"n{count}", "\n".join(lines) + "\n"), bucket
 
 
+def _cpu_check(figure: Figure, limit: float) -> None:
+    """Check that ours took at most ``limit`` CPU seconds per object (a note where unknown)."""
+    cpu = figure.cpu_per_object()
+    if cpu is None:
+        figure.notes.append("CPU per object: n/a (no `resource` module here)")
+    else:
+        figure.checks[f"CPU per {figure.per} <= {limit * 1e3:g} ms"] = cpu <= limit
+
+
 def _cold(ws: Workspace, sizes: Sizes, folder: Path, bucket: str, count: int) -> Figure:
     """Cold ``doit fetch`` of the project against every peer copying the bucket."""
     peers, missing = available(ws.root, one=False)
@@ -111,13 +120,3 @@ def _flatness(label: str, by_count: dict[int, Figure]) -> Figure:
         # 1 us per asset is below what a child process's wall clock can resolve
         figure.add(Sample(max((c - b) / (high - mid), 1e-6)), Sample(max((b - a) / (mid - low), 1e-6)))
     return figure
-
-
-
-def _cpu_check(figure: Figure, limit: float) -> None:
-    """Check that ours took at most ``limit`` CPU seconds per object (a note where unknown)."""
-    cpu = figure.cpu_per_object()
-    if cpu is None:
-        figure.notes.append("CPU per object: n/a (no `resource` module here)")
-    else:
-        figure.checks[f"CPU per {figure.per} <= {limit * 1e3:g} ms"] = cpu <= limit
