@@ -9,32 +9,46 @@ runs as a user types it (no ``-n``/``-P``).
 
 Request counts come from runs of ours through the server's counting endpoint: one
 extra, untimed run before the timed ones (it also warms the server up), whose timed
-runs reach the server directly; a no-op row makes no request, so all its runs go
-through the counting endpoint. The cache knows objects by endpoint, so a counted run
-never shares a cache with a direct one.
+runs reach the server directly; a row that makes no request (no-op fetch, warm
+resolve) has all its runs go through the counting endpoint. The cache knows objects
+by endpoint, so a counted run never shares a cache with a direct one. The counted run
+is also the one traced by ``strace -f -c`` (`bench.syscalls`), where strace may trace;
+a row without one gets an extra untimed traced run.
+
+CPU (user+sys) is measured on every sample of both sides (`bench.measure.Sample`) and
+shown per object; the cold fetch rows (`bench.many`, with the no-op rows and their
+scaling) also check the issue's 1 ms of CPU per object.
 """
 
 from __future__ import annotations
 
+import hashlib
 import importlib.util
 import os
 import shutil
 import sys
 import time
 from collections import Counter
-from dataclasses import dataclass, field
 from pathlib import Path
 
-from bench.measure import Figure, Target
+from bench import syscalls
+from bench.measure import Figure, Sample, Target
 from bench.peers import Copy, Peer, available
 from bench.workspace import PROBE, ChildFailed, Sizes, Workspace
 from tests.servers import CREDENTIALS
 
-__all__ = ["Scaling", "CASES", "many_assets", "flatness"]
+__all__ = ["CASES", "FASTEST", "cold_cache", "counted_fetch", "requests_note", "peer_times"]
 
 _MIB = 1 << 20
 BIG_BUCKET = "bench-big"
-_FASTEST = "the fastest peer (see notes)"
+FASTEST = "the fastest peer (see notes)"
+#: A first resolve() in a new process (prints the path), and the bare boto3 script it
+#: is measured against (BUCKET KEY FILE): the same bytes into a file.
+_RESOLVE_ONE = "import sys; from pod_tasks import resolve; print(resolve(sys.argv[1]))"
+_GET_OBJECT = (
+    "import sys, boto3; from pathlib import Path; "
+    "Path(sys.argv[3]).write_bytes(boto3.client('s3').get_object(Bucket=sys.argv[1], Key=sys.argv[2])['Body'].read())"
+)
 
 
 def _mb(n: int) -> str:
@@ -59,23 +73,29 @@ def _big_project(ws: Workspace, name: str, pins: dict[str, tuple[str, int]]) -> 
     return ws.project(name, "\n".join(lines) + "\n"), made
 
 
-def _cold_cache(ws: Workspace, folder: Path, name: str) -> Path:
+def cold_cache(ws: Workspace, folder: Path, name: str) -> Path:
     """An empty cache ``cache-NAME``, and ``folder`` without doit's dependency file."""
     for db in folder.glob(".doit.db*"):
         db.unlink()
     return ws.fresh_dir(f"cache-{name}")
 
 
-def _counted(ws: Workspace, folder: Path, cache: Path) -> tuple[float, Counter, dict]:
-    """``doit fetch`` through the counting endpoint: its seconds, the requests it made
-    by method, and the probe's stats."""
+def counted_fetch(ws: Workspace, folder: Path, cache: Path, trace: Path | None = None) -> tuple[Sample, Counter, dict]:
+    """``doit fetch`` through the counting endpoint (under strace writing to ``trace``,
+    if given): its sample, the requests it made by method, and the probe's stats."""
     ws.server.clear()
-    seconds, stats = ws.doit(["fetch"], folder, ws.env(cache, counted=True))
-    return seconds, ws.server.counts(), stats
+    sample, stats = ws.doit(["fetch"], folder, ws.env(cache, counted=True), trace=trace)
+    return sample, ws.server.counts(), stats
 
 
-def _peer_times(ws: Workspace, peers: list[Peer], bucket: str, key: str | None, folder: Path, files: int) -> dict[str, float]:
-    """Each peer's seconds copying ``key`` (None: the whole bucket) into an empty folder;
+def requests_note(counts: Counter) -> str:
+    """``requests (counted run): 1,000 GET, 2 HEAD`` (or none)."""
+    made = ", ".join(f"{n:,} {method}" for method, n in sorted(counts.items()) if n) or "none"
+    return f"requests (counted run): {made}"
+
+
+def peer_times(ws: Workspace, peers: list[Peer], bucket: str, key: str | None, folder: Path, files: int) -> dict[str, Sample]:
+    """Each peer's sample copying ``key`` (None: the whole bucket) into an empty folder;
     `ChildFailed` if a peer leaves other than ``files`` files there."""
     times = {}
     for peer in peers:
@@ -93,13 +113,47 @@ def _peer_times(ws: Workspace, peers: list[Peer], bucket: str, key: str | None, 
 
 
 def resolve_per_call(ws: Workspace, sizes: Sizes) -> list[Figure]:
-    """Warm resolve() of an immutable asset, per call, against os.stat of its path."""
+    """Warm resolve() of an immutable asset, per call, against os.stat of its path;
+    every timed process goes through the counting endpoint (a warm call makes no
+    request), after an untimed cold one."""
     folder, _ = _big_project(ws, "resolve", {"small/table.csv": ("table.csv", 1)})
-    figure = Figure("warm `resolve()` of an immutable asset, per call", "bare `os.stat` of the same path", Target(3))
-    cache = ws.fresh_dir("cache-resolve")
+    figure = Figure("warm `resolve()` of an immutable asset, per call", "bare `os.stat` of the same path", Target(1.5),
+                    per="call")
+    env = ws.env(ws.fresh_dir("cache-resolve"), counted=True)
+    ws.probe(["fetch", "small/table.csv"], folder, env)
+    ws.server.clear()
     for _ in range(sizes.runs):
-        sample = ws.probe(["resolve-loop", "small/table.csv", str(sizes.calls), "1"], folder, ws.env(cache))
-        figure.add(sample["ours"][0], sample["base"][0])
+        sample = ws.probe(["resolve-loop", "small/table.csv", str(sizes.calls), "1"], folder, env)
+        figure.add(Sample(sample["ours"][0], sample["ours_cpu"][0]), Sample(sample["base"][0], sample["base_cpu"][0]))
+    requests = ws.server.counts()
+    figure.checks["0 requests"] = sum(requests.values()) == 0
+    return [figure]
+
+
+def first_resolve(ws: Workspace, sizes: Sizes) -> list[Figure]:
+    """The first resolve() of one small pinned object in a new process (interpreter
+    start-up, imports, the GET, the checks, the cache), timed whole, against a bare
+    boto3 ``get_object`` script writing the same bytes to a file in a new process."""
+    bucket, key, body = ws.bucket("bench-first"), "first/table.1.0.0.csv", os.urandom(sizes.small_kb * 1024)
+    ws.put_many(bucket, {key: body})
+    pin = f"{{version: 1.0.0, sha256: {hashlib.sha256(body).hexdigest()}}}"
+    folder = ws.project("first", f"store: s3://{bucket}\nassets:\n  first/table.csv: {pin}\n")
+    figure = Figure(f"first `resolve()` of one {sizes.small_kb} KB object in a new process",
+                    "a bare boto3 `get_object` script writing it, in a new process", Target(1.5))
+    ours = [sys.executable, "-c", _RESOLVE_ONE, "first/table.csv"]
+    trace = ws.trace_file()
+    ws.server.clear()
+    ws.run(ours, folder, ws.env(ws.fresh_dir("cache-first"), counted=True), trace=trace)
+    requests = ws.server.counts()
+    figure.checks["1 GET"] = requests["GET"] == 1
+    for _ in range(sizes.runs):
+        cache = ws.fresh_dir("cache-first")
+        ours_sample = ws.run(ours, folder, ws.env(cache))
+        copy = ws.fresh_dir("first-dest") / "table.csv"
+        figure.add(ours_sample, ws.run([sys.executable, "-c", _GET_OBJECT, bucket, key, str(copy)], folder, ws.env()))
+    [cached] = cache.rglob("table.1.0.0.csv")
+    figure.checks["same bytes"] = cached.read_bytes() == body == copy.read_bytes()
+    figure.notes += [requests_note(requests), syscalls.summary(trace, 1)]
     return [figure]
 
 
@@ -123,109 +177,36 @@ def resolve_vs_pooch(ws: Workspace, sizes: Sizes) -> list[Figure]:
         folder, ws.env(ws.fresh_dir("cache-pooch")),
     )
     for ours, base in zip(sample["ours"], sample["base"]):
-        figure.add(ours, base)
+        figure.add(Sample(ours), Sample(base))
     return [figure]
-
-
-# --- many small assets: no-op and cold fetch, and how they grow ---------------------
-
-
-@dataclass
-class Scaling:
-    """Cold and no-op fetch figures by asset count."""
-
-    noop: dict[int, Figure] = field(default_factory=dict)
-    cold: dict[int, Figure] = field(default_factory=dict)
-
-
-def _many_project(ws: Workspace, count: int, size_kb: int) -> tuple[Path, str]:
-    """A bucket of ``count`` distinct objects and a project pinning each at 1.0.0."""
-    bucket = ws.bucket(f"bench-n{count}")
-    body = os.urandom(size_kb * 1024)
-    objects, lines = {}, [f"store: s3://{bucket}", "assets:"]
-    for i in range(count):
-        objects[f"set/{i:05d}.1.0.0.bin"] = i.to_bytes(4, "little") + body[4:]
-        lines.append(f"  set/{i:05d}.bin: 1.0.0")
-    ws.put_many(bucket, objects)
-    return ws.project(f"n{count}", "\n".join(lines) + "\n"), bucket
-
-
-def _cold(ws: Workspace, sizes: Sizes, folder: Path, bucket: str, count: int) -> Figure:
-    """Cold ``doit fetch`` of the project against every peer copying the bucket."""
-    peers, missing = available(ws.root, one=False)
-    figure = Figure(f"cold `doit fetch`, {count} x {sizes.small_kb} KB", _FASTEST, Target(1.0), notes=missing)
-    _, requests, _ = _counted(ws, folder, _cold_cache(ws, folder, f"n{count}"))
-    figure.checks["1 GET per object"] = requests["GET"] == count
-    for _ in range(sizes.runs):
-        ours, _ = ws.doit(["fetch"], folder, ws.env(_cold_cache(ws, folder, f"n{count}")))
-        figure.add_run(ours, _peer_times(ws, peers, bucket, None, folder, count))
-    shutil.rmtree(ws.root / f"cache-n{count}")
-    return figure
-
-
-def _noop(ws: Workspace, sizes: Sizes, folder: Path, count: int) -> Figure:
-    """``doit fetch`` with every asset cached (by an untimed fetch) against ``doit list``."""
-    figure = Figure(
-        f"no-op `doit fetch`, {count} assets all up to date (immutable store)", "`doit list` on the same dodo.py",
-        Target(1.3),
-    )
-    cache = _cold_cache(ws, folder, f"n{count}")
-    ws.doit(["fetch"], folder, ws.env(cache, counted=True))
-    requests = Counter()
-    for _ in range(sizes.runs):
-        ours, made, _ = _counted(ws, folder, cache)
-        requests += made
-        figure.add(ours, ws.doit(["list"], folder, ws.env(cache))[0])
-    figure.checks["0 requests"] = sum(requests.values()) == 0
-    shutil.rmtree(cache)
-    return figure
-
-
-def many_assets(ws: Workspace, sizes: Sizes) -> Scaling:
-    """A cold fetch row for each count of `Sizes.cold`, a no-op row for each of `Sizes.noop`."""
-    result = Scaling()
-    for count in sorted({*sizes.cold, *sizes.noop}):
-        folder, bucket = _many_project(ws, count, sizes.small_kb)
-        if count in sizes.cold:
-            result.cold[count] = _cold(ws, sizes, folder, bucket, count)
-        if count in sizes.noop:
-            result.noop[count] = _noop(ws, sizes, folder, count)
-    return result
-
-
-def flatness(scaling: Scaling) -> list[Figure]:
-    """For each series of at least three counts, the marginal cost per asset over the
-    larger counts against the smaller ones (1 = flat)."""
-    series = (("no-op `doit fetch`", scaling.noop), ("cold `doit fetch`", scaling.cold))
-    return [_flatness(label, by_count) for label, by_count in series if len(by_count) >= 3]
-
-
-def _flatness(label: str, by_count: dict[int, Figure]) -> Figure:
-    counts = sorted(by_count)
-    low, mid, high = counts[0], counts[len(counts) // 2], counts[-1]
-    figure = Figure(f"{label}: cost per extra asset from {mid} to {high}", f"the same from {low} to {mid}", Target(1.5))
-    for a, b, c in zip(by_count[low].ours, by_count[mid].ours, by_count[high].ours):
-        # 1 us per asset is below what a child process's wall clock can resolve
-        figure.add(max((c - b) / (high - mid), 1e-6), max((b - a) / (mid - low), 1e-6))
-    return figure
 
 
 # --- one big object -----------------------------------------------------------------
 
 
 def big_fetch(ws: Workspace, sizes: Sizes) -> list[Figure]:
-    """Cold ``doit fetch`` of one big pinned object (sha256 verified) against every peer
-    copying it."""
+    """Cold ``doit fetch`` and cold ``resolve()`` of one big pinned object (sha256
+    verified), then every peer copying it; both rows share the peers' samples."""
     folder, _ = _big_project(ws, "big", {"big/data.bin": ("big.bin", sizes.big_mb)})
     peers, missing = available(ws.root, one=True)
-    figure = Figure(f"cold `doit fetch` of one {_mb(sizes.big_mb)} object, verified", _FASTEST, Target(1.2),
-                    notes=missing)
+    fetch = Figure(f"cold `doit fetch` of one {_mb(sizes.big_mb)} object, verified", FASTEST, Target(1.2),
+                   notes=list(missing))
+    resolved = Figure(f"cold `resolve()` of one {_mb(sizes.big_mb)} object, verified (timed after its imports)",
+                      FASTEST, Target(1.1), notes=missing)
+    trace = ws.trace_file()
+    ws.server.clear()
+    ws.probe(["fetch", "big/data.bin"], folder, ws.env(ws.fresh_dir("cache-big-resolve"), counted=True), trace=trace)
+    resolved.notes += [requests_note(ws.server.counts()), syscalls.summary(trace, 1)]
     for _ in range(sizes.runs):
-        ours, _ = ws.doit(["fetch"], folder, ws.env(_cold_cache(ws, folder, "big")))
-        figure.add_run(ours, _peer_times(ws, peers, BIG_BUCKET, "big/data.1.0.0.bin", folder, 1))
+        ours, _ = ws.doit(["fetch"], folder, ws.env(cold_cache(ws, folder, "big")))
+        sample = ws.probe(["fetch", "big/data.bin"], folder, ws.env(ws.fresh_dir("cache-big-resolve")))
+        times = peer_times(ws, peers, BIG_BUCKET, "big/data.1.0.0.bin", folder, 1)
+        fetch.add_run(ours, times)
+        resolved.add_run(Sample(sample["seconds"], sample["cpu"]), times)
     shutil.rmtree(ws.root / "cache-big")
+    shutil.rmtree(ws.root / "cache-big-resolve")
     ws.client.delete_object(Bucket=BIG_BUCKET, Key="big/data.1.0.0.bin")
-    return [figure]
+    return [fetch, resolved]
 
 
 def peak_memory(ws: Workspace, sizes: Sizes) -> list[Figure]:
@@ -236,7 +217,7 @@ def peak_memory(ws: Workspace, sizes: Sizes) -> list[Figure]:
     )
     for _ in range(sizes.runs):
         cache = ws.fresh_dir("cache-huge")
-        figure.add(ws.probe(["fetch", "huge/data.bin"], folder, ws.env(cache))["peak_rss"] / _MIB)
+        figure.add(Sample(ws.probe(["fetch", "huge/data.bin"], folder, ws.env(cache))["peak_rss"] / _MIB))
         shutil.rmtree(cache)
     idle = ws.probe(["idle"], folder, ws.env())["peak_rss"] / _MIB
     figure.notes.append(f"an idle interpreter with pod_tasks, boto3 and a client: {idle:.0f} MB")
@@ -252,11 +233,16 @@ def publish_big(ws: Workspace, sizes: Sizes) -> list[Figure]:
     figure = Figure(
         f"publish of a {_mb(sizes.big_mb)} file (hash + upload)", "boto3 `upload_file` alone (one PUT, see README)", Target(1.15),
     )
+    trace = ws.trace_file()
+    ws.server.clear()
+    ws.probe(["publish", "pub/data.bin", str(source), "0.0.1"], folder, ws.env(counted=True), trace=trace)
+    figure.notes += [requests_note(ws.server.counts()), syscalls.summary(trace, 1)]
+    ws.client.delete_object(Bucket=bucket, Key="pub/data.0.0.1.bin")
     for run in range(sizes.runs):
         version = f"1.0.{run}"
-        ours = ws.probe(["publish", "pub/data.bin", str(source), version], folder, ws.env())["seconds"]
-        base = ws.probe(["upload", str(source), bucket, f"base/{run}.bin"], folder, ws.env())["seconds"]
-        figure.add(ours, base)
+        ours = ws.probe(["publish", "pub/data.bin", str(source), version], folder, ws.env())
+        base = ws.probe(["upload", str(source), bucket, f"base/{run}.bin"], folder, ws.env())
+        figure.add(Sample(ours["seconds"], ours["cpu"]), Sample(base["seconds"], base["cpu"]))
         ws.client.delete_object(Bucket=bucket, Key=f"pub/data.{version}.bin")
         ws.client.delete_object(Bucket=bucket, Key=f"base/{run}.bin")
     return [figure]
@@ -266,7 +252,7 @@ def pack_big(ws: Workspace, sizes: Sizes) -> list[Figure]:
     """``doit pack`` of one big cached object that does not compress (model weights)
     against the zip tools a user has packing the same file."""
     folder, _ = _big_project(ws, "pack", {"pack/weights.bin": ("big.bin", sizes.big_mb)})
-    cache = _cold_cache(ws, folder, "pack")
+    cache = cold_cache(ws, folder, "pack")
     ws.doit(["fetch"], folder, ws.env(cache))
     [cached] = cache.rglob("weights.1.0.0.bin")
     out = ws.root / "pack-out.zip"
@@ -275,7 +261,7 @@ def pack_big(ws: Workspace, sizes: Sizes) -> list[Figure]:
     if zip_tool:
         peers |= {"`zip -0` (stored)": [zip_tool, "-q", "-0", str(out), str(cached)],
                   "`zip`": [zip_tool, "-q", str(out), str(cached)]}
-    figure = Figure(f"`doit pack` of one cached {_mb(sizes.big_mb)} file that does not compress", _FASTEST,
+    figure = Figure(f"`doit pack` of one cached {_mb(sizes.big_mb)} file that does not compress", FASTEST,
                     Target(1.5), notes=[] if zip_tool else ["Info-ZIP `zip` is not installed"])
     for _ in range(sizes.runs):
         out.unlink(missing_ok=True)
@@ -308,15 +294,15 @@ def revalidation(ws: Workspace, sizes: Sizes) -> list[Figure]:
     keys_file.write_text("\n".join(keys), encoding="utf-8")
     figure = Figure(
         f"revalidation of {count} unchanged mutable objects after the timeout",
-        f"{count} bare boto3 `head_object`, {sizes.concurrency} threads", Target(0.5),
+        f"{count} bare boto3 `head_object`, {sizes.concurrency} threads", Target(0.5), objects=count,
     )
-    counted = _cold_cache(ws, folder, "mutable-counted")
+    counted, trace = cold_cache(ws, folder, "mutable-counted"), ws.trace_file()
     ws.doit(["fetch"], folder, ws.env(counted, counted=True))
     time.sleep(timeout * 1.2)
-    _, requests, stats = _counted(ws, folder, counted)
+    _, requests, stats = counted_fetch(ws, folder, counted, trace)
     figure.checks[f"{count} HEADs and 0 GETs"] = requests["HEAD"] == count and requests["GET"] == 0
     rehashes = stats["rehashes"]
-    cache = _cold_cache(ws, folder, "mutable")
+    cache = cold_cache(ws, folder, "mutable")
     ws.doit(["fetch"], folder, ws.env(cache))
     heads = [sys.executable, str(PROBE), "heads", bucket, str(keys_file), str(sizes.concurrency)]
     for _ in range(sizes.runs):
@@ -325,6 +311,7 @@ def revalidation(ws: Workspace, sizes: Sizes) -> list[Figure]:
         rehashes += stats["rehashes"]
         figure.add(ours, ws.run(heads, folder, ws.env()))
     figure.checks["0 re-hashes"] = rehashes == 0
+    figure.notes += [requests_note(requests), syscalls.summary(trace, count)]
     shutil.rmtree(cache)
     shutil.rmtree(counted)
     return [figure]
@@ -333,6 +320,7 @@ def revalidation(ws: Workspace, sizes: Sizes) -> list[Figure]:
 #: name -> case; `run.py --only NAME` runs a subset.
 CASES = {
     "resolve": resolve_per_call,
+    "first-resolve": first_resolve,
     "pooch": resolve_vs_pooch,
     "big-fetch": big_fetch,
     "revalidate": revalidation,

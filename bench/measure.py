@@ -10,6 +10,10 @@ A row may have several peers (other clients doing the same copy) instead of one
 baseline: each run measures ours and then every peer; the baseline is the fastest
 peer (lowest median) of the run, ratios pair ours with it run by run, and the other
 peers' medians are shown beside it.
+
+Each sample may carry the CPU time (user+sys) it took: `cpu_seconds` reads it from
+``getrusage``, of the finished children or of this process. The row shows the median
+CPU per object of ours and of its baseline beside the wall times.
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable
 
-__all__ = ["Figure", "Target", "timed", "peak_rss_bytes", "markdown", "human_seconds"]
+__all__ = ["Figure", "Sample", "Target", "cpu_seconds", "timed", "peak_rss_bytes", "markdown", "human_seconds"]
 
 
 @dataclass(frozen=True)
@@ -40,13 +44,27 @@ class Target:
         return f"{'<=' if self.at_most else '>='} {_number(self.limit)}{self.unit}"
 
 
+@dataclass(frozen=True)
+class Sample:
+    """One measurement: ``wall`` (seconds, or the row's unit) and the ``cpu`` seconds
+    (user+sys) it took, None where unknown."""
+
+    wall: float
+    cpu: float | None = None
+
+
+#: The key of `Figure.cpu` for ours, and for a baseline given to `Figure.add`.
+OURS, BASE = "ours", "base"
+
+
 @dataclass
 class Figure:
     """One row. ``speedup`` rows report baseline/ours (higher is better), the others
     ours/baseline (lower is better); ``absolute`` rows (no baseline) report ours itself.
     ``checks`` are extra conditions shown in the notes column (e.g. "0 requests");
     ``peers`` the samples of each peer by name (`add_run`), ``server`` the S3 server
-    the row ran against."""
+    the row ran against; ``cpu`` the CPU seconds of each side's samples (ours, the
+    baseline, each peer), shown per one of ``objects`` ``per`` (e.g. 1000 objects)."""
 
     what: str
     baseline: str
@@ -60,17 +78,32 @@ class Figure:
     unit: str = "s"
     checks: dict[str, bool] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    cpu: dict[str, list[float | None]] = field(default_factory=dict)
+    objects: int = 1
+    per: str = "object"
 
-    def add(self, ours: float, base: float | None = None) -> None:
-        self.ours.append(ours)
+    def add(self, ours: Sample, base: Sample | None = None) -> None:
+        self._keep(OURS, ours, self.ours)
         if base is not None:
-            self.base.append(base)
+            self._keep(BASE, base, self.base)
 
-    def add_run(self, ours: float, peers: dict[str, float]) -> None:
-        """One run: ours, then each peer's seconds by name."""
-        self.ours.append(ours)
-        for name, seconds in peers.items():
-            self.peers.setdefault(name, []).append(seconds)
+    def add_run(self, ours: Sample, peers: dict[str, Sample]) -> None:
+        """One run: ours, then each peer's sample by name."""
+        self._keep(OURS, ours, self.ours)
+        for name, sample in peers.items():
+            self._keep(name, sample, self.peers.setdefault(name, []))
+
+    def _keep(self, side: str, sample: Sample, walls: list[float]) -> None:
+        walls.append(sample.wall)
+        self.cpu.setdefault(side, []).append(sample.cpu)
+
+    def cpu_per_object(self, side: str = OURS) -> float | None:
+        """The median CPU seconds per object of ``side`` (`OURS`, `BASE` or a peer's
+        name), None unless every one of its samples has it."""
+        samples = self.cpu.get(side, [])
+        if not samples or None in samples:
+            return None
+        return statistics.median(samples) / self.objects
 
     @property
     def fastest(self) -> str | None:
@@ -110,7 +143,10 @@ class Figure:
             else f"{_show(statistics.median(self.ours), self.unit)} / "
                  f"{_show(statistics.median(self.baseline_samples), self.unit)}"
         )
+        if self.unit == "s":
+            sides = f"wall {sides}"
         checks = [f"{name}: {'yes' if ok else 'NO'}" for name, ok in self.checks.items()]
+        cpu = self._cpu_cell()
         return [
             self.what,
             self.server,
@@ -119,8 +155,17 @@ class Figure:
             f"{_number(min(ratios))}-{_number(max(ratios))}{unit}",
             str(self.target),
             "yes" if self.met else "NO",
-            "; ".join([f"{sides} (n={len(ratios)})", *self._peer_medians(), *checks, *self.notes]),
+            "; ".join([f"{sides} (n={len(ratios)})", *cpu, *self._peer_medians(), *checks, *self.notes]),
         ]
+
+    def _cpu_cell(self) -> list[str]:
+        """``CPU (user+sys) per object: OURS / BASELINE`` (medians), if ours has it."""
+        ours = self.cpu_per_object()
+        if ours is None:
+            return []
+        base = None if self.absolute else self.cpu_per_object(self.fastest or BASE)
+        shown = _show(ours, "s") + ("" if base is None else f" / {_show(base, 's')}")
+        return [f"CPU (user+sys) per {self.per}: {shown}"]
 
     def _peer_medians(self) -> list[str]:
         """``peers: NAME TIME, ...`` (every peer's median, fastest first), if any."""
@@ -128,6 +173,18 @@ class Figure:
             return []
         medians = sorted((statistics.median(samples), name) for name, samples in self.peers.items())
         return ["peers: " + ", ".join(f"{name} {_show(median, self.unit)}" for median, name in medians)]
+
+
+def cpu_seconds(children: bool) -> float | None:
+    """User+sys CPU seconds so far of this process's finished (and waited-for)
+    children and their descendants (``children``), or of this process and its threads;
+    None where ``resource`` is missing (Windows)."""
+    try:
+        import resource
+    except ImportError:
+        return None
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN if children else resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
 
 
 def timed(fn: Callable[[], object]) -> float:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import statistics
 from pathlib import Path
 
-from bench.cases import Scaling
+from bench.many import Scaling
 
 __all__ = ["plot_scaling"]
 

@@ -2,7 +2,9 @@
 
 Each command runs in its own fresh interpreter (cwd = a project folder, environment
 from `Workspace.env`) and prints one JSON line. In-process timings start after the
-imports, and both sides of a pair import boto3 before the clock starts.
+imports, and both sides of a pair import boto3 before the clock starts; each comes
+with the CPU seconds (user+sys, every thread) of the same span (``cpu``, or
+``ours_cpu`` and ``base_cpu`` per call; null where ``resource`` is missing).
 
 - ``doit ARGS``: run doit as ``python -m doit ARGS`` would, counting every re-hash of a
   cached file (`Digester.of_file`) into the JSON file named by ``BENCH_STATS``.
@@ -29,11 +31,27 @@ from pathlib import Path
 
 sys.path[0] = str(Path(__file__).resolve().parent.parent)  # import `bench`, not the folder's modules
 
-from bench.measure import peak_rss_bytes  # noqa: E402
+from bench.measure import cpu_seconds, peak_rss_bytes  # noqa: E402
 
 
 def _emit(**values) -> None:
     print(json.dumps(values))
+
+
+class _Span:
+    """Wall-clock and CPU seconds of the ``with`` block: `seconds` and `cpu` (None
+    where ``resource`` is missing)."""
+
+    def __enter__(self) -> "_Span":
+        self._cpu, self._start = cpu_seconds(children=False), time.perf_counter()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.seconds, after = time.perf_counter() - self._start, cpu_seconds(children=False)
+        self.cpu = None if after is None or self._cpu is None else after - self._cpu
+
+    def per(self, calls: int) -> tuple[float, float | None]:
+        return self.seconds / calls, None if self.cpu is None else self.cpu / calls
 
 
 def _doit(args: list[str]) -> int:
@@ -71,15 +89,16 @@ def _resolve_loop(name: str, calls: int, runs: int) -> None:
     stat = os.stat
     ours, base = [], []
     for _ in range(runs):
-        start = time.perf_counter()
-        for _ in range(calls):
-            resolve(name)
-        ours.append((time.perf_counter() - start) / calls)
-        start = time.perf_counter()
-        for _ in range(calls):
-            stat(path)
-        base.append((time.perf_counter() - start) / calls)
-    _emit(ours=ours, base=base)
+        with _Span() as span:
+            for _ in range(calls):
+                resolve(name)
+        ours.append(span.per(calls))
+        with _Span() as span:
+            for _ in range(calls):
+                stat(path)
+        base.append(span.per(calls))
+    _emit(ours=[s for s, _ in ours], base=[s for s, _ in base],
+          ours_cpu=[c for _, c in ours], base_cpu=[c for _, c in base])
 
 
 def _pooch_loop(name: str, url: str, sha256: str, folder: str, calls: int, runs: int) -> None:
@@ -93,13 +112,13 @@ def _pooch_loop(name: str, url: str, sha256: str, folder: str, calls: int, runs:
     resolve(name)
     ours, base = [], []
     for _ in range(runs):
-        start = time.perf_counter()
-        registry.fetch(fname)
-        base.append(time.perf_counter() - start)
-        start = time.perf_counter()
-        for _ in range(calls):
-            resolve(name)
-        ours.append((time.perf_counter() - start) / calls)
+        with _Span() as span:
+            registry.fetch(fname)
+        base.append(span.seconds)
+        with _Span() as span:
+            for _ in range(calls):
+                resolve(name)
+        ours.append(span.per(calls)[0])
     _emit(ours=ours, base=base)
 
 
@@ -108,9 +127,9 @@ def _fetch(name: str) -> None:
 
     from pod_tasks import resolve
 
-    start = time.perf_counter()
-    resolve(name)
-    _emit(seconds=time.perf_counter() - start, peak_rss=peak_rss_bytes())
+    with _Span() as span:
+        resolve(name)
+    _emit(seconds=span.seconds, cpu=span.cpu, peak_rss=peak_rss_bytes())
 
 
 def _one_request():
@@ -148,17 +167,17 @@ def _publish(name: str, file: str, version: str) -> None:
     from pod_tasks.publish import publish
     from pod_tasks.resolver import Project
 
-    start = time.perf_counter()
-    publish(Project.get(), name, file=file, version=version)
-    _emit(seconds=time.perf_counter() - start)
+    with _Span() as span:
+        publish(Project.get(), name, file=file, version=version)
+    _emit(seconds=span.seconds, cpu=span.cpu)
 
 
 def _upload(file: str, bucket: str, key: str) -> None:
     import boto3  # noqa: F401
 
-    start = time.perf_counter()
-    _client().upload_file(file, bucket, key, Config=_one_request())
-    _emit(seconds=time.perf_counter() - start)
+    with _Span() as span:
+        _client().upload_file(file, bucket, key, Config=_one_request())
+    _emit(seconds=span.seconds, cpu=span.cpu)
 
 
 def _heads(bucket: str, keys_file: str, concurrency: int) -> None:

@@ -23,12 +23,12 @@ from pathlib import Path
 
 sys.path[0] = str(Path(__file__).resolve().parent.parent)  # import `bench` as a package
 
-from bench import cases  # noqa: E402
+from bench import cases, many  # noqa: E402
 from bench.measure import Figure, markdown  # noqa: E402
 from bench.plot import plot_scaling  # noqa: E402
 from bench.workspace import SERVERS, Sizes, Workspace  # noqa: E402
 
-_ALL = ["resolve", "pooch", "many", "big-fetch", "revalidate", "memory", "publish", "pack"]
+_ALL = ["resolve", "first-resolve", "pooch", "many", "big-fetch", "revalidate", "memory", "publish", "pack"]
 
 
 def _counts(text: str) -> tuple[int, ...]:
@@ -70,30 +70,32 @@ def _unknown(given: list[str], known: list[str], option: str) -> str | None:
     return None
 
 
-def _measure(servers: list[str], only: list[str], sizes: Sizes, base: Path) -> tuple[list[Figure], dict[str, cases.Scaling]]:
+def _measure(servers: list[str], only: list[str], sizes: Sizes, base: Path) -> tuple[list[Figure], dict[str, many.Scaling]]:
     """Every row of ``only`` on every server: the figures in table order (row, then
     server), and the many-assets figures by server."""
     figures: dict[tuple[str, str], list[Figure]] = {}
-    scaling: dict[str, cases.Scaling] = {}
+    scaling: dict[str, many.Scaling] = {}
     for server in servers:
         with Workspace(server, base) as ws:
             for name in only:
-                print(f"... {server}: {name}", file=sys.stderr, flush=True)
+                print(f"... {server}: {name}", file=sys.stderr, end="", flush=True)
+                started = time.monotonic()
                 if name == "many":
-                    found = scaling[server] = cases.many_assets(ws, sizes)
+                    found = scaling[server] = many.many_assets(ws, sizes)
                     rows = [found.noop[n] for n in sorted(found.noop)] + [found.cold[n] for n in sorted(found.cold)]
                 else:
                     rows = cases.CASES[name](ws, sizes)
                 for figure in rows:
                     figure.server = server
                 figures[name, server] = rows
+                print(f" ({time.monotonic() - started:.0f} s)", file=sys.stderr, flush=True)
     return [f for name in only for server in servers for f in figures[name, server]], scaling
 
 
-def _scaling_section(scaling: dict[str, cases.Scaling], out: Path) -> list[str]:
+def _scaling_section(scaling: dict[str, many.Scaling], out: Path) -> list[str]:
     rows = []
     for server, found in scaling.items():
-        for figure in cases.flatness(found):
+        for figure in many.flatness(found):
             figure.server = server
             rows.append(figure)
     table = ["", "### How cost grows with the number of assets", "", markdown(rows)] if rows else []

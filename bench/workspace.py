@@ -6,7 +6,10 @@ Everything measured runs in a child process (doit, a peer client, or
 `bench/probe.py`), so the measured code never shares an interpreter (or its GIL) with
 the server. Children reach the server directly (rclone's own port) unless asked for
 a ``counted`` run: then through the server's counting endpoint (for rclone, a Python
-proxy, too slow to time), whose requests `Workspace.server` counts.
+proxy, too slow to time), whose requests `Workspace.server` counts. A child's CPU time
+(user+sys, its own descendants included) comes from ``getrusage`` of the finished
+children (the bench runs one child at a time; the servers are not waited for until
+they stop); an untimed run may go under ``strace -f -c`` (`bench.syscalls`).
 """
 
 from __future__ import annotations
@@ -27,6 +30,8 @@ REPO = Path(__file__).resolve().parent.parent
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
+from bench import syscalls  # noqa: E402
+from bench.measure import Sample, cpu_seconds  # noqa: E402
 from tests.servers import CREDENTIALS, MotoServer, RcloneServer, S3Endpoint  # noqa: E402  (the tests' servers)
 
 __all__ = ["Workspace", "Sizes", "SERVERS", "REPO", "PROBE"]
@@ -166,25 +171,39 @@ class Workspace:
         env.update(extra)
         return env
 
-    def run(self, args: list[str], cwd: Path, env: dict[str, str], timeout: float = 3600) -> float:
-        """Run ``args`` and return its wall-clock seconds; `ChildFailed` if it fails."""
-        start = time.perf_counter()
-        done = subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
-        seconds = time.perf_counter() - start
-        if done.returncode != 0:
-            raise ChildFailed(f"{' '.join(args)} (in {cwd}) exited {done.returncode}:\n{done.stdout[-2000:]}\n{done.stderr[-3000:]}")
-        return seconds
+    def trace_file(self) -> Path | None:
+        """Where a traced run's strace table goes (emptied), None if strace is not `syscalls.available`."""
+        if not syscalls.available():
+            return None
+        path = self.root / "strace.txt"
+        path.unlink(missing_ok=True)
+        return path
 
-    def doit(self, args: list[str], cwd: Path, env: dict[str, str]) -> tuple[float, dict]:
-        """``doit ARGS`` through the probe (which counts re-hashes): (seconds, stats)."""
+    def run(self, args: list[str], cwd: Path, env: dict[str, str], timeout: float = 3600,
+            trace: Path | None = None) -> Sample:
+        """Run ``args`` (under strace writing to ``trace``, if given) and return its
+        wall-clock seconds and CPU seconds; `ChildFailed` if it fails."""
+        return self._child(args, cwd, env, timeout, trace)[0]
+
+    def _child(self, args: list[str], cwd: Path, env: dict[str, str], timeout: float,
+               trace: Path | None) -> tuple[Sample, str]:
+        """`run`, and what the child printed."""
+        argv = syscalls.traced(args, trace) if trace else args
+        cpu, start = cpu_seconds(children=True), time.perf_counter()
+        done = subprocess.run(argv, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
+        seconds, cpu_after = time.perf_counter() - start, cpu_seconds(children=True)
+        if done.returncode != 0:
+            raise ChildFailed(f"{' '.join(argv)} (in {cwd}) exited {done.returncode}:\n{done.stdout[-2000:]}\n{done.stderr[-3000:]}")
+        return Sample(seconds, None if cpu is None or cpu_after is None else cpu_after - cpu), done.stdout
+
+    def doit(self, args: list[str], cwd: Path, env: dict[str, str], trace: Path | None = None) -> tuple[Sample, dict]:
+        """``doit ARGS`` through the probe (which counts re-hashes): (its sample, stats)."""
         stats = self.root / "stats.json"
         stats.unlink(missing_ok=True)
-        seconds = self.run([sys.executable, str(PROBE), "doit", *args], cwd, {**env, "BENCH_STATS": str(stats)})
-        return seconds, json.loads(stats.read_text())
+        sample = self.run([sys.executable, str(PROBE), "doit", *args], cwd, {**env, "BENCH_STATS": str(stats)}, trace=trace)
+        return sample, json.loads(stats.read_text())
 
-    def probe(self, args: list[str], cwd: Path, env: dict[str, str]) -> dict:
-        """``bench/probe.py ARGS``: the JSON it prints last."""
-        out = subprocess.run([sys.executable, str(PROBE), *args], cwd=cwd, env=env, capture_output=True, text=True)
-        if out.returncode != 0:
-            raise ChildFailed(f"probe {' '.join(args)} exited {out.returncode}:\n{out.stderr[-3000:]}")
-        return json.loads(out.stdout.strip().splitlines()[-1])
+    def probe(self, args: list[str], cwd: Path, env: dict[str, str], trace: Path | None = None) -> dict:
+        """``bench/probe.py ARGS`` (under strace, if ``trace``): the JSON it prints last."""
+        _, out = self._child([sys.executable, str(PROBE), *args], cwd, env, 3600, trace)
+        return json.loads(out.strip().splitlines()[-1])
