@@ -173,7 +173,7 @@ class Layout:
             return None
         except NotADirectoryError:
             return f"cache dir {self.root} is not a folder: set cache_dir (assets.yaml) or POD_CACHE_DIR to a folder"
-        if not names:
+        if not names or self.is_cache():  # again: a racing claim may have made it one since
             return None
         return (f"cache dir {self.root} is not a pod-tasks cache: it holds other files ({shown(names[0], 40)}"
                 f"{f' and {len(names) - 1} more' if len(names) > 1 else ''}) and no {META}/ or {TAG}; pod-tasks "

@@ -91,5 +91,5 @@ def test_no_store(project):
 
 def test_missing_store_folder(project):
     write(project / "assets.yaml", "store: gone\nassets: {}\n")
-    with pytest.raises(OfflineError, match="gone is not there"):
+    with pytest.raises(OfflineError, match="gone: it is not there"):
         store_names(Project.load(project / "assets.yaml"))

@@ -178,7 +178,7 @@ def test_transient_fault_on_a_revalidation_head_is_retried(s3, client, proxy, pr
     assert run_doit(["fetch"], project).returncode == 0
     proxy.add(Rule("HEAD", r"/data/x\.json", "status", times=1, status=503))
     s3.clear()
-    result = run_doit(["fetch"], project)
+    result = run_doit(["fetch", "-v"], project)
     assert_clean(result)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "unchanged" in result.stdout and "s3://data/x.json" in result.stdout
