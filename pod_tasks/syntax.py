@@ -172,7 +172,7 @@ class _Text:
         """``LINE:COLUMN: what is wrong: what to do``."""
         if self.problem is None:
             return f"1: not valid YAML: {self.words}"
-        for rule in (self.tab, self.quote, self.bracket, self.no_space, self.colon, self.indentation):
+        for rule in (self.tab, self.quote, self.bracket, self.no_space, self.colon, self.deeper, self.indentation):
             found = rule()
             if found:
                 line, column, message = found
@@ -229,22 +229,27 @@ class _Text:
         return None
 
     def colon(self) -> tuple[int, int, str] | None:
+        """A ``: `` in a value, which YAML took for the end of a key."""
         number, column = self.problem.line, self.problem.column
         text = self.line(number)
-        if self.char(self.problem) != ":":
-            return None
         start = text.rfind(": ", 0, column)
-        if start >= 0:
-            ends = r"[,}\]]| #" if self.char(self.context) in ("{", "[") else r" #"
-            value = re.split(ends, text[start + 2:])[0].strip()
-            return (number, column,
-                    f"': ' in a value, which YAML reads as a key: put the value in quotes: {_quoted(value)}")
+        if self.char(self.problem) != ":" or start < 0:
+            return None
+        ends = r"[,}\]]| #" if self.char(self.context) in ("{", "[") else r" #"
+        value = re.split(ends, text[start + 2:])[0].strip()
+        return number, column, f"': ' in a value, which YAML reads as a key: put the value in quotes: {_quoted(value)}"
+
+    def deeper(self) -> tuple[int, int, str] | None:
+        """A line indented more than the key above it, which has its value already."""
+        number = self.problem.line
+        text = self.line(number)
         above = self.above(number)
-        valued = above is not None and not _content(self.line(above)).split(" #")[0].rstrip().endswith(":")
-        if valued and _indent(text) > _indent(self.line(above)):
-            return (number, _indent(text), f"this line is indented more than the key above it (line {above + 1}), "
-                    f"which has its value already: indent it as that key is ({_spaces(_indent(self.line(above)))})")
-        return None
+        if above is None or _content(self.line(above)).split(" #")[0].rstrip().endswith(":"):
+            return None
+        if not text.strip() or _indent(text) <= _indent(self.line(above)):
+            return None
+        return (number, _indent(text), f"this line is indented more than the key above it (line {above + 1}), "
+                f"which has its value already: indent it as that key is ({_spaces(_indent(self.line(above)))})")
 
     def indentation(self) -> tuple[int, int, str] | None:
         """A line whose indentation matches none of the keys it could belong to."""

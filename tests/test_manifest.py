@@ -393,3 +393,38 @@ def test_set_pins_refusals_leave_the_file_alone(tmp_path, text, files, fragment)
     with pytest.raises(PodError, match=fragment):
         set_pins(path, {}, files)
     assert path.read_bytes() == text.encode()
+
+
+def test_set_pins_of_thousands_of_entries_rewrites_each(tmp_path):
+    """`doit lock` of a large manifest: every pin and entry rewritten, in order, the rest kept."""
+    from pod_tasks.manifest import set_pins
+
+    count = 3000
+    path = tmp_path / "assets.yaml"
+    path.write_text("store: s3://bkt\nassets:\n" + "".join(f"  f/{i}.csv: 1.0.{i}  # {i}\n" for i in range(count))
+                    + "files:\n" + "".join(f"  - s3://bkt/raw/{i}.json\n" for i in range(count)))
+    pins = {f"f/{i}.csv": (Version(1, 0, i), f"{i:064x}") for i in range(count)}
+    files = {f"s3://bkt/raw/{i}.json": f"{i + count:064x}" for i in range(count)}
+    set_pins(path, pins, files)
+    assert path.read_text() == (
+        "store: s3://bkt\nassets:\n"
+        + "".join(f"  f/{i}.csv: {{version: 1.0.{i}, sha256: {i:064x}}}  # {i}\n" for i in range(count))
+        + "files:\n" + "".join(f"  - {{url: s3://bkt/raw/{i}.json, sha256: {i + count:064x}}}\n" for i in range(count))
+    )
+
+
+LONGEST_PIN = "{{version: 1.0.0, sha256: {sha}, source: data/{i}.csv}}"
+
+
+def test_at_most_max_entries_pins_and_files(tmp_path):
+    """`MAX_ENTRIES` pins of the longest form load; one `files:` entry more is refused at its line."""
+    from pod_tasks.manifest import MAX_ENTRIES
+
+    pins = "".join(f"  f/{i}.csv: {LONGEST_PIN.format(sha='0' * 64, i=i)}\n" for i in range(MAX_ENTRIES))
+    text = "store: s3://bkt\nassets:\n" + pins
+    assert len(parse_manifest(text, tmp_path / "assets.yaml").assets) == MAX_ENTRIES
+    with pytest.raises(ManifestError) as info:
+        parse_manifest(text + "files:\n  - s3://bkt/x.json\n", tmp_path / "assets.yaml")
+    assert str(info.value) == (
+        f"assets.yaml:{MAX_ENTRIES + 4}: more than {MAX_ENTRIES:,} pins and `files:` entries, more than pod-tasks "
+        f"reads from one manifest: split the assets over several projects, each with its own assets.yaml")
