@@ -173,9 +173,9 @@ def test_check_bucket_refuses_what_s3_refuses(bucket, problem):
 def test_no_bucket_is_one_of_the_caches_own_top_level_names():
     """The cache keeps its own files and folders beside the buckets' folders: no name S3
     allows for a bucket is one of them."""
-    from pod_tasks import cache
+    from pod_tasks import layout
 
-    owned = [cache.META, cache.OLD_MARKS, cache.MISSING, "CACHEDIR.TAG", "_endpoint-127.0.0.1-9000", "_dir-0a1b2c3d"]
+    owned = [layout.META, layout.OLD_MARKS, layout.MISSING, layout.TAG, "_endpoint-127.0.0.1-9000", "_dir-0a1b2c3d"]
     for name in owned:
         with pytest.raises(UnsafePathError):
             check_bucket(name)

@@ -83,7 +83,7 @@ SLIPS = [
     ("no space after ':' in the only pin", "store: s3://bkt\nassets:\n  foo/bar.csv:1.2.5\n",
      "3: assets must be a mapping of `key: value` lines; for 'foo/bar.csv:1.2.5', write 'foo/bar.csv: 1.2.5'"),
     ("no space after ':' in a flow pin", "store: s3://bkt\nassets:\n  a.csv: {version:1.2.5}\n",
-     "3: a.csv: unknown key 'version:1.2.5': a pin has version, sha256, source; for 'version:1.2.5', "
+     "3: a.csv: unknown key 'version:1.2.5': a pin has version, sha256, size, source; for 'version:1.2.5', "
      "write 'version: 1.2.5'"),
     ("no space after ':' in a one-line file", "store:s3://bkt\n",
      "1: the file must be a mapping of `key: value` lines; for 'store:s3://bkt', write 'store: s3://bkt'"),
