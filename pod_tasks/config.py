@@ -25,7 +25,8 @@ from urllib.parse import urlparse
 
 from .bounds import DEFAULT_MAX_SIZE, DEFAULT_MIN_RATE, Limits
 from .endpoints import profile_endpoint, redact, server_of
-from .errors import shown
+from .errors import UnsafePathError, shown
+from .names import check_bucket
 
 __all__ = [
     "Settings", "parse_timeout", "parse_old_timeout", "format_timeout", "parse_flag", "parse_jobs", "default_jobs",
@@ -251,7 +252,7 @@ class Settings:
 
         Immutable buckets are the union of every source; ``POD_MIRRORS``, when set (even
         to nothing), replaces the manifest's mirrors. Raises ValueError naming the
-        variable when an environment value is malformed.
+        variable when an environment value is malformed (a bucket name included).
         """
         env = os.environ if environ is None else environ
         env_dir = env.get("POD_CACHE_DIR") or env.get("STATIC_CACHE_DIR")
@@ -280,7 +281,10 @@ class Settings:
             else manifest_timeout if manifest_timeout is not None
             else DEFAULT_TIMEOUT
         )
-        env_immutable = {b for b in env.get("STATIC_CACHE_IMMUTABLE_BUCKETS", "").split(":") if b}
+        try:
+            env_immutable = {check_bucket(b) for b in env.get("STATIC_CACHE_IMMUTABLE_BUCKETS", "").split(":") if b}
+        except UnsafePathError as exc:
+            raise ValueError(f"$STATIC_CACHE_IMMUTABLE_BUCKETS: {exc}: fix the name") from None
         anonymous = manifest_anonymous
         if env.get("POD_ANONYMOUS", "").strip():
             try:

@@ -21,14 +21,15 @@ import yaml
 
 from .config import parse_flag, parse_mirror, parse_timeout
 from .endpoints import redact, server_of
-from .errors import AssetNotFound, ManifestError, PodError, UnsafePathError, shown
-from .names import check_relative_key, normalise_name, versioned_key
+from .errors import AssetNotFound, ManifestError, PodError, UnsafePathError, VersionError, shown
+from .names import check_bucket, check_relative_key, normalise_name, versioned_key
 from .store import parse_s3_url
+from .syntax import MAX_VALUES, compose_yaml, cut_by_comment, missing_space, paused_gc
 from .versions import VERSION_PATTERN, Version, parse_version
 
 __all__ = [
     "Pin", "Manifest", "load_manifest", "parse_manifest", "set_pin", "pinned_text", "set_pins", "pins_text",
-    "find_manifest", "FILENAME",
+    "find_manifest", "FILENAME", "MAX_BYTES", "MAX_ENTRIES", "MAX_VALUES",
     # the text-level pieces that import-manifest and prefill lists share
     "VERSION_RE", "compose_yaml", "read_manifest_text", "replace_text", "span_end", "edit_lock",
 ]
@@ -39,6 +40,10 @@ _PIN_KEYS = ("version", "sha256", "size", "source")
 _FILE_KEYS = ("url", "sha256")
 _SHA256 = re.compile(r"^[0-9a-fA-F]{64}$")
 _SIZE = re.compile(r"^[0-9]{1,20}$")
+#: The most pins and `files:` entries a manifest may hold. Each is a few doit tasks: at
+#: 30,000 short pins `doit list` takes about 10 s of CPU and 0.6 GB, nearly all of it in
+#: doit's tasks, and both grow with the count.
+MAX_ENTRIES = 30_000
 VERSION_RE = re.compile(rf"^{VERSION_PATTERN}$")
 
 
@@ -116,13 +121,25 @@ def find_manifest(start: Path | None = None) -> Path | None:
 class _Reader:
     """Turns composed YAML nodes into a `Manifest`, raising located errors."""
 
-    def __init__(self, path: Path, label: str) -> None:
+    def __init__(self, path: Path, label: str, text: str) -> None:
         self.path = path
         self.label = label
+        self.text = text
 
     def fail(self, node: yaml.Node | None, message: str) -> ManifestError:
+        """The error at ``node``'s line; a value that YAML cut short at a ``#`` says so,
+        with the column of the ``#``."""
         line = node.start_mark.line + 1 if node is not None else 1
-        return ManifestError(f"{self.label}:{line}: {message}")
+        column = cut_by_comment(self.text, node) if node is not None else None
+        if column is None:
+            return ManifestError(f"{self.label}:{line}: {message}")
+        return ManifestError(f"{self.label}:{line}:{column + 1}: {message} (YAML took the ' #' after it for a "
+                             f"comment: put the value in quotes if the '#' belongs to it)")
+
+    def unspaced(self, node: yaml.Node, message: str) -> ManifestError:
+        """`fail`, saying how to write a scalar typed without the space after ``:`` or ``-``."""
+        fixed = missing_space(node.value) if isinstance(node, yaml.ScalarNode) else None
+        return self.fail(node, f"{message}; for {shown(node.value)}, write {shown(fixed)}" if fixed else message)
 
     def scalar(self, node: yaml.Node, what: str) -> str:
         if not isinstance(node, yaml.ScalarNode) or node.tag == "tag:yaml.org,2002:null":
@@ -131,14 +148,14 @@ class _Reader:
 
     def mapping(self, node: yaml.Node, what: str) -> list[tuple[str, yaml.Node, yaml.Node]]:
         if not isinstance(node, yaml.MappingNode):
-            raise self.fail(node, f"{what} must be a mapping of `key: value` lines")
+            raise self.unspaced(node, f"{what} must be a mapping of `key: value` lines")
         return [(self.scalar(k, f"a key in {what}"), k, v) for k, v in node.value]
 
     def items(self, node: yaml.Node, what: str) -> list[yaml.Node]:
         if isinstance(node, yaml.ScalarNode) and node.tag == "tag:yaml.org,2002:null":
             return []
         if not isinstance(node, yaml.SequenceNode):
-            raise self.fail(node, f"{what} must be a list (`- item` lines)")
+            raise self.unspaced(node, f"{what} must be a list (`- item` lines)")
         return node.value
 
     def sequence(self, node: yaml.Node, what: str) -> list[tuple[str, yaml.Node]]:
@@ -157,7 +174,8 @@ class _Reader:
         items: dict[str, yaml.Node] = {}
         for key, k, v in self.mapping(node, "a `files:` entry"):
             if key not in _FILE_KEYS:
-                raise self.fail(k, f"a `files:` entry: unknown key {shown(key)}: an entry has {', '.join(_FILE_KEYS)}")
+                raise self.unspaced(k, f"a `files:` entry: unknown key {shown(key)}: an entry has "
+                                       f"{', '.join(_FILE_KEYS)}")
             if key in items:
                 raise self.fail(k, f"a `files:` entry: {shown(key)} appears twice: keep one")
             items[key] = v
@@ -172,10 +190,11 @@ class _Reader:
         top = {}
         for key, knode, value in self.mapping(root, "the file"):
             if key not in _TOP_KEYS:
-                raise self.fail(knode, f"unknown key {shown(key)}: the keys are {', '.join(_TOP_KEYS)}")
+                raise self.unspaced(knode, f"unknown key {shown(key)}: the keys are {', '.join(_TOP_KEYS)}")
             if key in top:
                 raise self.fail(knode, f"{shown(key)} appears twice: keep one")
             top[key] = value
+        self.bounded(top)
         fields: dict[str, Any] = {}
         if "store" in top:
             fields["store"] = self.store(top["store"])
@@ -196,7 +215,8 @@ class _Reader:
         if "mirrors" in top:
             fields["mirrors"] = self.mirrors(top["mirrors"])
         if "immutable" in top:
-            fields["immutable"] = frozenset(b for b, _ in self.sequence(top["immutable"], "immutable"))
+            buckets = self.sequence(top["immutable"], "immutable")
+            fields["immutable"] = frozenset(self.bucket(b, item) for b, item in buckets)
         assets: dict[str, Pin] = {}
         if "assets" in top and top["assets"].tag != "tag:yaml.org,2002:null":
             for raw, knode, value in self.mapping(top["assets"], "assets"):
@@ -207,19 +227,36 @@ class _Reader:
                 if name in assets:
                     raise self.fail(knode, f"{shown(raw)} is listed twice (line {assets[name].line}): keep one")
                 assets[name] = self.pin(name, knode, value)
-        files: list[str] = []
+        files: dict[str, yaml.Node] = {}
         file_sha256: dict[str, str] = {}
         for node in self.items(top.get("files", yaml.ScalarNode("tag:yaml.org,2002:null", "")), "files"):
             url, sha = self.file_entry(node)
             if url in files:
-                raise self.fail(node, f"{url} is listed twice under `files:`: keep one")
-            files.append(url)
+                first = files[url].start_mark.line + 1
+                raise self.fail(node, f"{url} is listed twice under `files:` (line {first}): keep one")
+            files[url] = node
             if sha is not None:
                 file_sha256[url] = sha
         needs_store = any(p.version is not None or (p.source and p.override is None) for p in assets.values())
         if needs_store and "store" not in fields:
             raise self.fail(root, "no `store:`: add `store: s3://bucket` or `store: path/to/folder`")
         return Manifest(path=self.path, assets=assets, files=tuple(files), file_sha256=file_sha256, **fields)
+
+    def bounded(self, top: dict[str, yaml.Node]) -> None:
+        """Refuse more than `MAX_ENTRIES` pins and `files:` entries, at the first one too many."""
+        assets, files = top.get("assets"), top.get("files")
+        entries = [k for k, _ in assets.value] if isinstance(assets, yaml.MappingNode) else []
+        entries += files.value if isinstance(files, yaml.SequenceNode) else []
+        if len(entries) > MAX_ENTRIES:
+            raise self.fail(entries[MAX_ENTRIES], f"more than {MAX_ENTRIES:,} pins and `files:` entries, more than "
+                            f"pod-tasks reads from one manifest: split the assets over several projects, each "
+                            f"with its own {self.label}")
+
+    def bucket(self, name: str, node: yaml.Node) -> str:
+        try:
+            return check_bucket(name)
+        except UnsafePathError as exc:
+            raise self.fail(node, f"immutable: {exc}: fix the name") from None
 
     def store(self, node: yaml.Node) -> str:
         spec = self.scalar(node, "store")
@@ -264,8 +301,8 @@ class _Reader:
     def s3_url(self, node: yaml.Node, url: str, what: str, key_required: bool = True) -> str:
         try:
             _, key = parse_s3_url(url)
-        except ValueError:
-            raise self.fail(node, f"{what} {shown(url)} is not an s3://bucket/key URL") from None
+        except ValueError as exc:
+            raise self.fail(node, f"{what} {exc}") from None
         if key_required and not key:
             raise self.fail(node, f"{what} {shown(url)} names a bucket but no object")
         checked = key if key_required else key.strip("/")  # a store's prefix may end with /
@@ -280,10 +317,13 @@ class _Reader:
         """``text`` (a version in form) as the version of ``name``, whose store key must be
         a valid one (so a version of thousands of digits is refused here, with its line)."""
         try:
+            version = parse_version(text)
             check_relative_key(versioned_key(name, text), "store key")
+        except VersionError as exc:
+            raise self.fail(node, f"{name}: {exc}") from None
         except UnsafePathError as exc:
             raise self.fail(node, f"{name}: version {shown(text)}: {exc}") from None
-        return parse_version(text)
+        return version
 
     def pin(self, name: str, knode: yaml.Node, node: yaml.Node) -> Pin:
         line = knode.start_mark.line + 1
@@ -291,7 +331,7 @@ class _Reader:
             items = {}
             for key, k, v in self.mapping(node, f"the pin of {name}"):
                 if key not in _PIN_KEYS:
-                    raise self.fail(k, f"{name}: unknown key {shown(key)}: a pin has {', '.join(_PIN_KEYS)}")
+                    raise self.unspaced(k, f"{name}: unknown key {shown(key)}: a pin has {', '.join(_PIN_KEYS)}")
                 if key in items:
                     raise self.fail(k, f"{name}: {shown(key)} appears twice in its pin: keep one")
                 items[key] = (self.scalar(v, f"{name}: {key}"), v)
@@ -335,35 +375,17 @@ class _Reader:
         )
 
 
-#: libyaml's loader when PyYAML has it (ten times faster, and it bounds nesting); its
-#: marks give the same lines and character offsets as the pure-Python one.
-_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-#: A manifest larger than this is refused before it is parsed (150,000 pins take ~5 MB).
+#: A manifest larger than this is refused before it is parsed (and one of more than
+#: `MAX_VALUES` values once that many are read).
 MAX_BYTES = 16 << 20
 
 
-def compose_yaml(text: str, path: Path) -> yaml.Node | None:
-    """The YAML node tree of ``text`` (the contents of ``path``), with marks; invalid
-    YAML raises `ManifestError` with the line of the problem."""
-    try:
-        return yaml.compose(text, Loader=_LOADER)
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line, problem = (mark.line + 1 if mark else 1), exc.problem or str(exc)
-    except yaml.reader.ReaderError as exc:
-        line = text.count("\n", 0, exc.position) + 1
-        problem = f"character {chr(exc.character)!r} is not allowed (write it as an escape in double quotes)"
-    except yaml.YAMLError as exc:
-        line, problem = 1, str(exc)
-    except RecursionError:  # PyYAML composes recursively
-        line, problem = 1, "nested too deeply"
-    problem = " ".join(problem.split())
-    raise ManifestError(f"{path.name}:{line}: not valid YAML: {problem}")
-
-
 def parse_manifest(text: str, path: Path) -> Manifest:
-    """Validate ``text`` as the contents of ``path``."""
-    return _Reader(path.absolute(), path.name).read(compose_yaml(text, path))
+    """Validate ``text`` as the contents of ``path`` (in time and memory linear in its
+    length, `MAX_VALUES` values at most)."""
+    root = compose_yaml(text, path)
+    with paused_gc():
+        return _Reader(path.absolute(), path.name, text).read(root)
 
 
 def read_manifest_text(path: Path) -> str:
@@ -388,16 +410,17 @@ def load_manifest(path: str | os.PathLike[str]) -> Manifest:
     return parse_manifest(read_manifest_text(path), path)
 
 
-def _entry_nodes(root: yaml.Node, name: str) -> tuple[yaml.Node, yaml.Node]:
+def _entry_nodes(root: yaml.Node) -> dict[str, tuple[yaml.Node, yaml.Node]]:
+    """The key and value nodes of each pin under ``assets:``, by name."""
+    entries: dict[str, tuple[yaml.Node, yaml.Node]] = {}
     for knode, value in root.value:
         if knode.value == "assets" and isinstance(value, yaml.MappingNode):
             for k, v in value.value:
                 try:
-                    if normalise_name(k.value) == name:
-                        return k, v
+                    entries.setdefault(normalise_name(k.value), (k, v))
                 except UnsafePathError:
                     continue
-    raise AssetNotFound(f"{name!r} is not under `assets:`: add it first")
+    return entries
 
 
 def span_end(node: yaml.Node) -> int:
@@ -460,21 +483,28 @@ def pins_text(
     before = parse_manifest(text, path)
     files = dict(files or {})
     edits: list[tuple[int, int, str]] = []
+    entries, file_nodes = _entry_nodes(root), _file_nodes(root)
     for name, (version, sha256, *size) in pins.items():
-        key, value = _entry_nodes(root, name)
+        if name not in entries:
+            raise AssetNotFound(f"{name!r} is not under `assets:`: add it first")
+        key, value = entries[name]
         _not_aliased(text, path, value, key.end_mark.index, key.start_mark.line, f"{name}: its pin", "the pins")
         parts = [f"version: {version}", f"sha256: {sha256}", *(f"size: {s}" for s in size if s is not None)]
         if isinstance(value, yaml.MappingNode):
             parts += [f"source: {_flow_text(text, v)}" for k, v in value.value if k.value == "source"]
         edits.append((value.start_mark.index, span_end(value), "{" + ", ".join(parts) + "}"))
     for url, sha256 in files.items():
-        sequence, node = _file_node(root, url)
+        if url not in file_nodes:
+            raise AssetNotFound(f"{url} is not under `files:`")
+        sequence, node = file_nodes[url]
         _not_aliased(text, path, node, sequence.start_mark.index, node.start_mark.line, f"{url}: its entry", "the entries")
         scalar = node if isinstance(node, yaml.ScalarNode) else next(v for k, v in node.value if k.value == "url")
         edits.append((node.start_mark.index, span_end(node), f"{{url: {_flow_text(text, scalar)}, sha256: {sha256}}}"))
-    new_text = text
-    for start, end, replacement in sorted(edits, reverse=True):
-        new_text = new_text[:start] + replacement + new_text[end:]
+    pieces, done = [], 0
+    for start, end, replacement in sorted(edits):
+        pieces += [text[done:start], replacement]
+        done = end
+    new_text = "".join([*pieces, text[done:]])
     wanted = replace(before, assets=_unplaced(before, pins), file_sha256={**before.file_sha256, **files})
     try:
         manifest = parse_manifest(new_text, path)
@@ -524,16 +554,17 @@ def _not_aliased(text: str, path: Path, node: yaml.Node, after: int, line: int, 
         )
 
 
-def _file_node(root: yaml.Node, url: str) -> tuple[yaml.Node, yaml.Node]:
-    """The ``files:`` sequence and its entry for ``url``."""
+def _file_nodes(root: yaml.Node) -> dict[str, tuple[yaml.Node, yaml.Node]]:
+    """The ``files:`` sequence and its entry, by each entry's URL."""
+    entries: dict[str, tuple[yaml.Node, yaml.Node]] = {}
     for knode, value in root.value:
         if knode.value == "files" and isinstance(value, yaml.SequenceNode):
             for item in value.value:
                 scalar = item if isinstance(item, yaml.ScalarNode) else next(
                     (v for k, v in item.value if k.value == "url"), None) if isinstance(item, yaml.MappingNode) else None
-                if scalar is not None and scalar.value == url:
-                    return value, item
-    raise AssetNotFound(f"{url} is not under `files:`")
+                if scalar is not None:
+                    entries.setdefault(scalar.value, (value, item))
+    return entries
 
 
 #: Characters that a plain scalar may hold in a block but not inside ``{...}``.

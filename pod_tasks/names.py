@@ -20,14 +20,48 @@ import posixpath
 import re
 
 from .errors import UnsafePathError, VersionError, shown
-from .versions import VERSION_PATTERN, Version
+from .versions import Version, is_version, parse_version
 
-__all__ = ["normalise_name", "check_relative_key", "versioned_key", "version_of_key", "name_of_key", "check_versioned"]
+__all__ = [
+    "normalise_name", "check_relative_key", "check_bucket", "versioned_key", "version_of_key", "name_of_key",
+    "check_versioned",
+]
 
 _MAX_NAME = 1024
 _SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
 _DRIVE = re.compile(r"^[A-Za-z]:")
-_VERSION_RE = re.compile(rf"^{VERSION_PATTERN}$")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_BUCKET_CHARS = re.compile(r"[^a-z0-9.-]")
+_IPV4 = re.compile(r"^[0-9]+\.[0-9]+\.[0-9]+\.[0-9]+$")
+_BUCKET_RULE = "S3 bucket names are 3 to 63 lowercase letters, digits, '.' and '-'"
+
+
+def check_bucket(bucket: str) -> str:
+    """Return ``bucket`` if S3's rules allow it as a bucket name, else raise `UnsafePathError`.
+
+    The rules (AWS's for general purpose buckets): 3 to 63 characters of ``a-z``,
+    ``0-9``, ``.`` and ``-``, beginning and ending with a letter or digit, no ``..``,
+    not an IPv4 address. A bucket is a folder of the cache dir, so no name that passes
+    can be one of the cache's own top-level names (``.pod``, ``.timestamps``,
+    ``_endpoint-*``, ``_dir-*``, ``missing_assets.yaml``, ``CACHEDIR.TAG``: each has a
+    character or a first character no bucket has), nor differ from another only by
+    case (which Windows and macOS would file in one folder). Names reserved for creating
+    buckets but readable as one (access point aliases ``-s3alias``, directory buckets
+    ``--x-s3``) pass.
+    """
+    bad = _BUCKET_CHARS.search(bucket)
+    problem = (
+        f"it is {len(bucket)} character{'s' * (len(bucket) != 1)} long" if not 3 <= len(bucket) <= 63
+        else "it has capital letters" if bad and bucket.lower() != bucket
+        else f"it has {bad[0]!r}" if bad
+        else "it does not begin and end with a letter or digit" if not (bucket[0] + bucket[-1]).isalnum()
+        else "it has '..'" if ".." in bucket
+        else "it is an IP address" if _IPV4.match(bucket)
+        else None
+    )
+    if problem:
+        raise UnsafePathError(f"invalid bucket {shown(bucket)}: {problem} ({_BUCKET_RULE})")
+    return bucket
 
 
 def check_relative_key(key: str, what: str = "name") -> str:
@@ -42,7 +76,7 @@ def check_relative_key(key: str, what: str = "name") -> str:
         problem = "it is empty"
     elif len(key) > _MAX_NAME:
         problem = f"it is longer than {_MAX_NAME} characters"
-    elif any(ord(c) < 32 or ord(c) == 127 for c in key):
+    elif _CONTROL.search(key):
         problem = "it contains a control character"
     elif "\\" in key:
         problem = "it contains a backslash (use / between folders)"
@@ -100,8 +134,8 @@ def name_of_key(key: str) -> tuple[str, Version] | None:
         at = len(rest)
         while (at := rest.rfind(".", 0, at)) > 0:
             text = rest[at + 1:]
-            if _VERSION_RE.match(text):
-                name, version = posixpath.join(folder, rest[:at] + tail), Version.parse(text)
+            if is_version(text):
+                name, version = posixpath.join(folder, rest[:at] + tail), parse_version(text)
                 if versioned_key(name, version) == key:
                     return name, version
     return None

@@ -32,8 +32,8 @@ from .bounds import watch
 from .digests import Checksum, is_md5_etag
 from .endpoints import configured_endpoint, endpoint_folder, signing_refusal, strip_userinfo
 from .errors import (AssetNotFound, IntegrityError, OfflineError, PodError, PublishConflict, StoreError, TransferError,
-                     UntrustedEndpoint)
-from .names import check_relative_key
+                     UnsafePathError, UntrustedEndpoint, shown)
+from .names import check_bucket, check_relative_key
 from .uploads import upload
 from .wire import Reply, wire_for
 
@@ -45,7 +45,6 @@ __all__ = [
 CHUNK = 1 << 20
 #: A folder store's folder of metadata sidecars.
 _META = ".pod-meta"
-_BUCKET = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,254}$")
 Sink = Callable[[bytes], None]
 #: Called once the object's head is known (before the first byte); returns the sink.
 Opener = Callable[["Head"], Sink]
@@ -136,15 +135,20 @@ class Store(Reader, Protocol):
 
 
 def parse_s3_url(url: str) -> tuple[str, str]:
-    """``s3://bucket/key`` -> (bucket, key); raises ValueError when it is not one.
+    """``s3://bucket/key`` -> (bucket, key); raises ValueError when it is not one, its
+    message starting with the URL (`shown`).
 
-    The bucket is a folder name in the cache, so it must look like one (letters,
-    digits, ``.``, ``_``, ``-``; not ``.`` or ``..``). Control characters and outer
-    spaces are refused rather than silently dropped as ``urlparse`` would."""
+    The bucket must be one by S3's rules (`check_bucket`), which also keeps it from
+    naming anything of the cache's own. Control characters and outer spaces are refused
+    rather than silently dropped as ``urlparse`` would."""
     parsed = urlparse(url)
     clean = url == url.strip() and not any(ord(c) < 32 or ord(c) == 127 for c in url)
-    if not clean or parsed.scheme != "s3" or not _BUCKET.match(parsed.netloc):
-        raise ValueError(f"{url!r} is not an s3://bucket/key URL")
+    if not clean or parsed.scheme != "s3" or not parsed.netloc:
+        raise ValueError(f"{shown(url)} is not an s3://bucket/key URL")
+    try:
+        check_bucket(parsed.netloc)
+    except UnsafePathError as exc:
+        raise ValueError(f"{shown(url)}: {exc}: fix the URL") from None
     return parsed.netloc, parsed.path.lstrip("/")
 
 

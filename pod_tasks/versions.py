@@ -16,16 +16,17 @@ PyPI allow). `update_target` is the rule ``doit update`` moves a pin by.
 
 from __future__ import annotations
 
+import functools
 import re
-from typing import Iterable, Literal, Sequence
+from typing import Callable, Iterable, Literal, Sequence
 
 import semver
 
-from .errors import VersionError
+from .errors import VersionError, shown
 
 __all__ = [
-    "Version", "Bump", "VERSION_PATTERN", "parse_version", "pad_version", "next_version", "nearest",
-    "latest_release", "update_target",
+    "Version", "Bump", "VERSION_PATTERN", "MAX_LENGTH", "is_version", "parse_version", "pad_version", "next_version",
+    "nearest", "latest_release", "update_target",
 ]
 
 Version = semver.Version
@@ -37,26 +38,66 @@ _IDENT = r"(?:0|[1-9][0-9]*|[0-9]*[A-Za-z-][0-9A-Za-z-]*)"
 VERSION_PATTERN = rf"{_NUM}\.{_NUM}\.{_NUM}(?:-{_IDENT}(?:\.{_IDENT})*)?"
 _FULL = re.compile(rf"^{VERSION_PATTERN}$")
 _PARTIAL = re.compile(rf"^{_NUM}(?:\.{_NUM}){{0,2}}$")
+#: The most characters a version may have. semver 3.2 refuses longer ones itself, older
+#: releases take any length (and Python refuses ints of over 4,300 digits): the bound is
+#: ours, so that a version is accepted or refused alike whichever release is installed.
+MAX_LENGTH = 255
+
+
+def is_version(text: str) -> bool:
+    """``text`` is a version `parse_version` accepts: its form, and at most `MAX_LENGTH` characters."""
+    return isinstance(text, str) and len(text) <= MAX_LENGTH and _FULL.match(text) is not None
 
 
 def parse_version(text: str) -> Version:
-    """Parse an exact ``X.Y.Z`` or ``X.Y.Z-PRE``; anything else raises `VersionError`."""
+    """Parse an exact ``X.Y.Z`` or ``X.Y.Z-PRE`` of at most `MAX_LENGTH` characters;
+    anything else raises `VersionError`."""
     if not isinstance(text, str) or not _FULL.match(text):
         raise VersionError(
-            f"{text!r} is not a version: write MAJOR.MINOR.PATCH, e.g. 1.2.5, or a pre-release, e.g. 2.0.0-rc.1"
+            f"{shown(str(text))} is not a version: write MAJOR.MINOR.PATCH, e.g. 1.2.5, or a pre-release, "
+            f"e.g. 2.0.0-rc.1"
         )
+    if len(text) > MAX_LENGTH:
+        raise _too_long(f"version {shown(text)}")
+    return _parsed(text)
+
+
+@functools.lru_cache(maxsize=4096)
+def _parsed(text: str) -> Version:
+    """``Version.parse``, remembered: a manifest of thousands of pins repeats few versions
+    (a `Version` is immutable, so one object can serve them all)."""
     return Version.parse(text)
+
+
+def _too_long(what: str, fix: str = "write MAJOR.MINOR.PATCH, e.g. 1.2.5") -> VersionError:
+    return VersionError(f"{what} is longer than {MAX_LENGTH} characters, the most a version may have: {fix}")
+
+
+def _made(make: Callable[[], Version], what: str, fix: str = "give a shorter one with --version X.Y.Z") -> Version:
+    """The version ``make`` builds (a bump, a padding), refused as `_too_long` when it
+    passes `MAX_LENGTH` characters, whichever semver release is installed (3.2 raises
+    ValueError itself, older ones build it)."""
+    try:
+        version = make()
+    except ValueError:  # semver 3.2: "Version string exceeds maximum length"
+        raise _too_long(what, fix) from None
+    if len(str(version)) > MAX_LENGTH:
+        raise _too_long(what, fix)
+    return version
 
 
 def pad_version(text: str) -> Version:
     """Parse ``X``, ``X.Y`` or ``X.Y.Z``, padding the missing parts with zeros, or an
     exact pre-release ``X.Y.Z-PRE``."""
     if isinstance(text, str) and "-" in text and _FULL.match(text):
-        return Version.parse(text)
+        return parse_version(text)
     if not isinstance(text, str) or not _PARTIAL.match(text):
-        raise VersionError(f"{text!r} is not a version: write MAJOR[.MINOR[.PATCH]], e.g. 1.2, or X.Y.Z-PRE, e.g. 2.0.0-rc.1")
+        raise VersionError(f"{shown(str(text))} is not a version: write MAJOR[.MINOR[.PATCH]], e.g. 1.2, "
+                           f"or X.Y.Z-PRE, e.g. 2.0.0-rc.1")
+    if len(text) > MAX_LENGTH:
+        raise _too_long(f"version {shown(text)}")
     parts = [int(p) for p in text.split(".")] + [0, 0]
-    return Version(*parts[:3])
+    return _made(lambda: Version(*parts[:3]), f"version {shown(text)} (padded to X.Y.Z)", "write it in full")
 
 
 def latest_release(versions: Iterable[Version]) -> Version | None:
@@ -98,12 +139,14 @@ def next_version(
             )
         else:
             base = release or Version(0, 0, 0)
-            result = {"major": base.bump_major, "minor": base.bump_minor, "patch": base.bump_patch}[bump]()
+            bumped = {"major": base.bump_major, "minor": base.bump_minor, "patch": base.bump_patch}[bump]
+            result = _made(bumped, f"the {bump} after {shown(str(base))}")
         result = max(result, floor) if floor is not None else result
     if release is not None and result <= release:
+        above = _made(release.bump_patch, f"the patch after {shown(str(release))}")
         raise VersionError(
             f"version {result} is not greater than {release}, the latest release in the store: "
-            f"versions must increase (try --version {release.bump_patch()})"
+            f"versions must increase (try --version {above})"
         )
     if result in versions:
         raise VersionError(
@@ -116,9 +159,9 @@ def next_version(
 def _free_prerelease(taken: Version, versions: Sequence[Version]) -> Version:
     """The first pre-release after ``taken`` (``2.0.0-rc.1`` -> ``2.0.0-rc.2``) that is
     not among ``versions``."""
-    candidate = taken.bump_prerelease()
+    candidate = _made(taken.bump_prerelease, f"the pre-release after {shown(str(taken))}")
     while candidate in versions:
-        candidate = candidate.bump_prerelease()
+        candidate = _made(candidate.bump_prerelease, f"the pre-release after {shown(str(candidate))}")
     return candidate
 
 

@@ -164,7 +164,7 @@ def test_a_store_declaring_a_size_other_than_the_pins_is_asked_once_and_refused(
 # --- size: in assets.yaml ---------------------------------------------------------------------
 
 def test_a_pin_carries_its_size_and_set_pin_writes_it(tmp_path):
-    path = write(tmp_path / "assets.yaml", f"store: s3://b\nassets:\n  a.csv: {{version: 1.0.0, sha256: {SHA}, size: 12}}\n"
+    path = write(tmp_path / "assets.yaml", f"store: s3://bkt\nassets:\n  a.csv: {{version: 1.0.0, sha256: {SHA}, size: 12}}\n"
                                            "  b.csv: 1.0.0\n")
     assert load_manifest(path).assets["a.csv"].size == 12 and load_manifest(path).assets["b.csv"].size is None
     manifest = set_pin(path, "b.csv", Version(1, 0, 1), SHA, 7)
@@ -178,7 +178,7 @@ def test_a_pin_carries_its_size_and_set_pin_writes_it(tmp_path):
                                  "{source: a.csv, size: 3}", "{version: 1.0.0, size: " + "9" * 30 + "}"])
 def test_a_bad_size_is_one_located_line(pin, tmp_path):
     with pytest.raises(PodError, match=r"^assets.yaml:3: a.csv: size is the version's bytes: a whole number, with a `version:`$"):
-        parse_manifest(f"store: s3://b\nassets:\n  a.csv: {pin}\n", tmp_path / "assets.yaml")
+        parse_manifest(f"store: s3://bkt\nassets:\n  a.csv: {pin}\n", tmp_path / "assets.yaml")
 
 
 # --- a pack's entries ---------------------------------------------------------------------------

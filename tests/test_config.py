@@ -121,6 +121,18 @@ def test_immutable_buckets_are_the_union_of_every_source():
     assert settings.immutable == {"arg", "yaml", "old-a", "old-b"}
 
 
+@pytest.mark.parametrize("value, bucket, problem", [
+    ("frozen:UPPER", "UPPER", "it has capital letters"),
+    ("_endpoint-x", "_endpoint-x", "it has '_'"),
+    ("ok-bucket:.pod", ".pod", "it does not begin and end with a letter or digit"),
+])
+def test_a_bad_immutable_bucket_in_the_environment_names_the_variable(value, bucket, problem):
+    with pytest.raises(ValueError) as info:
+        Settings.load(cache_dir=".", environ={"STATIC_CACHE_IMMUTABLE_BUCKETS": value})
+    assert str(info.value) == (f"$STATIC_CACHE_IMMUTABLE_BUCKETS: invalid bucket {bucket!r}: {problem} (S3 bucket "
+                               f"names are 3 to 63 lowercase letters, digits, '.' and '-'): fix the name")
+
+
 def test_bad_pod_timeout_names_the_variable():
     with pytest.raises(ValueError, match=r"^\$POD_TIMEOUT: timeout 'soon' is not a duration"):
         Settings.load(cache_dir=".", environ={"POD_TIMEOUT": "soon"})

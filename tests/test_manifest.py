@@ -64,16 +64,16 @@ def test_valid_manifest_every_pin_kind(tmp_path):
 
 
 def test_mirrors_are_base_urls_in_order(tmp_path):
-    text = "store: s3://b\nmirrors:\n  - https://cdn.example.com/assets/\n  - http://127.0.0.1:8000\n  - file:///srv/m\n"
+    text = "store: s3://bkt\nmirrors:\n  - https://cdn.example.com/assets/\n  - http://127.0.0.1:8000\n  - file:///srv/m\n"
     m = parse_manifest(text, tmp_path / "assets.yaml")
     assert m.mirrors == ("https://cdn.example.com/assets", "http://127.0.0.1:8000", "file:///srv/m")
-    assert parse_manifest("store: s3://b\nmirrors:\n", tmp_path / "assets.yaml").mirrors == ()
-    assert parse_manifest("store: s3://b\n", tmp_path / "assets.yaml").mirrors == ()
+    assert parse_manifest("store: s3://bkt\nmirrors:\n", tmp_path / "assets.yaml").mirrors == ()
+    assert parse_manifest("store: s3://bkt\n", tmp_path / "assets.yaml").mirrors == ()
 
 
 def test_overrides_alone_need_no_store(tmp_path):
-    m = parse_manifest("assets:\n  a.bin: s3://b/a.bin\nfiles: [s3://b/c.json]\n", tmp_path / "assets.yaml")
-    assert m.store is None and m.assets["a.bin"].override == "s3://b/a.bin"
+    m = parse_manifest("assets:\n  a.bin: s3://bkt/a.bin\nfiles: [s3://bkt/c.json]\n", tmp_path / "assets.yaml")
+    assert m.store is None and m.assets["a.bin"].override == "s3://bkt/a.bin"
 
 
 @pytest.mark.parametrize("name, fragment", [
@@ -81,54 +81,54 @@ def test_overrides_alone_need_no_store(tmp_path):
     ("../x", "invalid name '../x'"),
 ])
 def test_pin_of_unknown_name(tmp_path, name, fragment):
-    m = parse_manifest("store: s3://b\nassets:\n  a.csv: 1.0.0\n", tmp_path / "assets.yaml")
+    m = parse_manifest("store: s3://bkt\nassets:\n  a.csv: 1.0.0\n", tmp_path / "assets.yaml")
     with pytest.raises(AssetNotFound, match=fragment):
         m.pin(name)
 
 
 BAD = [
     # (id, text, line, fragment)
-    ("unknown top key", "store: s3://b\nasets:\n  a: 1.0.0\n", 2, "unknown key 'asets'"),
-    ("top key twice", "store: s3://b\nstore: s3://c\n", 2, "'store' appears twice"),
+    ("unknown top key", "store: s3://bkt\nasets:\n  a: 1.0.0\n", 2, "unknown key 'asets'"),
+    ("top key twice", "store: s3://bkt\nstore: s3://cde\n", 2, "'store' appears twice"),
     ("s3:/ with one slash", "assets: {}\nstore: s3:/my-assets\n", 2,
      "store 's3:/my-assets' looks like an S3 URL with a slash missing: write `store: s3://my-assets`"),
-    ("unknown pin key", "store: s3://b\nassets:\n  a:\n    version: 1.0.0\n    sha: abc\n", 5, "a: unknown key 'sha'"),
-    ("pin key twice", "store: s3://b\nassets:\n  a: {version: 1.0.0, version: 2.0.0}\n", 3, "a: 'version' appears twice"),
-    ("duplicate after normalising", "store: s3://b\nassets:\n  foo: 1.0.0\n\n  /foo: 2.0.0\n", 5, "'/foo' is listed twice (line 3)"),
-    ("leading zero version", "store: s3://b\nassets:\n  a.csv: 01.1.9\n", 3, "a.csv: '01.1.9' is neither a version"),
-    ("partial version", "store: s3://b\nassets:\n  a.csv: 0.1\n", 3, "a.csv: '0.1' is neither a version"),
-    ("bad long version", "store: s3://b\nassets:\n  a.csv:\n    version: 0.1\n", 4, "a.csv: '0.1' is not a version"),
-    ("neither version path nor URL", "store: s3://b\nassets:\n  a.csv: scratch/missing.csv\n", 3,
+    ("unknown pin key", "store: s3://bkt\nassets:\n  a:\n    version: 1.0.0\n    sha: abc\n", 5, "a: unknown key 'sha'"),
+    ("pin key twice", "store: s3://bkt\nassets:\n  a: {version: 1.0.0, version: 2.0.0}\n", 3, "a: 'version' appears twice"),
+    ("duplicate after normalising", "store: s3://bkt\nassets:\n  foo: 1.0.0\n\n  /foo: 2.0.0\n", 5, "'/foo' is listed twice (line 3)"),
+    ("leading zero version", "store: s3://bkt\nassets:\n  a.csv: 01.1.9\n", 3, "a.csv: '01.1.9' is neither a version"),
+    ("partial version", "store: s3://bkt\nassets:\n  a.csv: 0.1\n", 3, "a.csv: '0.1' is neither a version"),
+    ("bad long version", "store: s3://bkt\nassets:\n  a.csv:\n    version: 0.1\n", 4, "a.csv: '0.1' is not a version"),
+    ("neither version path nor URL", "store: s3://bkt\nassets:\n  a.csv: scratch/missing.csv\n", 3,
      "a.csv: 'scratch/missing.csv' is neither a version (X.Y.Z), an existing file nor an s3:// URL"),
-    ("null pin", "store: s3://b\nassets:\n  a.csv:\n", 3, "the pin of a.csv must be a single value"),
+    ("null pin", "store: s3://bkt\nassets:\n  a.csv:\n", 3, "the pin of a.csv must be a single value"),
     ("store under an unknown home", "store: '~nosuchuser0/store'\n", 1, "store '~nosuchuser0/store': cannot expand its ~"),
     ("cache_dir under an unknown home", "cache_dir: ~nosuchuser0\n", 1, "cache_dir '~nosuchuser0': cannot expand its ~"),
     ("source under an unknown home", "store: s\nassets:\n  a.csv: {source: ~nosuchuser0/a.csv}\n", 3,
      "a.csv: source '~nosuchuser0/a.csv': cannot expand its ~"),
-    ("sha256 alone", "store: s3://b\nassets:\n  a.csv: {sha256: " + "0" * 64 + "}\n", 3, "a.csv: a pin needs `version:`"),
-    ("sha256 with source only", "store: s3://b\nassets:\n  a.csv: {source: a.csv, sha256: " + "0" * 64 + "}\n", 3,
+    ("sha256 alone", "store: s3://bkt\nassets:\n  a.csv: {sha256: " + "0" * 64 + "}\n", 3, "a.csv: a pin needs `version:`"),
+    ("sha256 with source only", "store: s3://bkt\nassets:\n  a.csv: {source: a.csv, sha256: " + "0" * 64 + "}\n", 3,
      "a.csv: `sha256:` goes with a `version:`"),
-    ("short sha256", "store: s3://b\nassets:\n  a.csv: {version: 1.0.0, sha256: 9f86d0}\n", 3, "a.csv: sha256 must be 64 hex digits"),
-    ("non-hex sha256", "store: s3://b\nassets:\n  a.csv:\n    version: 1.0.0\n    sha256: " + "g" * 64 + "\n", 5,
+    ("short sha256", "store: s3://bkt\nassets:\n  a.csv: {version: 1.0.0, sha256: 9f86d0}\n", 3, "a.csv: sha256 must be 64 hex digits"),
+    ("non-hex sha256", "store: s3://bkt\nassets:\n  a.csv:\n    version: 1.0.0\n    sha256: " + "g" * 64 + "\n", 5,
      "a.csv: sha256 must be 64 hex digits"),
-    ("files not s3", "files:\n  - s3://b/ok.json\n  - https://example.com/x.json\n", 3,
+    ("files not s3", "files:\n  - s3://bkt/ok.json\n  - https://example.com/x.json\n", 3,
      "a `files:` entry 'https://example.com/x.json' is not an s3://bucket/key URL"),
     ("files bucket only", "files:\n  - s3://bucket\n", 2, "'s3://bucket' names a bucket but no object"),
-    ("files dotdot", "files:\n  - s3://b/../etc/x\n", 2, "'..' segment"),
-    ("files twice", "files:\n  - s3://b/x\n  - s3://b/x\n", 3, "s3://b/x is listed twice under `files:`"),
-    ("files not a list", "files: s3://b/x\n", 1, "files must be a list"),
+    ("files dotdot", "files:\n  - s3://bkt/../etc/x\n", 2, "'..' segment"),
+    ("files twice", "files:\n  - s3://bkt/x\n  - s3://bkt/x\n", 3, "s3://bkt/x is listed twice under `files:`"),
+    ("files not a list", "files: s3://bkt/x\n", 1, "files must be a list"),
     ("files entry without url", "files:\n  - {sha256: " + "0" * 64 + "}\n", 2, "a `files:` entry needs `url:`"),
-    ("files entry unknown key", "files:\n  - {url: s3://b/x, md5: abc}\n", 2, "a `files:` entry: unknown key 'md5'"),
-    ("files entry short sha256", "files:\n  - url: s3://b/x\n    sha256: abc\n", 3, "s3://b/x: sha256 must be 64 hex digits"),
+    ("files entry unknown key", "files:\n  - {url: s3://bkt/x, md5: abc}\n", 2, "a `files:` entry: unknown key 'md5'"),
+    ("files entry short sha256", "files:\n  - url: s3://bkt/x\n    sha256: abc\n", 3, "s3://bkt/x: sha256 must be 64 hex digits"),
     ("files entry bad url", "files:\n  - {url: https://x/y}\n", 2, "'https://x/y' is not an s3://bucket/key URL"),
-    ("files entry twice", "files:\n  - s3://b/x\n  - {url: s3://b/x}\n", 3, "s3://b/x is listed twice"),
-    ("build metadata", "store: s3://b\nassets:\n  a.csv: 1.0.0+build\n", 3, "a.csv: '1.0.0+build' is neither a version"),
-    ("pre-release leading zero", "store: s3://b\nassets:\n  a.csv:\n    version: 1.0.0-rc.01\n", 4,
+    ("files entry twice", "files:\n  - s3://bkt/x\n  - {url: s3://bkt/x}\n", 3, "s3://bkt/x is listed twice"),
+    ("build metadata", "store: s3://bkt\nassets:\n  a.csv: 1.0.0+build\n", 3, "a.csv: '1.0.0+build' is neither a version"),
+    ("pre-release leading zero", "store: s3://bkt\nassets:\n  a.csv:\n    version: 1.0.0-rc.01\n", 4,
      "a.csv: '1.0.0-rc.01' is not a version"),
-    ("override dotdot", "assets:\n  a.bin: s3://b/x/../../y\n", 2, "a.bin: the override 's3://b/x/../../y'"),
-    ("invalid YAML", "store: s3://b\nassets:\n  a: [1.0.0\n  b: 2.0.0\n", 4, "not valid YAML"),
-    ("tab indentation", "store: s3://b\nassets:\n\ta: 1.0.0\n", 3, "not valid YAML"),
-    ("two documents", "store: s3://b\n---\nassets: {}\n", 2, "not valid YAML"),
+    ("override dotdot", "assets:\n  a.bin: s3://bkt/x/../../y\n", 2, "a.bin: the override 's3://bkt/x/../../y'"),
+    ("invalid YAML", "store: s3://bkt\nassets:\n  a: [1.0.0\n  b: 2.0.0\n", "3:6", "this '[' is not closed on its line"),
+    ("tab indentation", "store: s3://bkt\nassets:\n\ta: 1.0.0\n", "3:1", "a tab indents this line"),
+    ("two documents", "store: s3://bkt\n---\nassets: {}\n", "2:1", "not valid YAML: but found another document"),
     ("empty file", "", 1, "the file is empty"),
     ("only comments", "# nothing yet\n\n", 1, "the file is empty"),
     ("a list", "- a\n- b\n", 1, "the file must be a mapping"),
@@ -136,29 +136,29 @@ BAD = [
     ("missing store for source", "timeout: 1d\nassets:\n  a.csv: {source: a.csv}\n", 1, "no `store:`"),
     ("store not a URL we know", "store: https://example.com/assets\n", 1, "store 'https://example.com/assets': use s3://"),
     ("store empty", "store:\n", 1, "store must be a single value"),
-    ("store prefix dotdot", "store: s3://a/../..\nassets:\n  a.csv: 1.0.0\n", 1, "store 's3://a/../..': invalid prefix"),
-    ("bad timeout", "store: s3://b\ntimeout: soon\n", 2, "timeout 'soon' is not a duration"),
-    ("mirrors not a list", "store: s3://b\nmirrors: https://cdn.example.com\n", 2, "mirrors must be a list"),
-    ("mirror ftp", "store: s3://b\nmirrors:\n  - https://cdn.example.com\n  - ftp://m.example.com/a\n", 4,
+    ("store prefix dotdot", "store: s3://abc/../..\nassets:\n  a.csv: 1.0.0\n", 1, "store 's3://abc/../..': invalid prefix"),
+    ("bad timeout", "store: s3://bkt\ntimeout: soon\n", 2, "timeout 'soon' is not a duration"),
+    ("mirrors not a list", "store: s3://bkt\nmirrors: https://cdn.example.com\n", 2, "mirrors must be a list"),
+    ("mirror ftp", "store: s3://bkt\nmirrors:\n  - https://cdn.example.com\n  - ftp://m.example.com/a\n", 4,
      "mirror 'ftp://m.example.com/a' is not a base URL: write https://host/path"),
-    ("mirror s3", "store: s3://b\nmirrors: [s3://other]\n", 2, "mirror 's3://other' is not a base URL"),
-    ("mirror no host", "store: s3://b\nmirrors: ['https:///x']\n", 2, "is not a base URL"),
-    ("mirror relative file", "store: s3://b\nmirrors: ['file:mirror']\n", 2, "file:///absolute/path"),
-    ("mirror with a query", "store: s3://b\nmirrors: ['https://cdn.example.com/a?x=1']\n", 2, "is not a base URL"),
-    ("mirror bad port", "store: s3://b\nmirrors: ['http://m:0/']\n", 2, "is not a base URL"),
-    ("mirror twice", "store: s3://b\nmirrors:\n  - https://m.example.com/a/\n  - https://m.example.com/a\n", 4,
+    ("mirror s3", "store: s3://bkt\nmirrors: [s3://other]\n", 2, "mirror 's3://other' is not a base URL"),
+    ("mirror no host", "store: s3://bkt\nmirrors: ['https:///x']\n", 2, "is not a base URL"),
+    ("mirror relative file", "store: s3://bkt\nmirrors: ['file:mirror']\n", 2, "file:///absolute/path"),
+    ("mirror with a query", "store: s3://bkt\nmirrors: ['https://cdn.example.com/a?x=1']\n", 2, "is not a base URL"),
+    ("mirror bad port", "store: s3://bkt\nmirrors: ['http://m:0/']\n", 2, "is not a base URL"),
+    ("mirror twice", "store: s3://bkt\nmirrors:\n  - https://m.example.com/a/\n  - https://m.example.com/a\n", 4,
      "mirror 'https://m.example.com/a' is listed twice (line 3)"),
-    ("immutable not a list", "store: s3://b\nimmutable: {a: 1}\n", 2, "immutable must be a list"),
-    ("assets a list", "store: s3://b\nassets:\n  - a.csv\n", 3, "assets must be a mapping"),
-    ("absolute name (drive)", "store: s3://b\nassets:\n  C:/data/a.csv: 1.0.0\n", 3, "'C:/data/a.csv': it is an absolute path"),
-    ("absolute name (UNC)", "store: s3://b\nassets:\n  //srv/a.csv: 1.0.0\n", 3, "it is an absolute path"),
-    ("dotdot name", "store: s3://b\nassets:\n  foo/../../a.csv: 1.0.0\n", 3, "'foo/../../a.csv': it has an empty, '.' or '..' segment"),
-    ("empty segment", "store: s3://b\nassets:\n  foo//a.csv: 1.0.0\n", 3, "'foo//a.csv': it has an empty"),
-    ("backslash name", "store: s3://b\nassets:\n  foo\\a.csv: 1.0.0\n", 3, "it contains a backslash"),
-    ("escaped control char", 'store: s3://b\nassets:\n  "foo\\ta.csv": 1.0.0\n', 3, "it contains a control character"),
-    ("escaped NUL", 'store: s3://b\nassets:\n  "foo\\0a.csv": 1.0.0\n', 3, "it contains a control character"),
-    ("raw control char", "store: s3://b\nassets:\n  ok.csv: 1.0.0\n  foo\x01a.csv: 1.0.0\n", 4, "character '\\x01' is not allowed"),
-    ("raw NUL", "store: s3://b\nassets:\n\n  foo\x00a.csv: 1.0.0\n", 4, "character '\\x00' is not allowed"),
+    ("immutable not a list", "store: s3://bkt\nimmutable: {a: 1}\n", 2, "immutable must be a list"),
+    ("assets a list", "store: s3://bkt\nassets:\n  - a.csv\n", 3, "assets must be a mapping"),
+    ("absolute name (drive)", "store: s3://bkt\nassets:\n  C:/data/a.csv: 1.0.0\n", 3, "'C:/data/a.csv': it is an absolute path"),
+    ("absolute name (UNC)", "store: s3://bkt\nassets:\n  //srv/a.csv: 1.0.0\n", 3, "it is an absolute path"),
+    ("dotdot name", "store: s3://bkt\nassets:\n  foo/../../a.csv: 1.0.0\n", 3, "'foo/../../a.csv': it has an empty, '.' or '..' segment"),
+    ("empty segment", "store: s3://bkt\nassets:\n  foo//a.csv: 1.0.0\n", 3, "'foo//a.csv': it has an empty"),
+    ("backslash name", "store: s3://bkt\nassets:\n  foo\\a.csv: 1.0.0\n", 3, "it contains a backslash"),
+    ("escaped control char", 'store: s3://bkt\nassets:\n  "foo\\ta.csv": 1.0.0\n', 3, "it contains a control character"),
+    ("escaped NUL", 'store: s3://bkt\nassets:\n  "foo\\0a.csv": 1.0.0\n', 3, "it contains a control character"),
+    ("raw control char", "store: s3://bkt\nassets:\n  ok.csv: 1.0.0\n  foo\x01a.csv: 1.0.0\n", 4, "character '\\x01' is not allowed"),
+    ("raw NUL", "store: s3://bkt\nassets:\n\n  foo\x00a.csv: 1.0.0\n", 4, "character '\\x00' is not allowed"),
 ]
 
 
@@ -176,7 +176,7 @@ def test_bad_manifest(tmp_path, text, line, fragment):
 
 @pytest.mark.parametrize("content, fragment", [
     (None, "does not exist: create it, or set POD_ASSETS"),
-    (b"store: s3://b\nassets:\n  caf\xe9: 1.0.0\n", "cannot read"),
+    (b"store: s3://bkt\nassets:\n  caf\xe9: 1.0.0\n", "cannot read"),
 ])
 def test_unreadable_manifest(tmp_path, content, fragment):
     path = tmp_path / "assets.yaml"
@@ -187,11 +187,11 @@ def test_unreadable_manifest(tmp_path, content, fragment):
 
 
 def test_find_manifest_walks_up(tmp_path):
-    (tmp_path / "assets.yaml").write_text("store: s3://b\n")
+    (tmp_path / "assets.yaml").write_text("store: s3://bkt\n")
     deep = tmp_path / "a" / "b"
     deep.mkdir(parents=True)
     assert find_manifest(deep) == tmp_path / "assets.yaml"
-    (tmp_path / "a" / "assets.yaml").write_text("store: s3://c\n")
+    (tmp_path / "a" / "assets.yaml").write_text("store: s3://cde\n")
     assert find_manifest(deep) == tmp_path / "a" / "assets.yaml"
 
 
@@ -199,7 +199,7 @@ def test_find_manifest_walks_up(tmp_path):
 
 ORIGINAL = [
     "# Assets of the project.   \n",
-    "store: s3://b   # the bucket\n",
+    "store: s3://bkt   # the bucket\n",
     "\n",
     "assets:\n",
     "  # short pins\n",
@@ -213,7 +213,7 @@ ORIGINAL = [
     "  # after the block\n",
     "  foo/new.csv: {source: data/new.csv}\n",
     "files:\n",
-    "  - s3://x/y.json\n",
+    "  - s3://xyz/y.json\n",
 ]
 
 NEW = f"version: 2.0.0, sha256: {NEW_SHA}"
@@ -250,19 +250,19 @@ def test_set_pin_changes_only_that_entry(tmp_path, name, newline):
 @pytest.mark.skipif(os.name == "nt", reason="POSIX permissions")
 def test_set_pin_keeps_permissions(tmp_path):
     path = tmp_path / "assets.yaml"
-    path.write_text("store: s3://b\nassets:\n  a.csv: 1.0.0\n")
+    path.write_text("store: s3://bkt\nassets:\n  a.csv: 1.0.0\n")
     path.chmod(0o640)
     set_pin(path, "a.csv", Version(1, 0, 1), NEW_SHA)
     assert stat.S_IMODE(path.stat().st_mode) == 0o640
-    assert path.read_text() == f"store: s3://b\nassets:\n  a.csv: {{version: 1.0.1, sha256: {NEW_SHA}}}\n"
+    assert path.read_text() == f"store: s3://bkt\nassets:\n  a.csv: {{version: 1.0.1, sha256: {NEW_SHA}}}\n"
 
 
 @pytest.mark.parametrize("text, name, error, fragment", [
-    ("store: s3://b\nassets:\n  a.csv: 1.0.0\n", "b.csv", AssetNotFound, "'b.csv' is not under `assets:`"),
-    ("store: s3://b\nassets:\n  a.csv: 1.0.0\n  b.csv: 01.0.0\n", "a.csv", ManifestError, "assets.yaml:4:"),
-    ("store: s3://b\nassets:\n  a.csv: &v 1.0.0\n  b.csv: *v\n", "b.csv", ManifestError,
+    ("store: s3://bkt\nassets:\n  a.csv: 1.0.0\n", "b.csv", AssetNotFound, "'b.csv' is not under `assets:`"),
+    ("store: s3://bkt\nassets:\n  a.csv: 1.0.0\n  b.csv: 01.0.0\n", "a.csv", ManifestError, "assets.yaml:4:"),
+    ("store: s3://bkt\nassets:\n  a.csv: &v 1.0.0\n  b.csv: *v\n", "b.csv", ManifestError,
      "^assets.yaml:4: b.csv: its pin is a YAML alias or anchor"),
-    ("store: s3://b\nassets:\n  a.csv: &v 1.0.0\n  b.csv: *v\n", "a.csv", ManifestError,
+    ("store: s3://bkt\nassets:\n  a.csv: &v 1.0.0\n  b.csv: *v\n", "a.csv", ManifestError,
      "^assets.yaml:3: a.csv: its pin is a YAML alias or anchor"),
 ])
 def test_set_pin_refusals_leave_the_file_alone(tmp_path, text, name, error, fragment):
@@ -298,7 +298,7 @@ def test_concurrent_edits_are_serialised_and_leave_no_lock(tmp_path):
 
 def test_pre_release_pins_short_and_long(tmp_path):
     path = write(tmp_path / "assets.yaml", f"""
-        store: s3://b
+        store: s3://bkt
         assets:
           foo/semver.ftw: 0.1.6-foo
           foo/bar.csv: {{version: 2.0.0-rc.1, sha256: {NEW_SHA}}}
@@ -311,26 +311,26 @@ def test_pre_release_pins_short_and_long(tmp_path):
 def test_files_entries_with_and_without_sha256(tmp_path):
     path = write(tmp_path / "assets.yaml", f"""
         files:
-          - s3://b/plain.json
-          - {{url: s3://b/locked.json, sha256: {NEW_SHA.upper()}}}
-          - url: "s3://b/block.json"
+          - s3://bkt/plain.json
+          - {{url: s3://bkt/locked.json, sha256: {NEW_SHA.upper()}}}
+          - url: "s3://bkt/block.json"
             sha256: {"c" * 64}
         """)
     manifest = load_manifest(path)
-    assert manifest.files == ("s3://b/plain.json", "s3://b/locked.json", "s3://b/block.json")
-    assert manifest.file_sha256 == {"s3://b/locked.json": NEW_SHA, "s3://b/block.json": "c" * 64}
+    assert manifest.files == ("s3://bkt/plain.json", "s3://bkt/locked.json", "s3://bkt/block.json")
+    assert manifest.file_sha256 == {"s3://bkt/locked.json": NEW_SHA, "s3://bkt/block.json": "c" * 64}
 
 
 LOCKABLE = (
-    "store: s3://b   # the bucket\n"
+    "store: s3://bkt   # the bucket\n"
     "assets:\n"
     "  a.csv: 1.0.0    # a\n"
     "  b.csv: {version: 2.0.0-rc.1, source: 'data/b,1.csv'}\n"
     "  c.csv: 1.1.0\n"
     "files:\n"
-    "  - s3://x/y.json   # y\n"
-    "  - s3://x/a,b.json\n"
-    "  - {url: 's3://x/z.json'}\n"
+    "  - s3://xyz/y.json   # y\n"
+    "  - s3://xyz/a,b.json\n"
+    "  - {url: 's3://xyz/z.json'}\n"
     "flow: 1\n"
 )
 
@@ -343,21 +343,21 @@ def test_set_pins_rewrites_those_entries_at_once(tmp_path):
     sha = {"a": "a" * 64, "b": "b" * 64, "y": "1" * 64, "ab": "2" * 64, "z": "3" * 64}
     manifest = set_pins(
         path, {"a.csv": (Version(1, 0, 0), sha["a"]), "b.csv": (Version.parse("2.0.0-rc.2"), sha["b"])},
-        {"s3://x/y.json": sha["y"], "s3://x/a,b.json": sha["ab"], "s3://x/z.json": sha["z"]},
+        {"s3://xyz/y.json": sha["y"], "s3://xyz/a,b.json": sha["ab"], "s3://xyz/z.json": sha["z"]},
     )
     assert path.read_text() == (
-        "store: s3://b   # the bucket\n"
+        "store: s3://bkt   # the bucket\n"
         "assets:\n"
         f"  a.csv: {{version: 1.0.0, sha256: {sha['a']}}}    # a\n"
         f"  b.csv: {{version: 2.0.0-rc.2, sha256: {sha['b']}, source: 'data/b,1.csv'}}\n"
         "  c.csv: 1.1.0\n"
         "files:\n"
-        f"  - {{url: s3://x/y.json, sha256: {sha['y']}}}   # y\n"
-        f"  - {{url: \"s3://x/a,b.json\", sha256: {sha['ab']}}}\n"
-        f"  - {{url: 's3://x/z.json', sha256: {sha['z']}}}\n"
+        f"  - {{url: s3://xyz/y.json, sha256: {sha['y']}}}   # y\n"
+        f"  - {{url: \"s3://xyz/a,b.json\", sha256: {sha['ab']}}}\n"
+        f"  - {{url: 's3://xyz/z.json', sha256: {sha['z']}}}\n"
     )
     assert manifest == load_manifest(path)
-    assert manifest.file_sha256 == {"s3://x/y.json": sha["y"], "s3://x/a,b.json": sha["ab"], "s3://x/z.json": sha["z"]}
+    assert manifest.file_sha256 == {"s3://xyz/y.json": sha["y"], "s3://xyz/a,b.json": sha["ab"], "s3://xyz/z.json": sha["z"]}
     assert sorted(p.name for p in tmp_path.iterdir()) == ["assets.yaml"]
 
 
@@ -382,8 +382,8 @@ def test_an_edit_removes_the_copy_a_killed_edit_left_and_writes_through_a_link(t
 
 
 @pytest.mark.parametrize("text, files, fragment", [
-    ("files:\n  - &u s3://x/y.json\n", {"s3://x/y.json": "a" * 64}, "s3://x/y.json: its entry is a YAML alias or anchor"),
-    ("files:\n  - s3://x/y.json\n", {"s3://x/other.json": "a" * 64}, "s3://x/other.json is not under `files:`"),
+    ("files:\n  - &u s3://xyz/y.json\n", {"s3://xyz/y.json": "a" * 64}, "s3://xyz/y.json: its entry is a YAML alias or anchor"),
+    ("files:\n  - s3://xyz/y.json\n", {"s3://xyz/other.json": "a" * 64}, "s3://xyz/other.json is not under `files:`"),
 ])
 def test_set_pins_refusals_leave_the_file_alone(tmp_path, text, files, fragment):
     from pod_tasks.manifest import set_pins
@@ -393,3 +393,38 @@ def test_set_pins_refusals_leave_the_file_alone(tmp_path, text, files, fragment)
     with pytest.raises(PodError, match=fragment):
         set_pins(path, {}, files)
     assert path.read_bytes() == text.encode()
+
+
+def test_set_pins_of_thousands_of_entries_rewrites_each(tmp_path):
+    """`doit lock` of a large manifest: every pin and entry rewritten, in order, the rest kept."""
+    from pod_tasks.manifest import set_pins
+
+    count = 3000
+    path = tmp_path / "assets.yaml"
+    path.write_text("store: s3://bkt\nassets:\n" + "".join(f"  f/{i}.csv: 1.0.{i}  # {i}\n" for i in range(count))
+                    + "files:\n" + "".join(f"  - s3://bkt/raw/{i}.json\n" for i in range(count)))
+    pins = {f"f/{i}.csv": (Version(1, 0, i), f"{i:064x}") for i in range(count)}
+    files = {f"s3://bkt/raw/{i}.json": f"{i + count:064x}" for i in range(count)}
+    set_pins(path, pins, files)
+    assert path.read_text() == (
+        "store: s3://bkt\nassets:\n"
+        + "".join(f"  f/{i}.csv: {{version: 1.0.{i}, sha256: {i:064x}}}  # {i}\n" for i in range(count))
+        + "files:\n" + "".join(f"  - {{url: s3://bkt/raw/{i}.json, sha256: {i + count:064x}}}\n" for i in range(count))
+    )
+
+
+LONGEST_PIN = "{{version: 1.0.0, sha256: {sha}, source: data/{i}.csv}}"
+
+
+def test_at_most_max_entries_pins_and_files(tmp_path):
+    """`MAX_ENTRIES` pins of the longest form load; one `files:` entry more is refused at its line."""
+    from pod_tasks.manifest import MAX_ENTRIES
+
+    pins = "".join(f"  f/{i}.csv: {LONGEST_PIN.format(sha='0' * 64, i=i)}\n" for i in range(MAX_ENTRIES))
+    text = "store: s3://bkt\nassets:\n" + pins
+    assert len(parse_manifest(text, tmp_path / "assets.yaml").assets) == MAX_ENTRIES
+    with pytest.raises(ManifestError) as info:
+        parse_manifest(text + "files:\n  - s3://bkt/x.json\n", tmp_path / "assets.yaml")
+    assert str(info.value) == (
+        f"assets.yaml:{MAX_ENTRIES + 4}: more than {MAX_ENTRIES:,} pins and `files:` entries, more than pod-tasks "
+        f"reads from one manifest: split the assets over several projects, each with its own assets.yaml")

@@ -125,9 +125,9 @@ def test_store_problems_write_nothing(tmp_path, existing, store, message):
 
 
 def test_store_is_added_to_a_manifest_without_one(tmp_path):
-    path = write(tmp_path / "assets.yaml", "# overrides only\nassets:\n  x.bin: s3://b/x.bin\n")
+    path = write(tmp_path / "assets.yaml", "# overrides only\nassets:\n  x.bin: s3://bkt/x.bin\n")
     import_manifest(old_manifest(tmp_path, OLD), path, "s3://assets")
-    assert path.read_text() == "# overrides only\nstore: s3://assets\nassets:\n  x.bin: s3://b/x.bin\n" + ADDED
+    assert path.read_text() == "# overrides only\nstore: s3://assets\nassets:\n  x.bin: s3://bkt/x.bin\n" + ADDED
 
 
 @pytest.mark.parametrize("text, message", [

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from pod_tasks.errors import UnsafePathError
-from pod_tasks.names import check_relative_key, name_of_key, normalise_name, version_of_key, versioned_key
+from pod_tasks.names import (
+    check_bucket, check_relative_key, name_of_key, normalise_name, version_of_key, versioned_key,
+)
+from pod_tasks.store import DirStore, endpoint_folder
 from pod_tasks.versions import Version
 
 
@@ -130,3 +135,57 @@ def test_check_relative_key_names_what():
     with pytest.raises(UnsafePathError, match=r"^invalid store key '/abs': it is an absolute path$"):
         check_relative_key("/abs", "store key")
     assert check_relative_key("a/b.c") == "a/b.c"
+
+
+@pytest.mark.parametrize("bucket", [
+    "abc", "my-versioned-assets", "example-bucket", "a.b.c", "0ab", "x" * 63,
+    "my-ap-1234567890-s3alias", "base--usw2-az1--x-s3",  # read as buckets: an access point alias, a directory bucket
+])
+def test_check_bucket_takes_s3_bucket_names(bucket):
+    assert check_bucket(bucket) == bucket
+
+
+RULE = "(S3 bucket names are 3 to 63 lowercase letters, digits, '.' and '-')"
+
+
+@pytest.mark.parametrize("bucket, problem", [
+    ("a", "it is 1 character long"),
+    ("ab", "it is 2 characters long"),
+    ("x" * 64, "it is 64 characters long"),
+    ("", "it is 0 characters long"),
+    ("UPPER", "it has capital letters"),
+    ("Legacy_Bucket", "it has capital letters"),
+    ("missing_assets.yaml", "it has '_'"),
+    ("b:80", "it has ':'"),
+    ("a b", "it has ' '"),
+    ("caf\u00e9", "it has '\u00e9'"),
+    ("-abc", "it does not begin and end with a letter or digit"),
+    ("abc.", "it does not begin and end with a letter or digit"),
+    ("a..b", "it has '..'"),
+    ("192.168.5.4", "it is an IP address"),
+])
+def test_check_bucket_refuses_what_s3_refuses(bucket, problem):
+    with pytest.raises(UnsafePathError) as info:
+        check_bucket(bucket)
+    assert str(info.value) == f"invalid bucket {bucket!r}: {problem} {RULE}"
+
+
+def test_no_bucket_is_one_of_the_caches_own_top_level_names():
+    """The cache keeps its own files and folders beside the buckets' folders: no name S3
+    allows for a bucket is one of them."""
+    from pod_tasks import layout
+
+    owned = [layout.META, layout.OLD_MARKS, layout.MISSING, layout.TAG, "_endpoint-127.0.0.1-9000", "_dir-0a1b2c3d"]
+    for name in owned:
+        with pytest.raises(UnsafePathError):
+            check_bucket(name)
+    folder = DirStore(Path("store")).name
+    with pytest.raises(UnsafePathError):
+        check_bucket(folder)
+    with pytest.raises(UnsafePathError):
+        check_bucket(endpoint_folder("http://127.0.0.1:9000").rstrip("/"))
+
+
+def test_a_key_with_a_version_too_long_reads_as_no_version():
+    assert name_of_key("foo/bar.1.2." + "9" * 251 + ".csv") == ("foo/bar.csv", Version(1, 2, int("9" * 251)))
+    assert name_of_key("foo/bar.1.2." + "9" * 252 + ".csv") is None

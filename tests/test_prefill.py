@@ -10,9 +10,9 @@ from tests.conftest import write
 
 
 @pytest.mark.parametrize("text, items", [
-    ("- /foo/bar.csv\n- s3://b/x.json\n", ["/foo/bar.csv", "s3://b/x.json"]),
+    ("- /foo/bar.csv\n- s3://bkt/x.json\n", ["/foo/bar.csv", "s3://bkt/x.json"]),
     ("- foo/a.csv\n- /foo/a.csv\n- foo/a.csv  # again\n", ["foo/a.csv"]),   # one name, once
-    ("- s3://b/x\n- s3://b/x\n- b/x\n", ["s3://b/x", "b/x"]),            # a URL is not a name
+    ("- s3://bkt/x\n- s3://bkt/x\n- b/x\n", ["s3://bkt/x", "b/x"]),            # a URL is not a name
     ("# nothing yet\n", []),
     ("[a.csv, 'b c.csv']\n", ["a.csv", "b c.csv"]),
 ])
@@ -24,7 +24,7 @@ def test_read_list(tmp_path, text, items):
     ("foo/a.csv: 1.0.0\n", r"needed.yaml:1: a prefill list is a YAML list"),
     ("- a.csv\n- {b: 1}\n", r"needed.yaml:2: each item is an asset name or an s3:// URL"),
     ("- a.csv\n- ''\n", r"needed.yaml:2: each item"),
-    ("- a.csv\n- [\n", r"needed.yaml:3: not valid YAML"),
+    ("- a.csv\n- [\n", r"needed.yaml:2:3: this '\[' is not closed on its line"),
 ])
 def test_bad_list_is_one_located_line(tmp_path, text, message):
     with pytest.raises(ManifestError, match=message):

@@ -229,7 +229,7 @@ def test_open_store_file_url(tmp_path):
 
 
 @pytest.mark.parametrize("url, parsed", [
-    ("s3://b/k", ("b", "k")), ("s3://b/a/b/c.txt", ("b", "a/b/c.txt")), ("s3://b", ("b", "")),
+    ("s3://bkt/k", ("bkt", "k")), ("s3://bkt/a/b/c.txt", ("bkt", "a/b/c.txt")), ("s3://bkt", ("bkt", "")),
 ])
 def test_parse_s3_url(url, parsed):
     assert parse_s3_url(url) == parsed

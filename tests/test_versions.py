@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
+import semver
 
 from pod_tasks.errors import VersionError
-from pod_tasks.versions import Version, next_version, pad_version, parse_version
+from pod_tasks.versions import Version, is_version, next_version, pad_version, parse_version
 
 
 @pytest.mark.parametrize("text, parts", [
@@ -251,3 +254,52 @@ def test_update_target_of_a_pre_release(pin, have, expected):
 
     found = update_target(parse_version(pin), versions(*have))
     assert (str(found) if found else None) == expected
+
+
+@pytest.fixture(params=["semver 3.2 (255 at most)", "older semver (any length)"])
+def semver_release(request, monkeypatch):
+    """The bound semver 3.2 sets itself (`Version.MAX_LENGTH`), or none, as older releases
+    have: a version is accepted or refused alike either way."""
+    if request.param.startswith("older"):
+        monkeypatch.setattr(semver.Version, "MAX_LENGTH", 4000, raising=False)
+    return request.param
+
+
+LONGEST = "1.2." + "9" * 251  # 255 characters
+
+
+def test_a_version_of_255_characters_parses(semver_release):
+    assert str(parse_version(LONGEST)) == LONGEST
+    assert str(pad_version(LONGEST)) == LONGEST
+
+
+@pytest.mark.parametrize("text", [LONGEST + "9", "1.2." + "9" * 300, "1.2." + "9" * 5000, LONGEST[:-1] + "-" + "r" * 10])
+def test_a_longer_version_is_one_version_error(semver_release, text):
+    for parse in (parse_version, pad_version):
+        with pytest.raises(VersionError) as info:
+            parse(text)
+        assert str(info.value).endswith(f"({len(text)} characters) is longer than 255 characters, the most a version "
+                                        f"may have: write MAJOR.MINOR.PATCH, e.g. 1.2.5")
+    assert not is_version(text)
+
+
+@pytest.mark.parametrize("text, why", [("1." + "9" * 252, "(padded to X.Y.Z)"), ("9" * 252, "(padded to X.Y.Z)")])
+def test_a_partial_version_too_long_once_padded_is_refused(semver_release, text, why):
+    with pytest.raises(VersionError, match=rf"{re.escape(why)} is longer than 255 characters.*: write it in full$"):
+        pad_version(text)
+
+
+@pytest.mark.parametrize("bump, top", [
+    ("major", "9" * 251 + ".0.0"), ("minor", "0." + "9" * 251 + ".0"), ("patch", "0.0." + "9" * 251),
+])
+def test_a_bump_past_255_characters_is_refused(semver_release, bump, top):
+    assert len(top) == 255
+    with pytest.raises(VersionError, match=rf"^the {bump} after '.*'\.\.\. \(255 characters\) is longer than 255 "
+                                           rf"characters, the most a version may have: give a shorter one with "
+                                           rf"--version X\.Y\.Z$"):
+        next_version([parse_version(top)], bump)
+
+
+def test_the_hint_after_the_longest_version_is_refused_alike(semver_release):
+    with pytest.raises(VersionError, match=r"^the patch after '0\.0\.99.*--version X\.Y\.Z$"):
+        next_version([parse_version("0.0." + "9" * 251)], explicit="0.0.1")
