@@ -19,7 +19,6 @@ import contextlib
 import functools
 import hashlib
 import os
-import re
 import tempfile
 import threading
 import json

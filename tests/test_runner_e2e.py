@@ -130,3 +130,9 @@ def test_init_refuses_a_store_that_is_not_one(tmp_path):
     assert result.returncode == 1 and "Traceback" not in result.stderr
     assert len(result.stderr.splitlines()) == 1 and "store" in result.stderr
     assert list(tmp_path.iterdir()) == []
+
+
+def test_help_is_plain_text_and_names_the_tasks(tmp_path):
+    result = pod(tmp_path, "--help")
+    assert result.returncode == 0 and "`" not in result.stdout, result.stdout
+    assert "init" in result.stdout and "publish NAME --minor" in result.stdout

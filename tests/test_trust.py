@@ -132,8 +132,8 @@ def test_userinfo_never_reaches_a_message(tmp_path):
     with pytest.raises(ValueError) as info:
         parse_mirror(f"https://reader:{secret}@mirror.example.com/pod?x=1")
     assert secret not in str(info.value) and "***@mirror.example.com" in str(info.value)
-    for text in (f"store: s3://a\nendpoint: ftp://u:{secret}@h\n",
-                 f"store: s3://a\nmirrors: [{base}, {base}/]\n"):
+    for text in (f"store: s3://assets\nendpoint: ftp://u:{secret}@h\n",
+                 f"store: s3://assets\nmirrors: [{base}, {base}/]\n"):
         with pytest.raises(ManifestError) as info:
             parse_manifest(text, tmp_path / "assets.yaml")
         assert secret not in str(info.value) and "***@" in str(info.value)
