@@ -22,6 +22,7 @@ import os
 import signal
 import sys
 import threading
+from pathlib import Path
 
 __all__ = ["write", "reader_gone", "silence", "CLOSED", "end_on_closed_pipe", "quiet_on_closed_pipe"]
 
@@ -80,8 +81,13 @@ def _sigpipe(action) -> None:
 
 def end_on_closed_pipe() -> None:
     """A write to a closed stdout ends the process at once, exit code 141 (SIGPIPE's
-    default action; POSIX only). For the commands that only print."""
-    _sigpipe(signal.SIG_DFL)
+    default action; POSIX only). For the commands that only print, and only in doit's own
+    command (``doit``, ``python -m doit``, ``pod-tasks TASK``): a process that loads the
+    tasks another way (a test, a program using doit's API) keeps its own setting, since
+    with the default action any closed socket it writes to would end it."""
+    program = Path(sys.argv[0]) if sys.argv and sys.argv[0] else Path()
+    if program.name == "doit" or program.parent.name == "doit":
+        _sigpipe(signal.SIG_DFL)
 
 
 def quiet_on_closed_pipe() -> None:

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import signal
+import sys
+
 import pytest
 
 from pod_tasks.actions import group_options, unknown_option
+from tests.conftest import write
 
 PARAMS = [
     {"name": "major", "long": "major", "type": bool, "default": False},
@@ -62,3 +66,17 @@ def test_a_task_with_no_options():
 ])
 def test_group_options(argv, given):
     assert group_options("publish", PARAMS, argv.split()) == given
+
+
+@pytest.mark.skipif(not hasattr(signal, "SIGPIPE"), reason="no SIGPIPE on this platform")
+def test_loading_tasks_in_a_process_that_is_not_doit_keeps_its_sigpipe(project, monkeypatch):
+    """A program (or a test) that loads the tasks keeps its own SIGPIPE: with the default
+    action, its next write to a closed socket would end it."""
+    from pod_tasks import tasks
+
+    write(project / "assets.yaml", "store: store\nassets:\n  a.csv: 1.0.0\n")
+    monkeypatch.chdir(project)
+    monkeypatch.setattr(sys, "argv", ["/usr/bin/python3", "-c"])
+    before = signal.getsignal(signal.SIGPIPE)
+    list(tasks.task_fetch())
+    assert signal.getsignal(signal.SIGPIPE) == before
