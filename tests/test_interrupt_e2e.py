@@ -23,6 +23,11 @@ pytestmark = pytest.mark.skipif(os.name == "nt", reason="SIGINT to a child proce
 MIB = 1 << 20
 
 
+#: Seconds from Ctrl-C to the exit: the downloads stop within a second (the contract); the
+#: rest is the interpreter ending while the suite runs on every core (xdist) beside it.
+STOPS_WITHIN = 3.0
+
+
 def _interrupt(args: list[str], cwd: Path, started, proxy_rule: Rule) -> tuple[subprocess.CompletedProcess, float]:
     """Run ``args``, press Ctrl-C once ``started()`` holds (mid-download), and return the
     result and the seconds from the signal to the exit."""
@@ -68,7 +73,7 @@ def test_ctrl_c_during_doit_fetch(slow_project, cache_dir):
     final = cache_dir / cache_folder("assets") / "data" / "big.1.0.0.bin"
     result, seconds = _interrupt([sys.executable, "-m", "doit", "fetch"], project, rule.hit.is_set, rule)
     _no_traceback(result)
-    assert seconds < 1.5, seconds
+    assert seconds < STOPS_WITHIN, seconds
     assert "run doit fetch again to continue" in result.stderr and "not fetched" in result.stderr
     assert not final.exists()  # never a partial file at the final path
     assert not list((cache_dir / ".pod" / "_tmp").iterdir())
@@ -85,7 +90,7 @@ def test_ctrl_c_during_python_m_pod_tasks_path(slow_project, cache_dir):
     result, seconds = _interrupt([sys.executable, "-m", "pod_tasks", "path", "data/big.bin"], project,
                                  rule.hit.is_set, rule)
     _no_traceback(result)
-    assert seconds < 1.5, seconds
+    assert seconds < STOPS_WITHIN, seconds
     assert result.stdout == "" and "data/big.bin@1.0.0 was not fetched" in result.stderr
     assert not final.exists() and not list((cache_dir / ".pod" / "_tmp").iterdir())
 
@@ -105,7 +110,7 @@ def test_ctrl_c_during_doit_publish_leaves_assets_yaml_as_it_was(s3, client, pro
     result, seconds = _interrupt([sys.executable, "-m", "doit", "publish:data/new.bin", "--version", "1.0.0"],
                                  project, rule.hit.is_set, rule)
     _no_traceback(result)
-    assert seconds < 1.5, seconds
+    assert seconds < STOPS_WITHIN, seconds
     assert "publish:data/new.bin stopped" in result.stderr
     assert (project / "assets.yaml").read_bytes() == before
 
